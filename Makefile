@@ -1,0 +1,53 @@
+# The two commands a new machine needs:
+#   make up      venv + install + build models + index the catalogue + serve   (the main job)
+#   make test    lint, types, proto drift check and the test suite              (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= .shoprank
+ESCI := ../shared/data/esci/products.ndjson
+CATALOGUE ?= $(if $(wildcard $(ESCI)),$(ESCI),)
+EXTRAS ?= cpu,train,eval,dev
+SHOPRANK := $(BIN)/shoprank --data-dir $(DATA_DIR)
+
+.PHONY: up setup models index reindex serve test lint clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+$(DATA_DIR)/models/cross-encoder/model.json: | setup
+	$(SHOPRANK) models build
+
+models: $(DATA_DIR)/models/cross-encoder/model.json
+
+$(DATA_DIR)/lancedb/products.alias.json: | models
+	@test -n "$(CATALOGUE)" || { echo "no catalogue: run 'make up CATALOGUE=path/to/products.ndjson|jsonl|csv|parquet'"; exit 2; }
+	$(SHOPRANK) index --catalogue $(CATALOGUE)
+
+index: $(DATA_DIR)/lancedb/products.alias.json
+
+reindex: models
+	@test -n "$(CATALOGUE)" || { echo "no catalogue: pass CATALOGUE=path"; exit 2; }
+	$(SHOPRANK) index --catalogue $(CATALOGUE)
+
+serve: index
+	$(SHOPRANK) serve
+
+up: serve
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/python proto/generate.py --check
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(DATA_DIR)

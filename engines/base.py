@@ -1,0 +1,152 @@
+"""What every engine offers: versioned bulk writes behind an alias, incremental changes, and
+BM25 / kNN / hybrid retrieval of a rerank window with the fields and vectors the sidecar needs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from shoprank.schema import Product
+
+FloatArray = npt.NDArray[np.float32]
+RetrievalMode = Literal["bm25", "knn", "hybrid"]
+RETRIEVAL_MODES: tuple[RetrievalMode, ...] = ("bm25", "knn", "hybrid")
+
+
+class EngineError(RuntimeError):
+    """The engine cannot do what was asked; the message says what to do."""
+
+
+class NoLiveIndexError(EngineError):
+    """Nothing has been indexed yet."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Shopper filters: exact brand/category/color values (any-of) and a price range."""
+
+    brands: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    colors: tuple[str, ...] = ()
+    price_min: float | None = None
+    price_max: float | None = None
+
+    def is_empty(self) -> bool:
+        """True when nothing is filtered."""
+        return not (self.brands or self.categories or self.colors) and self.price_min is None and self.price_max is None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One first-stage result with everything downstream needs."""
+
+    product: Product
+    score: float
+    vector: FloatArray | None = None
+
+
+@dataclass(frozen=True)
+class WriteFailure:
+    """A product the engine refused to store (e.g. a bulk item error), and why."""
+
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FacetBucket:
+    value: str
+    count: int
+
+
+@dataclass
+class RetrievalResult:
+    hits: list[Hit]
+    facets: dict[str, list[FacetBucket]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetrievalQuery:
+    """A first-stage query: text for BM25, vector for kNN, both for hybrid."""
+
+    text: str
+    vector: FloatArray | None
+    mode: RetrievalMode = "hybrid"
+    size: int = 100
+    filters: Filters = field(default_factory=Filters)
+    with_vectors: bool = False
+    with_facets: bool = False
+
+
+class SearchEngine(Protocol):
+    """Read side of an engine."""
+
+    name: str
+
+    def retrieve(self, query: RetrievalQuery) -> RetrievalResult:
+        """Top `size` hits for the query, best first; facets over the filtered matches when asked."""
+        ...
+
+    def get(self, ids: Sequence[str]) -> list[Product]:
+        """Products by id (missing ids are skipped)."""
+        ...
+
+    def count(self) -> int:
+        """Products in the live index."""
+        ...
+
+
+class VersionBuilder(Protocol):
+    """A new physical index being filled; invisible to search until `commit`."""
+
+    version: str
+
+    def write(self, products: Sequence[Product], vectors: FloatArray) -> list[WriteFailure]:
+        """Write a batch (a later write of an id replaces the earlier one); returns the rows the engine refused."""
+        ...
+
+    def write_deletes(self, ids: Sequence[str]) -> None:
+        """Remove ids written earlier in this run (a later delete in the same catalogue)."""
+        ...
+
+    def commit(self) -> str:
+        """Finish the version (indices, refresh, replicas), swap the alias to it atomically, prune old ones."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the unfinished version; the live index is untouched."""
+        ...
+
+
+class IndexWriter(Protocol):
+    """Write side of an engine: versioned full rebuilds, rollback and incremental changes."""
+
+    name: str
+
+    def begin_version(self, dim: int) -> VersionBuilder:
+        """Start a new version, cleaning versions orphaned by killed runs; refuses a wrong vector dim."""
+        ...
+
+    def live_version(self) -> str | None:
+        """The version search currently reads, or None before the first index."""
+        ...
+
+    def versions(self) -> list[str]:
+        """Complete versions kept, newest first (the live one first)."""
+        ...
+
+    def rollback(self) -> str:
+        """Make the previous complete version live again; returns it."""
+        ...
+
+    def upsert(self, products: Sequence[Product], vectors: FloatArray) -> list[WriteFailure]:
+        """Insert or replace products by id in the live version; returns the rows the engine refused."""
+        ...
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete products by id from the live version; returns how many ids were asked for."""
+        ...

@@ -1,0 +1,1 @@
+"""Catalogue indexing: read, validate (dead-letter bad rows), embed, write a new version, swap."""

@@ -1,0 +1,56 @@
+"""The `shoprank` command line: one subcommand module per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from shoprank.cli import index, models, search, serve, sidecar
+from shoprank.settings import add_settings_flags, settings_from_args
+
+COMMANDS = (models, index, sidecar, search, serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full CLI parser; every subcommand also accepts every settings flag."""
+    parser = argparse.ArgumentParser(
+        prog="shoprank",
+        allow_abbrev=False,
+        description="Shop search: index a catalogue, rerank and diversify with a cross-encoder sidecar.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    add_settings_flags(parser)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def _logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * min(verbosity, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # onnxruntime's quantiser and lance log a lot at INFO; keep them to warnings unless -vv.
+    for noisy in ("root", "onnx_model", "fusion_base"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbosity < 2 else level)
+    os.environ.setdefault("LANCE_LOG", "error")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `shoprank` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _logging(args.verbose)
+    settings = settings_from_args(args)
+    try:
+        return int(args.run(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (RuntimeError, ValueError, FileNotFoundError) as error:
+        # Errors a user can act on: say what to do, no stack trace (use -vv for one).
+        if args.verbose >= 2:
+            raise
+        print(f"shoprank {args.command}: {error}", file=sys.stderr)
+        return 2

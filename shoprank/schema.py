@@ -1,0 +1,120 @@
+"""The product schema: the one definition of a catalogue product, shared by every component.
+
+Catalogue rows are validated into `Product`; anything that fails validation is a rejected
+row (dead-letter) with the reason pydantic gives, never a crash.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+# Bi-encoder vector dimension (all-MiniLM-L6-v2); engines refuse a model of another size.
+VECTOR_DIM = 384
+
+_WHITESPACE = re.compile(r"[ \t\r\f\v]+")
+
+
+def clean_text(value: str) -> str:
+    """Unescape HTML entities and collapse runs of spaces; newlines are kept (bullet separators)."""
+    text = html.unescape(value)
+    lines = (_WHITESPACE.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _text(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return clean_text(value)
+    return value  # wrong types are rejected by the str field itself
+
+
+def _bullets(value: Any) -> Any:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = "\n".join(value)
+    return _text(value)
+
+
+def _category(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        # Flat files carry the path as "Root > Leaf" (or "|"-separated).
+        parts = re.split(r"\s*(?:>|\|)\s*", value)
+        return [clean_text(p) for p in parts if p.strip()]
+    if isinstance(value, list):
+        return [clean_text(v) if isinstance(v, str) else v for v in value if v not in (None, "")]
+    return value
+
+
+def _optional_number(value: Any) -> Any:
+    if isinstance(value, str) and value.strip() == "":
+        return None
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+class Product(BaseModel):
+    """A catalogue product as stored in the engine and sent to the reranker."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
+
+    id: Annotated[str, Field(min_length=1, max_length=512)]
+    title: Annotated[str, BeforeValidator(_text), Field(min_length=1)]
+    description: Text = ""
+    bullet_points: Annotated[str, BeforeValidator(_bullets)] = ""
+    brand: Text = ""
+    color: Text = ""
+    category: Annotated[list[str], BeforeValidator(_category)] = Field(default_factory=list)
+    price: Annotated[float | None, BeforeValidator(_optional_number)] = None
+    rating: Annotated[float | None, BeforeValidator(_optional_number)] = None
+    rating_count: Annotated[int | None, BeforeValidator(_optional_number)] = None
+    is_book: bool = False
+    image: Text = ""
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_is_text(cls, value: Any) -> Any:
+        # Numeric ids from CSV/JSON are fine as text; anything else (lists, objects, bools) is not.
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError("id must be a non-empty string")
+        return str(value).strip()
+
+    @field_validator("price")
+    @classmethod
+    def _price_is_sane(cls, value: float | None) -> float | None:
+        if value is not None and (math.isnan(value) or math.isinf(value) or value < 0):
+            raise ValueError("price must be a finite number >= 0 (or empty)")
+        return value
+
+    @field_validator("rating")
+    @classmethod
+    def _rating_is_sane(cls, value: float | None) -> float | None:
+        if value is not None and not (0.0 <= value <= 5.0):
+            raise ValueError("rating must be between 0 and 5 (or empty)")
+        return value
+
+    @field_validator("rating_count")
+    @classmethod
+    def _count_is_sane(cls, value: int | None) -> int | None:
+        if value is not None and value < 0:
+            raise ValueError("rating_count must be >= 0 (or empty)")
+        return value
+
+    @property
+    def category_path(self) -> str:
+        """The category path as one string, root to leaf."""
+        return " > ".join(self.category)
+
+
+# Product fields that carry text for search and the templates (engines index these).
+TEXT_FIELDS = ("title", "description", "bullet_points", "brand", "color")
+# Exact-match facet fields.
+FACET_FIELDS = ("brand", "color", "category")

@@ -1,0 +1,94 @@
+"""Process settings: one typed object, every field settable by environment and by CLI flag.
+
+Precedence: CLI flag > environment variable (`SHOPRANK_<FIELD>`) > default. Each field's
+description is its documentation (the CLI help and the README table are built from it).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+Device = Literal["auto", "cpu", "cuda"]
+EngineName = Literal["lancedb", "opensearch"]
+DiversityName = Literal["none", "mmr", "xquad", "dpp"]
+
+
+class Settings(BaseSettings):
+    """Everything a shoprank process can be told; see `shoprank --help`."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOPRANK_", extra="ignore")
+
+    # Where things live
+    data_dir: Path = Field(Path(".shoprank"), description="where indices and built models live")
+    opensearch_dir: Path = Field(REPO_ROOT / "opensearch", description="index template and pipeline JSON")
+
+    # Engine
+    engine: EngineName = Field("lancedb", description="first-stage engine: embedded lancedb or opensearch")
+    index_name: str = Field("products", description="alias (OpenSearch) / live-table name (LanceDB)")
+    opensearch_url: str = Field("", description="OpenSearch URL, e.g. https://localhost:9200")
+    opensearch_user: str = Field("admin", description="OpenSearch user")
+    opensearch_password: SecretStr = Field(SecretStr(""), description="OpenSearch password (never logged)")
+    opensearch_verify_certs: bool = Field(True, description="verify the cluster's TLS certificate")
+    keep_versions: int = Field(2, ge=1, description="physical index versions kept for rollback")
+
+    # Retrieval and page
+    rerank_window: int = Field(100, ge=1, le=1000, description="first-stage hits sent to the reranker")
+    page_size: int = Field(10, ge=1, le=100, description="results per page")
+    hybrid_weight_knn: float = Field(0.5, ge=0.0, le=1.0, description="weight of kNN in min-max hybrid fusion")
+
+    # Sidecar (client side)
+    sidecar: str = Field("127.0.0.1:50051", description="sidecar address the front door calls")
+    sidecar_deadline_ms: int = Field(3000, ge=10, description="deadline for one Rerank call; fail-open after")
+
+    # Sidecar (server side)
+    listen: str = Field("127.0.0.1:50051", description="address the sidecar binds")
+    device: Device = Field("auto", description="onnxruntime device: auto picks CUDA when available")
+    max_pair_tokens: int = Field(128, ge=16, le=512, description="token budget of one query-product pair")
+    max_candidates: int = Field(1000, ge=1, description="most candidates one Rerank request may carry")
+    blend_weight: float = Field(
+        0.0, ge=0.0, le=1.0, description="sidecar default weight of the first-stage score in the blend"
+    )
+    diversity_method: DiversityName = Field("none", description="sidecar default diversity method")
+    diversity_strength: float = Field(0.3, ge=0.0, le=1.0, description="sidecar default diversity strength")
+
+    # Front door (HTTP)
+    http_listen: str = Field("127.0.0.1:8080", description="address `shoprank serve` binds")
+
+    def models_dir(self) -> Path:
+        """Directory of built ONNX models."""
+        return self.data_dir / "models"
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """Add one `--flag` per settings field; unset flags leave env/defaults alone."""
+    group = parser.add_argument_group("settings (also SHOPRANK_<NAME> environment variables)")
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{field.description} (default: {field.default})"
+        if field.annotation is bool:
+            group.add_argument(
+                flag,
+                dest=f"setting_{name}",
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+        else:
+            group.add_argument(
+                flag, dest=f"setting_{name}", metavar=name.upper(), default=argparse.SUPPRESS, help=help_text
+            )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Build the process settings from parsed CLI flags over the environment."""
+    overrides: dict[str, Any] = {
+        key.removeprefix("setting_"): value for key, value in vars(args).items() if key.startswith("setting_")
+    }
+    return Settings(**overrides)

@@ -1,0 +1,78 @@
+"""Product-to-text templates: the one place that turns a product into model input.
+
+The indexer (bi-encoder), the sidecar (cross-encoder) and training all call these, so a
+model is always served with the template it was trained with. A model records
+`TEMPLATE_VERSION` in its metadata and the sidecar refuses a model built for another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+TEMPLATE_VERSION = "t1"
+
+# Explicit field separator for the cross-encoder: BERT's own [SEP] token, which the
+# tokenizer maps to its special id, so the model sees field boundaries.
+FIELD_SEPARATOR = " [SEP] "
+
+# Character caps bound tokenization cost on pathological rows (a 1 MB description);
+# the token budget truncates further. Title first: it carries most of the signal.
+MAX_TITLE_CHARS = 400
+MAX_BULLETS_CHARS = 1200
+MAX_DESCRIPTION_CHARS = 800
+MAX_QUERY_CHARS = 256
+
+
+class ProductText(Protocol):
+    """The product fields the templates read (a schema.Product or the sidecar's candidate)."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def brand(self) -> str: ...
+    @property
+    def color(self) -> str: ...
+    @property
+    def category(self) -> Sequence[str]: ...
+    @property
+    def bullet_points(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit]
+
+
+def query_text(query: str) -> str:
+    """Normalise a shopper's query: one line, collapsed whitespace, bounded length."""
+    return _cap(" ".join(query.split()), MAX_QUERY_CHARS)
+
+
+def cross_encoder_text(product: ProductText) -> str:
+    """Product side of a (query, product) cross-encoder pair: labelled fields, explicit separators."""
+    fields = [_cap(product.title, MAX_TITLE_CHARS)]
+    if product.brand:
+        fields.append(f"brand: {product.brand}")
+    if product.color:
+        fields.append(f"color: {product.color}")
+    if product.category:
+        fields.append("category: " + " > ".join(product.category))
+    if product.bullet_points:
+        fields.append(_cap(product.bullet_points.replace("\n", "; "), MAX_BULLETS_CHARS))
+    if product.description:
+        fields.append(_cap(product.description.replace("\n", " "), MAX_DESCRIPTION_CHARS))
+    return FIELD_SEPARATOR.join(fields)
+
+
+def bi_encoder_text(product: ProductText) -> str:
+    """Text embedded into the product vector: short and natural, as the bi-encoder was trained."""
+    parts = [_cap(product.title, MAX_TITLE_CHARS)]
+    if product.brand:
+        parts.append(f"Brand: {product.brand}")
+    if product.color:
+        parts.append(f"Color: {product.color}")
+    if product.category:
+        parts.append("Category: " + " > ".join(product.category[-2:]))
+    return ". ".join(parts)

@@ -1,0 +1,1 @@
+"""Generated wire code for proto/shoprank/v1 (see proto/generate.py). Never edit by hand."""

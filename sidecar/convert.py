@@ -1,0 +1,201 @@
+"""The one place that converts between wire messages and sidecar domain types.
+
+Validation happens here because field paths ("candidates[3].id") are a wire concept: every
+bad request becomes an InvalidRequestError naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shoprank.v1 import rerank_pb2 as pb
+from sidecar.diversify import DiversityParams, Method
+from sidecar.domain import Candidate, CandidateProduct, RerankOutcome, RerankQuery
+from sidecar.errors import InvalidRequestError
+
+METHODS: dict[int, Method | None] = {
+    pb.DIVERSITY_METHOD_UNSPECIFIED: None,
+    pb.DIVERSITY_METHOD_NONE: "none",
+    pb.DIVERSITY_METHOD_MMR: "mmr",
+    pb.DIVERSITY_METHOD_XQUAD: "xquad",
+    pb.DIVERSITY_METHOD_DPP: "dpp",
+}
+METHOD_ENUMS: dict[str, int] = {name: number for number, name in METHODS.items() if name is not None}
+PRODUCT_TEXT_FIELDS = ("title", "brand", "color", "bullet_points", "description")
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """Bounds on one request; each violation is an INVALID_ARGUMENT naming the field."""
+
+    max_candidates: int = 1000
+    max_query_bytes: int = 1024
+    max_field_bytes: int = 64 * 1024
+    max_category_levels: int = 16
+    max_embedding_dim: int = 4096
+    max_top_k: int = 1000
+
+
+@dataclass(frozen=True)
+class RequestDefaults:
+    """Server defaults for options a request leaves unset."""
+
+    blend_weight: float = 0.0
+    diversity: DiversityParams = field(default_factory=DiversityParams)
+
+
+def _unit_interval(value: float, field: str) -> float:
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidRequestError(field, f"must be between 0 and 1, got {value}")
+    return float(value)
+
+
+def _product(message: pb.Product, path: str, limits: RequestLimits) -> CandidateProduct:
+    for name in PRODUCT_TEXT_FIELDS:
+        size = len(getattr(message, name).encode("utf-8"))
+        if size > limits.max_field_bytes:
+            raise InvalidRequestError(f"{path}.{name}", f"is {size} bytes, more than {limits.max_field_bytes}")
+    if len(message.category) > limits.max_category_levels:
+        raise InvalidRequestError(
+            f"{path}.category", f"has {len(message.category)} levels, more than {limits.max_category_levels}"
+        )
+    for level, name in enumerate(message.category):
+        if len(name.encode("utf-8")) > limits.max_field_bytes:
+            raise InvalidRequestError(f"{path}.category[{level}]", f"is more than {limits.max_field_bytes} bytes")
+    if not message.title.strip():
+        raise InvalidRequestError(f"{path}.title", "must not be empty: the cross-encoder scores the title")
+    return CandidateProduct(
+        title=message.title,
+        brand=message.brand,
+        category=tuple(message.category),
+        color=message.color,
+        bullet_points=message.bullet_points,
+        description=message.description,
+    )
+
+
+def _diversity(message: pb.DiversityOptions, defaults: DiversityParams) -> DiversityParams:
+    if message.method not in METHODS:
+        raise InvalidRequestError("options.diversity.method", f"unknown method {message.method}")
+    method = METHODS[message.method]
+    strength = defaults.strength
+    if message.HasField("strength"):
+        strength = _unit_interval(message.strength, "options.diversity.strength")
+    window = defaults.window
+    if message.HasField("window"):
+        if message.window < 1:
+            raise InvalidRequestError("options.diversity.window", "must be at least 1")
+        window = message.window
+    caps = {}
+    for name in ("max_per_brand", "max_per_category"):
+        if message.HasField(name):
+            if getattr(message, name) < 1:
+                raise InvalidRequestError(f"options.diversity.{name}", "must be at least 1 (leave unset for no cap)")
+            caps[name] = int(getattr(message, name))
+        else:
+            caps[name] = getattr(defaults, name)
+    return DiversityParams(method=method or defaults.method, strength=strength, window=window, **caps)
+
+
+def request_to_domain(
+    request: pb.RerankRequest, limits: RequestLimits, defaults: RequestDefaults, deadline: float | None = None
+) -> RerankQuery:
+    """Validate a RerankRequest and turn it into a RerankQuery."""
+    query = request.query.strip()
+    if not query:
+        raise InvalidRequestError("query", "must not be empty")
+    if len(request.query.encode("utf-8")) > limits.max_query_bytes:
+        raise InvalidRequestError("query", f"is longer than {limits.max_query_bytes} bytes")
+    count = len(request.candidates)
+    if count == 0:
+        raise InvalidRequestError("candidates", "must not be empty")
+    if count > limits.max_candidates:
+        raise InvalidRequestError("candidates", f"has {count} entries, more than the limit of {limits.max_candidates}")
+    if request.top_k > limits.max_top_k:
+        raise InvalidRequestError("top_k", f"must be at most {limits.max_top_k}")
+    seen: set[str] = set()
+    candidates = []
+    dim: int | None = None
+    for index, message in enumerate(request.candidates):
+        path = f"candidates[{index}]"
+        if not message.id:
+            raise InvalidRequestError(f"{path}.id", "must not be empty")
+        if message.id in seen:
+            raise InvalidRequestError(f"{path}.id", f"duplicate id {message.id!r}")
+        seen.add(message.id)
+        if not math.isfinite(message.first_stage_score):
+            raise InvalidRequestError(f"{path}.first_stage_score", "must be a finite number")
+        embedding = None
+        if len(message.embedding):
+            if len(message.embedding) > limits.max_embedding_dim:
+                raise InvalidRequestError(f"{path}.embedding", f"has more than {limits.max_embedding_dim} values")
+            dim = dim or len(message.embedding)
+            if len(message.embedding) != dim:
+                raise InvalidRequestError(
+                    f"{path}.embedding", f"has {len(message.embedding)} values, other candidates have {dim}"
+                )
+            embedding = np.asarray(message.embedding, dtype=np.float32)
+            if not np.isfinite(embedding).all():
+                raise InvalidRequestError(f"{path}.embedding", "must contain only finite numbers")
+        candidates.append(
+            Candidate(
+                id=message.id,
+                first_stage_score=float(message.first_stage_score),
+                product=_product(message.product, f"{path}.product", limits),
+                embedding=embedding,
+            )
+        )
+    options = request.options
+    blend_weight = defaults.blend_weight
+    if options.HasField("blend_weight"):
+        blend_weight = _unit_interval(options.blend_weight, "options.blend_weight")
+    top_k = min(request.top_k or count, count)
+    return RerankQuery(
+        query=query,
+        candidates=candidates,
+        top_k=top_k,
+        blend_weight=blend_weight,
+        diversity=_diversity(options.diversity, defaults.diversity),
+        explain=options.explain,
+        deadline=deadline,
+    )
+
+
+def outcome_to_response(outcome: RerankOutcome) -> pb.RerankResponse:
+    """A RerankOutcome as the wire response."""
+    response = pb.RerankResponse(
+        reranked=outcome.reranked,
+        model_version=outcome.model_version,
+        diversity_method=outcome.diversity_method,
+        cache_hits=outcome.cache_hits,
+    )
+    t = outcome.timings
+    response.timings.CopyFrom(
+        pb.StageTimings(
+            tokenize_ms=t.tokenize_ms,
+            queue_ms=t.queue_ms,
+            inference_ms=t.inference_ms,
+            diversify_ms=t.diversify_ms,
+            total_ms=t.total_ms,
+        )
+    )
+    for result in outcome.results:
+        item = response.results.add(id=result.id, score=result.score, relevance_score=result.relevance_score)
+        if result.explanation is not None:
+            e = result.explanation
+            item.explanation.CopyFrom(
+                pb.Explanation(
+                    relevance=e.relevance,
+                    first_stage=e.first_stage,
+                    blended=e.blended,
+                    diversity_term=e.diversity_term,
+                    first_stage_rank=e.first_stage_rank,
+                    scored_rank=e.scored_rank,
+                    final_rank=e.final_rank,
+                    reason=e.reason,
+                )
+            )
+    return response

@@ -1,0 +1,87 @@
+"""Domain types of the sidecar. Scoring and diversity work on these and never see protobuf."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from sidecar.diversify import DiversityParams
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class CandidateProduct:
+    """The product fields the text template reads."""
+
+    title: str = ""
+    brand: str = ""
+    category: Sequence[str] = ()
+    color: str = ""
+    bullet_points: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    first_stage_score: float
+    product: CandidateProduct
+    embedding: FloatArray | None = None
+
+
+@dataclass(frozen=True)
+class RerankQuery:
+    """A validated rerank request."""
+
+    query: str
+    candidates: Sequence[Candidate]
+    top_k: int
+    blend_weight: float
+    diversity: DiversityParams
+    explain: bool = False
+    deadline: float | None = None  # time.monotonic() by which the answer is useless
+
+
+@dataclass(frozen=True)
+class Explanation:
+    relevance: float
+    first_stage: float
+    blended: float
+    diversity_term: float
+    first_stage_rank: int
+    scored_rank: int
+    final_rank: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScoredCandidate:
+    id: str
+    score: float
+    relevance_score: float
+    explanation: Explanation | None = None
+
+
+@dataclass
+class Timings:
+    """Wall time per stage, milliseconds."""
+
+    tokenize_ms: float = 0.0
+    queue_ms: float = 0.0
+    inference_ms: float = 0.0
+    diversify_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass
+class RerankOutcome:
+    results: list[ScoredCandidate]
+    reranked: bool
+    model_version: str
+    timings: Timings = field(default_factory=Timings)
+    diversity_method: str = "none"
+    cache_hits: int = 0

@@ -1,0 +1,45 @@
+"""Domain errors of the sidecar and the one table that maps them to gRPC status codes."""
+
+from __future__ import annotations
+
+import grpc
+
+
+class SidecarError(Exception):
+    """Base of errors a client can act on."""
+
+
+class InvalidRequestError(SidecarError):
+    """A request field is wrong; the message starts with the field's path."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+class OverloadedError(SidecarError):
+    """The queue is full: the client should back off or fail open."""
+
+
+class DeadlineExceededError(SidecarError):
+    """The request's deadline passed before it could be scored."""
+
+
+class NotReadyError(SidecarError):
+    """No model is loaded and warmed yet."""
+
+
+STATUS_CODES: dict[type[SidecarError], grpc.StatusCode] = {
+    InvalidRequestError: grpc.StatusCode.INVALID_ARGUMENT,
+    OverloadedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    DeadlineExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
+    NotReadyError: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_code(error: SidecarError) -> grpc.StatusCode:
+    """The gRPC status for a domain error (INTERNAL for anything unmapped)."""
+    for kind in type(error).__mro__:
+        if kind in STATUS_CODES:
+            return STATUS_CODES[kind]
+    return grpc.StatusCode.INTERNAL

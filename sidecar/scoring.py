@@ -1,0 +1,125 @@
+"""The rerank use case: score candidates, blend with the first stage, diversify, cut the page.
+
+Knows nothing of gRPC: takes a validated `RerankQuery`, returns a `RerankOutcome`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from shoprank.template import ProductText, bi_encoder_text
+from sidecar.blend import blend, min_max
+from sidecar.diversify import diversify
+from sidecar.domain import Explanation, FloatArray, RerankOutcome, RerankQuery, ScoredCandidate, Timings
+
+
+class PairScorer(Protocol):
+    """Scores (query, product) pairs; the CrossEncoder, or the batcher in front of it."""
+
+    version: str
+
+    def score(self, query: str, products: list[ProductText]) -> tuple[FloatArray, float, float]: ...
+
+
+class TextEncoder(Protocol):
+    dim: int
+
+    def encode(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
+
+
+EMBEDDING_METHODS = ("mmr", "dpp")
+
+
+class RerankService:
+    """Rescoring + blending + diversity for one request at a time (thread-safe if the scorer is)."""
+
+    def __init__(self, scorer: PairScorer, embedder: TextEncoder | None = None) -> None:
+        self.scorer = scorer
+        self.embedder = embedder
+
+    @property
+    def model_version(self) -> str:
+        """Version of the model that scores."""
+        return self.scorer.version
+
+    def _embeddings(self, query: RerankQuery) -> FloatArray | None:
+        if query.diversity.method not in EMBEDDING_METHODS:
+            return None
+        given = [c.embedding for c in query.candidates]
+        if all(e is not None and e.size for e in given):
+            return np.stack([np.asarray(e, dtype=np.float32) for e in given])
+        if self.embedder is None:
+            return None  # diversify() falls back to attribute-based redundancy
+        missing = [i for i, e in enumerate(given) if e is None or not e.size]
+        computed = self.embedder.encode([bi_encoder_text(query.candidates[i].product) for i in missing])
+        dim = computed.shape[1]
+        out = np.zeros((len(given), dim), dtype=np.float32)
+        for row, e in enumerate(given):
+            if e is not None and e.size == dim:
+                out[row] = e
+        out[missing] = computed
+        return out
+
+    def rerank(self, query: RerankQuery) -> RerankOutcome:
+        """Score, blend, diversify and cut to top_k."""
+        started = time.perf_counter()
+        products: list[ProductText] = [c.product for c in query.candidates]
+        relevance, tokenize_ms, inference_ms = self.scorer.score(query.query, products)
+        first_stage = np.array([c.first_stage_score for c in query.candidates], dtype=np.float32)
+        blended = blend(relevance, first_stage, query.blend_weight)
+
+        diversify_started = time.perf_counter()
+        picked = diversify(
+            blended,
+            query.top_k,
+            query.diversity,
+            embeddings=self._embeddings(query),
+            brands=[c.product.brand for c in query.candidates],
+            categories=[tuple(c.product.category) for c in query.candidates],
+        )
+        diversify_ms = (time.perf_counter() - diversify_started) * 1e3
+
+        scored_rank = {int(i): rank for rank, i in enumerate(np.argsort(-blended, kind="stable"))}
+        first_norm = min_max(first_stage)
+        results = []
+        for final_rank, (index, term, reason) in enumerate(
+            zip(picked.order, picked.terms, picked.reasons, strict=True)
+        ):
+            candidate = query.candidates[index]
+            explanation = None
+            if query.explain:
+                explanation = Explanation(
+                    relevance=float(relevance[index]),
+                    first_stage=float(first_norm[index]),
+                    blended=float(blended[index]),
+                    diversity_term=float(term),
+                    first_stage_rank=index,
+                    scored_rank=scored_rank[index],
+                    final_rank=final_rank,
+                    reason=reason,
+                )
+            results.append(
+                ScoredCandidate(
+                    id=candidate.id,
+                    score=float(blended[index]) - float(term),
+                    relevance_score=float(relevance[index]),
+                    explanation=explanation,
+                )
+            )
+        timings = Timings(
+            tokenize_ms=tokenize_ms,
+            inference_ms=inference_ms,
+            diversify_ms=diversify_ms,
+            total_ms=(time.perf_counter() - started) * 1e3,
+        )
+        return RerankOutcome(
+            results=results,
+            reranked=True,
+            model_version=self.model_version,
+            timings=timings,
+            diversity_method=picked.method,
+        )

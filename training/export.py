@@ -1,0 +1,275 @@
+"""ONNX export of the bi-encoder and the cross-encoder, with a parity check against PyTorch.
+
+Named inputs/outputs, dynamic batch and sequence axes, pinned opset. Each model is exported
+in fp32, then graph-optimised (fused attention) and quantised to int8 for CPU, and converted
+to fp16 for GPU. An fp32 export that does not match PyTorch within tolerance is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from transformers import AutoModel, AutoTokenizer, BertForSequenceClassification
+
+from shoprank.model_meta import BI_ENCODER, CROSS_ENCODER, TOKENIZER_FILE, ModelMetadata, model_dir, write_metadata
+from training.base_model import BASE_MODEL_NAME, base_model_dir
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+DYNAMIC_AXES = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+FP32_TOLERANCE = 1e-3
+BI_ENCODER_MAX_LENGTH = 128
+ZERO_SHOT_SEED = 1234
+
+# Parity inputs: real shop queries and product-like texts of different lengths.
+PARITY_QUERIES = ["kitchen towels", "usb c charger 65w", "queen memory foam mattress", "lego star wars"]
+PARITY_PRODUCTS = [
+    "Kitchen Towels, 100% Cotton, Set of 6 [SEP] brand: Utopia [SEP] color: Grey",
+    "Anker 65W USB C Charger, GaN fast charger for laptops and phones [SEP] brand: Anker",
+    "Signature Design 12 inch Medium Firm Memory Foam Mattress, Queen [SEP] category: Home > Mattresses",
+    "LEGO Star Wars Millennium Falcon building kit, 1351 pieces, for ages 9 and up " * 3,
+]
+
+
+class _MeanPooledEncoder(torch.nn.Module):
+    """Sentence-transformers pooling inside the graph: masked mean, then L2 normalisation."""
+
+    def __init__(self, encoder: torch.nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> Any:
+        hidden = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, p=2, dim=-1)
+
+
+class _LogitHead(torch.nn.Module):
+    """Cross-encoder returning one relevance logit per pair."""
+
+    def __init__(self, model: BertForSequenceClassification) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> Any:
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+        return logits[:, 0]
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """Short digest of a model's weights: the version id changes exactly when the weights do."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def _export(module: torch.nn.Module, sample: dict[str, torch.Tensor], output: str, path: Path) -> None:
+    module.eval()
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+            str(path),
+            input_names=INPUT_NAMES,
+            output_names=[output],
+            dynamic_axes={**DYNAMIC_AXES, output: {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def _onnx_outputs(path: Path, feed: dict[str, np.ndarray]) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    result: np.ndarray = session.run(None, {k: v for k, v in feed.items() if k in names})[0]
+    return result
+
+
+def _derive_precisions(fp32: Path, directory: Path, num_heads: int, hidden: int) -> dict[str, str]:
+    """Write int8 (CPU) and fp16 (GPU) variants beside the fp32 model; return precision -> file."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers import optimizer
+
+    files = {"fp32": fp32.name}
+    optimized = optimizer.optimize_model(str(fp32), model_type="bert", num_heads=num_heads, hidden_size=hidden)
+    with tempfile.TemporaryDirectory() as tmp:
+        opt_path = Path(tmp) / "optimized.onnx"
+        optimized.save_model_to_file(str(opt_path))
+        # Fused ops (Attention, SkipLayerNorm) carry no inferred types: tell the quantiser they are float.
+        quantize_dynamic(
+            opt_path,
+            directory / "model.int8.onnx",
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    files["int8"] = "model.int8.onnx"
+    optimized.convert_float_to_float16(keep_io_types=True)
+    optimized.save_model_to_file(str(directory / "model.fp16.onnx"))
+    files["fp16"] = "model.fp16.onnx"
+    return files
+
+
+def _check_parity(
+    reference: np.ndarray, directory: Path, files: dict[str, str], feed: dict[str, Any]
+) -> dict[str, float]:
+    parity: dict[str, float] = {}
+    for precision, name in files.items():
+        if precision == "fp16":
+            continue  # fp16 kernels are a GPU matter; `shoprank bench rerank` checks it on CUDA
+        got = _onnx_outputs(directory / name, feed)
+        parity[precision] = float(np.abs(got - reference).max())
+    if parity["fp32"] > FP32_TOLERANCE:
+        raise RuntimeError(f"fp32 ONNX export differs from PyTorch by {parity['fp32']:.2e} > {FP32_TOLERANCE}")
+    return parity
+
+
+def _fresh_dir(directory: Path) -> Path:
+    staging = directory.with_name(directory.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _publish(staging: Path, directory: Path) -> None:
+    old = directory.with_name(directory.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if directory.exists():
+        directory.rename(old)
+    staging.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _save_tokenizer(tokenizer: Any, staging: Path) -> None:
+    tokenizer.backend_tokenizer.save(str(staging / TOKENIZER_FILE))
+
+
+def export_bi_encoder(encoder: Any, tokenizer: Any, models_dir: Path, name: str, source: str) -> ModelMetadata:
+    """Export a BERT encoder with mean pooling + L2 norm to ONNX under models_dir/bi-encoder."""
+    module = _MeanPooledEncoder(encoder).eval()
+    directory = model_dir(models_dir, BI_ENCODER)
+    staging = _fresh_dir(directory)
+    sample = tokenizer(
+        PARITY_PRODUCTS, padding=True, truncation=True, max_length=BI_ENCODER_MAX_LENGTH, return_tensors="pt"
+    )
+    _export(module, sample, "embedding", staging / "model.onnx")
+    config = encoder.config
+    files = _derive_precisions(staging / "model.onnx", staging, config.num_attention_heads, config.hidden_size)
+    with torch.no_grad():
+        reference = module(**sample).numpy()
+    parity = _check_parity(reference, staging, files, {k: v.numpy() for k, v in sample.items()})
+    _save_tokenizer(tokenizer, staging)
+    meta = ModelMetadata(
+        kind="bi-encoder",
+        version=f"{name}-{weights_digest(encoder)}",
+        source=source,
+        fine_tuned=False,
+        max_length=BI_ENCODER_MAX_LENGTH,
+        dim=config.hidden_size,
+        files=files,
+        parity=parity,
+    )
+    write_metadata(staging, meta)
+    _publish(staging, directory)
+    log.info("bi-encoder %s built, parity %s", meta.version, parity)
+    return meta
+
+
+def build_bi_encoder(models_dir: Path) -> ModelMetadata:
+    """Export all-MiniLM-L6-v2 (mean pooling + L2 norm) to ONNX under models_dir/bi-encoder."""
+    source = base_model_dir()
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    encoder = AutoModel.from_pretrained(str(source))
+    return export_bi_encoder(encoder, tokenizer, models_dir, "minilm-l6-bi", BASE_MODEL_NAME)
+
+
+def zero_shot_cross_encoder() -> BertForSequenceClassification:
+    """Cross-encoder initialised from the base weights with a seeded, untrained scoring head."""
+    torch.manual_seed(ZERO_SHOT_SEED)
+    model = BertForSequenceClassification.from_pretrained(str(base_model_dir()), num_labels=1)
+    return model.eval()
+
+
+def export_cross_encoder(
+    model: BertForSequenceClassification,
+    tokenizer: Any,
+    models_dir: Path,
+    version: str,
+    source: str,
+    fine_tuned: bool,
+    max_length: int = 128,
+    notes: str = "",
+) -> ModelMetadata:
+    """Export a one-logit cross-encoder to ONNX under models_dir/cross-encoder, with parity checks."""
+    module = _LogitHead(model).eval()
+    directory = model_dir(models_dir, CROSS_ENCODER)
+    staging = _fresh_dir(directory)
+    sample = tokenizer(
+        PARITY_QUERIES,
+        PARITY_PRODUCTS,
+        padding=True,
+        truncation="only_second",
+        max_length=max_length,
+        return_tensors="pt",
+    )
+    _export(module, sample, "logit", staging / "model.onnx")
+    files = _derive_precisions(
+        staging / "model.onnx", staging, model.config.num_attention_heads, model.config.hidden_size
+    )
+    with torch.no_grad():
+        reference = module(**sample).numpy()
+    parity = _check_parity(reference, staging, files, {k: v.numpy() for k, v in sample.items()})
+    _save_tokenizer(tokenizer, staging)
+    meta = ModelMetadata(
+        kind="cross-encoder",
+        version=version,
+        source=source,
+        fine_tuned=fine_tuned,
+        max_length=max_length,
+        files=files,
+        parity=parity,
+        notes=notes,
+    )
+    write_metadata(staging, meta)
+    _publish(staging, directory)
+    log.info("cross-encoder %s built, parity %s", meta.version, parity)
+    return meta
+
+
+def build_cross_encoder(models_dir: Path, weights: Path | None = None, max_length: int = 128) -> ModelMetadata:
+    """Export the cross-encoder: fine-tuned `weights` (a Hugging Face dir), or zero-shot from the base."""
+    if weights is not None:
+        tokenizer = AutoTokenizer.from_pretrained(str(weights))
+        model = BertForSequenceClassification.from_pretrained(str(weights), num_labels=1).eval()
+        return export_cross_encoder(
+            model, tokenizer, models_dir, f"minilm-l6-ce-{weights_digest(model)}", str(weights), True, max_length
+        )
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir()))
+    model = zero_shot_cross_encoder()
+    return export_cross_encoder(
+        model,
+        tokenizer,
+        models_dir,
+        f"minilm-l6-ce-zeroshot-{weights_digest(model)}",
+        f"{BASE_MODEL_NAME} (zero-shot: scoring head not trained)",
+        False,
+        max_length,
+        notes="Initialised from the bi-encoder's weights with an untrained head; not fine-tuned.",
+    )
