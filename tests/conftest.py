@@ -1,0 +1,47 @@
+"""Shared fixtures: data paths, model directories, settings pointing at temp dirs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shoprank.settings import REPO_ROOT, Settings
+from tests.models import build_tiny_models, real_models_dir
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (ESCI, WANDS); tests that need it skip when it is absent."""
+    if not (SHARED_DATA / "esci" / "products.ndjson").is_file():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Models dir with tiny random bi-/cross-encoders: for behaviour, not quality."""
+    return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def real_models() -> Path:
+    """Models dir with the real MiniLM bi-encoder and cross-encoder (cached across runs)."""
+    return real_models_dir()
+
+
+@pytest.fixture
+def settings_for(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Factory: Settings whose data dir is a fresh temp dir with the given models linked in."""
+
+    def make(models: Path, **overrides: object) -> Settings:
+        data_dir = tmp_path / "data"
+        data_dir.mkdir(exist_ok=True)
+        link = data_dir / "models"
+        if not link.exists():
+            link.symlink_to(models, target_is_directory=True)
+        return Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
+
+    return make
