@@ -43,13 +43,14 @@ def build_tiny_models(models_dir: Path, seed: int = 7) -> Path:
             num_attention_heads=2,
             intermediate_size=64,
             max_position_embeddings=512,
-            num_labels=1,
         )
 
     torch.manual_seed(seed)
     bi = BertModel(config(VECTOR_DIM, 1)).eval()
     export_bi_encoder(bi, tokenizer, models_dir, "tiny-bi", "random tiny BERT (tests)")
-    cross = BertForSequenceClassification(config(32, 2)).eval()
+    cross_config = config(32, 2)
+    cross_config.num_labels = 1
+    cross = BertForSequenceClassification(cross_config).eval()
     export_cross_encoder(cross, tokenizer, models_dir, "tiny-ce", "random tiny BERT (tests)", False, 128)
     return models_dir
 
