@@ -57,6 +57,24 @@ class WriteFailure:
     reason: str
 
 
+# Facets every engine returns, computed over the filtered match set of the query (all BM25
+# matches plus the kNN window): brand, leaf category, color, and price in these USD buckets.
+FACET_NAMES = ("brand", "category", "color", "price")
+PRICE_BUCKETS: tuple[tuple[float, float | None], ...] = (
+    (0, 10),
+    (10, 25),
+    (25, 50),
+    (50, 100),
+    (100, 250),
+    (250, None),
+)
+
+
+def price_bucket_label(low: float, high: float | None) -> str:
+    """Facet value of a price bucket, e.g. "10-25" or "250+"."""
+    return f"{low:g}+" if high is None else f"{low:g}-{high:g}"
+
+
 @dataclass(frozen=True)
 class FacetBucket:
     value: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ import pyarrow as pa
 from lancedb.query import FullTextOperator, MultiMatchQuery
 
 from engines.base import (
+    FACET_NAMES,
+    PRICE_BUCKETS,
     EngineError,
     FacetBucket,
     FloatArray,
@@ -28,6 +30,7 @@ from engines.base import (
     RetrievalQuery,
     RetrievalResult,
     WriteFailure,
+    price_bucket_label,
 )
 from engines.fusion import min_max_fusion
 from engines.versions import AliasFile, AliasState, new_version_name
@@ -46,7 +49,6 @@ BM25_FIELDS: dict[str, float] = {
 }
 # Below this many rows an exact (flat) vector scan is as fast as an ANN index and exact.
 ANN_MIN_ROWS = 20_000
-FACET_FIELDS = ("brand", "category_leaf", "color")
 
 
 def arrow_schema(dim: int) -> pa.Schema:
@@ -398,12 +400,18 @@ class LanceEngine:
         return {row["id"]: row for row in rows.to_pylist()}
 
 
-def facet_counts(rows: Iterator[dict[str, Any]] | Any) -> dict[str, list[FacetBucket]]:
-    """Brand / leaf-category / color counts over retrieved rows, most frequent first."""
-    counts: dict[str, dict[str, int]] = {name: {} for name in FACET_FIELDS}
+def facet_counts(rows: Iterable[dict[str, Any]]) -> dict[str, list[FacetBucket]]:
+    """Brand / leaf-category / color / price-bucket counts over rows, most frequent first."""
+    counts: dict[str, dict[str, int]] = {name: {} for name in FACET_NAMES}
     for row in rows:
-        for name in FACET_FIELDS:
-            value = row.get(name) or ""
+        values = {"brand": row.get("brand"), "category": row.get("category_leaf"), "color": row.get("color")}
+        price = row.get("price")
+        if price is not None:
+            for low, high in PRICE_BUCKETS:
+                if price >= low and (high is None or price < high):
+                    values["price"] = price_bucket_label(low, high)
+                    break
+        for name, value in values.items():
             if value:
                 counts[name][value] = counts[name].get(value, 0) + 1
     return {
