@@ -60,6 +60,10 @@ class Settings(BaseSettings):
 
     # Front door (HTTP)
     http_listen: str = Field("127.0.0.1:8080", description="address `shoprank serve` binds")
+    search_cache_entries: int = Field(
+        256, ge=0, description="ranked rerank windows the front door keeps so pages come from one ordering (0: off)"
+    )
+    search_cache_ttl_s: float = Field(300.0, ge=0.0, description="seconds a ranked rerank window is kept for paging")
 
     def models_dir(self) -> Path:
         """Directory of built ONNX models."""
