@@ -368,7 +368,8 @@ class LanceEngine:
         search = search.distance_type("cosine")
         if where:
             search = search.where(where, prefilter=True)
-        rows = search.select(FACET_COLUMNS if query.with_facets else ["id"]).limit(query.size).to_arrow()
+        columns = [*(FACET_COLUMNS if query.with_facets else ["id"]), "_distance"]
+        rows = search.select(columns).limit(query.size).to_arrow()
         # Score as OpenSearch reports cosinesimil: (1 + cosine) / 2.
         scores = {
             doc: 1.0 - d / 2.0 for doc, d in zip(rows["id"].to_pylist(), rows["_distance"].to_pylist(), strict=True)

@@ -31,6 +31,28 @@ EMBEDDING_METHODS = ("mmr", "dpp")
 FAIL_OPEN_TTL_S = 15.0
 
 
+# What a shopper-facing response says about a failed-open rerank: the gRPC code and its meaning,
+# never the sidecar's address or internals (those go to the front door's log).
+FAIL_OPEN_REASONS = {
+    "DEADLINE_EXCEEDED": "the reranker did not answer within its deadline",
+    "UNAVAILABLE": "the reranker is unreachable or still loading",
+    "RESOURCE_EXHAUSTED": "the reranker is overloaded",
+    "CANCELLED": "the rerank call was cancelled",
+}
+
+
+def public_reason(error: str | None) -> str | None:
+    """A fail-open reason fit for a public response."""
+    if error is None:
+        return None
+    code = error.split(":", 1)[0].strip()
+    if code in FAIL_OPEN_REASONS:
+        return f"{FAIL_OPEN_REASONS[code]} ({code})"
+    if code.isupper():
+        return f"the reranker failed ({code})"
+    return error
+
+
 class QueryEncoder(Protocol):
     def encode_one(self, text: str) -> npt.NDArray[np.float32]: ...
 
@@ -219,7 +241,7 @@ class SearchService:
             model_version=reply.model_version,
             diversity_method=reply.diversity_method,
             fail_open=request.rerank and not reply.reranked and bool(ranked.hits),
-            fail_open_reason=reply.error,
+            fail_open_reason=public_reason(reply.error),
             cached=cached,
             facets=shape_facets(ranked.facets, request.filters) if request.facets else {},
             timings=timings,
@@ -278,9 +300,9 @@ class SearchService:
         options = replace(request.options, explain=True)
         try:
             return self.client.rerank(text, candidates, top_k, options)
-        except Exception as error:  # the client fails open on RPC errors; anything else must not 5xx a search
+        except Exception:  # the client fails open on RPC errors; anything else must not 5xx a search either
             log.exception("rerank client failed: serving first-stage order")
-            return first_stage_reply(candidates, top_k, f"rerank client error: {error}")
+            return first_stage_reply(candidates, top_k, "rerank client error (see the front door log)")
 
     @staticmethod
     def _items(hits: Sequence[Hit], ranked: Sequence[RankedId], explain: bool) -> list[ResultItem]:

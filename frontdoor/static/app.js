@@ -14,6 +14,7 @@ const STAGES = [
   ["rpc_other_ms", "rpc + other", "#bdbdbd"],
 ];
 const $ = (id) => document.getElementById(id);
+let answered = 0; // searches answered so far, in data-answered: lets a test wait for the next one
 
 const state = {
   q: "", page: 1, pageSize: 10,
@@ -80,13 +81,18 @@ async function search() {
   }
   if (!response.ok) { showError(data.error || response.statusText); return; }
   render(data);
-  document.body.dataset.state = "done";
+  finished("done");
+}
+
+function finished(outcome) {
+  document.body.dataset.state = outcome;
+  document.body.dataset.answered = String(++answered);
 }
 
 function showError(message) {
   $("status").replaceChildren(el("span", { class: "error", text: message }));
   $("latency").replaceChildren();
-  document.body.dataset.state = "error";
+  finished("error");
 }
 
 function render(data) {
