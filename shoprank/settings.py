@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     )
     diversity_method: DiversityName = Field("none", description="sidecar default diversity method")
     diversity_strength: float = Field(0.3, ge=0.0, le=1.0, description="sidecar default diversity strength")
+    diversity_window: int = Field(
+        10, ge=1, description="sidecar default DPP window: each pick is diversified against the previous window - 1"
+    )
 
     # Front door (HTTP)
     http_listen: str = Field("127.0.0.1:8080", description="address `shoprank serve` binds")

@@ -48,7 +48,9 @@ def defaults_from(settings: Settings) -> RequestDefaults:
     """Server-side defaults for per-request options."""
     return RequestDefaults(
         blend_weight=settings.blend_weight,
-        diversity=DiversityParams(method=settings.diversity_method, strength=settings.diversity_strength),
+        diversity=DiversityParams(
+            method=settings.diversity_method, strength=settings.diversity_strength, window=settings.diversity_window
+        ),
     )
 
 
