@@ -92,12 +92,8 @@ def greedy_fill(objective: Objective, n: int, k: int, caps: PageCaps | None) -> 
                     best = best_within
             else:
                 cap_note = caps.why_relaxed(best)
-        why = [objective.explain(best)]
-        if best in deferred:
-            why.insert(0, deferred[best])
-        if cap_note:
-            why.insert(0, cap_note)
-        reason = f"{_movement(position, best)}: {'; '.join(why)}"
+        why = cap_note or deferred.get(best, "")
+        reason = f"{_movement(position, best)}: {why + '; ' if why else ''}{objective.explain(best)}"
         picks.append(Pick(best, float(scores[best]), float(terms[best]), reason, over_cap=bool(cap_note)))
         objective.place(best)
         if caps is not None:

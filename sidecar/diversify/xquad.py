@@ -1,6 +1,7 @@
 """xQuAD (Santos, Macdonald & Ounis 2010) over leaf-category aspects.
 
-objective(i) = (1 - strength) * rel(i) + strength * P(a_i | q) * rel(i) * prod_{j on page, a_j = a_i} (1 - rel(j))
+objective(i) = (1 - strength) * rel(i) + strength * gain(i)
+gain(i) = P(a_i | q) / max_a P(a | q) * rel(i) * prod_{j on page, a_j = a_i} (1 - rel(j))
 
 Each product covers exactly one aspect: its leaf category (see attributes.py; products with
 no category share one "uncategorised" aspect). P(a | q), the aspect weight, is the
@@ -8,6 +9,12 @@ relevance-weighted share of the candidates in that category, so a category that 
 of the relevant mass is worth covering and a stray one is not. rel is relevance min-max
 normalised to [0, 1] and stands in for P(d | q, a); the product term is how much of the
 aspect is still uncovered by the page.
+
+The diversity term is divided by max_a P(a | q), so the query's main aspect counts 1 and the
+others their share relative to it. That is a per-query constant, so the picks are exactly
+xQuAD's at lambda' with lambda' / (1 - lambda') = strength / (1 - strength) / max_a P(a | q):
+it only calibrates strength, so that 0.5 diversifies a query with ten even categories
+(each P = 0.1) as much as one with two, instead of the term shrinking with the aspect count.
 """
 
 from __future__ import annotations
@@ -37,8 +44,8 @@ class XQuAD:
         if total <= 0.0:  # all candidates equally (ir)relevant: weight by how many each aspect has
             mass = np.bincount(self._aspects, minlength=len(labels)).astype(np.float64)
             total = float(mass.sum())
-        self.weights = mass / total
-        self._coverage_gain = self.weights[self._aspects] * relevance
+        self.weights = mass / total  # P(a | q)
+        self._coverage_gain = self.weights[self._aspects] / self.weights.max() * relevance
         self._uncovered = np.ones(len(labels))
         self._on_page: dict[int, list[int]] = {}
         self._placed = 0
