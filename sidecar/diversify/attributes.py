@@ -16,6 +16,10 @@ are neither favoured nor penalised. Brands compare case- and space-insensitively
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
 
 # The aspect key of a product without a category.
 UNCATEGORISED = ""
@@ -36,3 +40,38 @@ def category_label(aspect: str) -> str:
 def brand_key(brand: str) -> str:
     """The brand as compared for caps, similarity and coverage: casefolded, spaces collapsed."""
     return " ".join(brand.split()).casefold()
+
+
+def codes(keys: Sequence[str]) -> npt.NDArray[np.int64]:
+    """Integer code per key in first-seen order; the empty key (unknown) is -1."""
+    seen: dict[str, int] = {}
+    return np.array([seen.setdefault(key, len(seen)) if key else -1 for key in keys], dtype=np.int64)
+
+
+class CandidateAttributes:
+    """Brand and category keys of the candidates in a given order, computed on first use
+    (most requests need one of them or neither)."""
+
+    def __init__(self, brands: Sequence[str], categories: Sequence[Sequence[str]], order: Sequence[int]) -> None:
+        self._brands = brands
+        self._categories = categories
+        self._order = order
+
+    @cached_property
+    def aspects(self) -> list[str]:
+        """Category aspect key per candidate ("" = uncategorised)."""
+        if not self._categories:
+            return [""] * len(self._order)
+        return [category_aspect(self._categories[i]) for i in self._order]
+
+    @cached_property
+    def category_codes(self) -> npt.NDArray[np.int64]:
+        """Category aspect code per candidate (-1 = uncategorised)."""
+        return codes(self.aspects)
+
+    @cached_property
+    def brand_codes(self) -> npt.NDArray[np.int64]:
+        """Brand code per candidate (-1 = no brand)."""
+        if not self._brands:
+            return np.full(len(self._order), -1, dtype=np.int64)
+        return codes([brand_key(self._brands[i]) for i in self._order])

@@ -12,30 +12,29 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from sidecar.diversify.attributes import CandidateAttributes
+
 
 class PageCaps:
     """Counts brands and categories on the page as it fills and says who is over a cap."""
 
     def __init__(
-        self,
-        brand_codes: npt.NDArray[np.int64],
-        category_codes: npt.NDArray[np.int64],
-        max_per_brand: int | None,
-        max_per_category: int | None,
+        self, attributes: CandidateAttributes, max_per_brand: int | None, max_per_category: int | None
     ) -> None:
-        self._caps = [
-            ("brand", brand_codes, max_per_brand),
-            ("category", category_codes, max_per_category),
-        ]
+        self._caps: list[tuple[str, npt.NDArray[np.int64], int]] = []
+        if max_per_brand is not None:
+            self._caps.append(("brand", attributes.brand_codes, max_per_brand))
+        if max_per_category is not None:
+            self._caps.append(("category", attributes.category_codes, max_per_category))
         # Page positions (0-based) already taken by each brand / category code.
         self._positions: dict[tuple[str, int], list[int]] = {}
-        self.allowed = np.ones(len(brand_codes), dtype=bool)
+        self.allowed = np.ones(len(attributes.brand_codes), dtype=bool)
 
     def add(self, index: int, position: int) -> None:
         """Put candidate `index` on the page at `position` and close any cap it fills."""
         for name, codes, cap in self._caps:
             code = int(codes[index])
-            if cap is None or code < 0:
+            if code < 0:
                 continue
             taken = self._positions.setdefault((name, code), [])
             taken.append(position)
@@ -47,7 +46,7 @@ class PageCaps:
         for name, codes, cap in self._caps:
             code = int(codes[index])
             taken = self._positions.get((name, code), [])
-            if cap is not None and code >= 0 and len(taken) >= cap:
+            if code >= 0 and len(taken) >= cap:
                 shown = ", ".join(f"#{p + 1}" for p in taken[:5]) + (", ..." if len(taken) > 5 else "")
                 reasons.append(f"same {name} as {shown} ({name} cap {cap})")
         return reasons

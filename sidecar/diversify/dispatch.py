@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.diversify.attributes import brand_key, category_aspect
+from sidecar.diversify.attributes import CandidateAttributes
 from sidecar.diversify.caps import PageCaps
 from sidecar.diversify.dpp import SlidingWindowDPP
 from sidecar.diversify.mmr import MMR
 from sidecar.diversify.params import DiversityParamError, DiversityParams
-from sidecar.diversify.selection import FloatArray, Objective, RelevanceOnly, greedy_fill
-from sidecar.diversify.similarity import codes, similarity
+from sidecar.diversify.selection import FloatArray, Objective, RelevanceOnly, greedy_fill, relevance_prefix
+from sidecar.diversify.similarity import similarity
 from sidecar.diversify.xquad import XQuAD
 
 
@@ -104,9 +104,7 @@ def diversify(
 
     ranked = np.argsort(-scores, kind="stable")  # relevance order; everything below works in it
     relevance_sorted = scores[ranked]
-    brand_codes = codes([brand_key(brands[i]) for i in ranked] if brands else [""] * n)
-    aspects = [category_aspect(categories[i]) for i in ranked] if categories else [""] * n
-    category_codes = codes(aspects)
+    attributes = CandidateAttributes(brands, categories, ranked.tolist())
 
     notes: list[str] = []
     method = params.method if params.strength > 0.0 else "none"
@@ -117,9 +115,9 @@ def diversify(
             notes.append(f"strength 0: relevance order ({params.method} not applied)")
         objective = RelevanceOnly(relevance_sorted, capped=params.has_caps)
     elif method == "xquad":
-        objective = XQuAD(normalised, aspects, params.strength)
+        objective = XQuAD(normalised, attributes.aspects, params.strength)
     else:
-        matrix = similarity(None if vectors is None else vectors[ranked], brand_codes, category_codes)
+        matrix = similarity(None if vectors is None else vectors[ranked], attributes)
         if matrix.note:
             notes.append(f"{method}: {matrix.note}")
         if method == "mmr":
@@ -129,8 +127,12 @@ def diversify(
 
     caps = None
     if params.has_caps:
-        caps = PageCaps(brand_codes, category_codes, params.max_per_brand, params.max_per_category)
-    picks = greedy_fill(objective, n, k, caps)
+        caps = PageCaps(attributes, params.max_per_brand, params.max_per_category)
+    picks = (
+        relevance_prefix(relevance_sorted, k)
+        if method == "none" and caps is None
+        else greedy_fill(objective, n, k, caps)
+    )
 
     relaxed = sum(1 for p in picks if p.over_cap)
     if relaxed:

@@ -88,7 +88,8 @@ def greedy_fill(objective: Objective, n: int, k: int, caps: PageCaps | None) -> 
             if within.any():
                 best_within = int(np.argmax(np.where(within, scores, -np.inf)))
                 if best_within != best:
-                    deferred.setdefault(best, caps.why_blocked(best))
+                    if best not in deferred:
+                        deferred[best] = caps.why_blocked(best)
                     best = best_within
             else:
                 cap_note = caps.why_relaxed(best)
@@ -100,3 +101,10 @@ def greedy_fill(objective: Objective, n: int, k: int, caps: PageCaps | None) -> 
             caps.add(best, position)
         remaining[best] = False
     return picks
+
+
+def relevance_prefix(relevance: FloatArray, k: int) -> list[Pick]:
+    """The first min(k, n) candidates as they are: the greedy fill's result without diversity or caps."""
+    return [
+        Pick(i, float(relevance[i]), 0.0, f"kept at #{i + 1}: relevance order") for i in range(min(k, len(relevance)))
+    ]

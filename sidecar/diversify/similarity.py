@@ -9,24 +9,19 @@ block-diagonal all-ones matrices, hence positive semi-definite as DPP needs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from sidecar.diversify.attributes import CandidateAttributes
+
 Basis = Literal["embeddings", "attributes", "mixed"]
 BRAND_WEIGHT = 0.5
 CATEGORY_WEIGHT = 0.5
 # Below this norm a vector has no direction to compare (zero or underflowed embeddings).
 MIN_NORM = 1e-12
-
-
-def codes(keys: Sequence[str]) -> npt.NDArray[np.int64]:
-    """Integer code per key in first-seen order; the empty key (unknown) is -1."""
-    seen: dict[str, int] = {}
-    return np.array([seen.setdefault(key, len(seen)) if key else -1 for key in keys], dtype=np.int64)
 
 
 def _same(code: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
@@ -39,8 +34,7 @@ class Similarity:
 
     matrix: npt.NDArray[np.float64]
     has_embedding: npt.NDArray[np.bool_]
-    brand_codes: npt.NDArray[np.int64]
-    category_codes: npt.NDArray[np.int64]
+    attributes: CandidateAttributes
 
     @property
     def basis(self) -> Basis:
@@ -71,8 +65,9 @@ class Similarity:
         """Why candidates i and j count as similar, e.g. "cos 0.91" or "same brand"."""
         if self.has_embedding[i] and self.has_embedding[j]:
             return f"cos {self.matrix[i, j]:.2f}"
-        brand = self.brand_codes[i] >= 0 and self.brand_codes[i] == self.brand_codes[j]
-        category = self.category_codes[i] >= 0 and self.category_codes[i] == self.category_codes[j]
+        brands, categories = self.attributes.brand_codes, self.attributes.category_codes
+        brand = brands[i] >= 0 and brands[i] == brands[j]
+        category = categories[i] >= 0 and categories[i] == categories[j]
         if brand and category:
             return "same brand and category"
         if brand:
@@ -80,26 +75,27 @@ class Similarity:
         return "same category" if category else "different brand and category"
 
 
-def similarity(
-    embeddings: npt.NDArray[np.float32] | None,
-    brand_codes: npt.NDArray[np.int64],
-    category_codes: npt.NDArray[np.int64],
-) -> Similarity:
+def _attribute_similarity(attributes: CandidateAttributes) -> npt.NDArray[np.float64]:
+    brands, categories = attributes.brand_codes, attributes.category_codes
+    return np.asarray(BRAND_WEIGHT * _same(brands) + CATEGORY_WEIGHT * _same(categories), dtype=np.float64)
+
+
+def similarity(embeddings: npt.NDArray[np.float32] | None, attributes: CandidateAttributes) -> Similarity:
     """Cosine similarity where both embeddings are usable, attribute similarity otherwise."""
-    n = len(brand_codes)
-    matrix = BRAND_WEIGHT * _same(brand_codes) + CATEGORY_WEIGHT * _same(category_codes)
+    n = len(attributes.brand_codes) if embeddings is None else len(embeddings)
     has_embedding = np.zeros(n, dtype=bool)
+    cosine = None
     if embeddings is not None and embeddings.shape[1] > 0:
         norms = np.linalg.norm(embeddings, axis=1)
         has_embedding = norms > MIN_NORM
         usable = np.flatnonzero(has_embedding)
-        if usable.size:
-            unit = embeddings[usable] / norms[usable, None]
-            cosine = np.clip((unit @ unit.T).astype(np.float64), -1.0, 1.0)
-            if usable.size == n:
-                matrix = cosine
-            else:
-                matrix[np.ix_(usable, usable)] = cosine
-    matrix = np.asarray(matrix, dtype=np.float64)
+        unit = embeddings[usable] / norms[usable, None]
+        cosine = np.clip((unit @ unit.T).astype(np.float64), -1.0, 1.0)
+    if cosine is not None and has_embedding.all():
+        matrix = cosine
+    else:
+        matrix = _attribute_similarity(attributes)
+        if cosine is not None and cosine.size:
+            matrix[np.ix_(has_embedding, has_embedding)] = cosine
     np.fill_diagonal(matrix, 1.0)
-    return Similarity(matrix, has_embedding, brand_codes, category_codes)
+    return Similarity(matrix, has_embedding, attributes)
