@@ -11,10 +11,8 @@ where d_i^2 is i's residual variance in S given the picks in the window (1 = not
 it yet, 0 = a linear combination of them). The diversity term reported is the redundancy
 -log d_i^2 >= 0. d^2 is maintained by incremental Cholesky: each pick adds one row
 e = (S_j - c_j C) / d_j to C and subtracts e^2 from every d^2, O(n) per pick after S.
-With a window of w the pick conditions on the last w - 1 picks only; once the window is
-full, each slide recomputes the residuals from the window's (w - 1) x (w - 1) kernel
-(eigendecomposition, then one (w - 1) x n product) instead of Chen et al.'s Cholesky
-downdate: the same O(w n) work per pick in a few numpy calls rather than w Python steps.
+With a window of w the pick conditions on the last w - 1 picks only; when the window
+slides, the factor is rebuilt from those picks (O(w n) per pick, cheap at page sizes).
 Once S is exhausted (more picks than its rank, e.g. exact duplicates) every residual is
 ~0 and the rest of the page goes by relevance.
 """
@@ -94,22 +92,7 @@ class SlidingWindowDPP:
         if len(self._page) <= self._conditioning:
             self._condition_on(index)
             return
-        self._slide()
-
-    def _slide(self) -> None:
-        """Residuals given the window's picks after the oldest left it, from the window's own kernel.
-
-        Residual variance given W is 1 - s_W(x)^T K_W^+ s_W(x), with K_W^+ the pseudo-inverse of
-        the window's kernel (eigendecomposition of a (w-1) x (w-1) matrix), so picks that are
-        spanned by the others count once, as in the incremental factor. A few numpy calls per
-        slide, against w - 1 Cholesky rows; the factor is kept in the same form, so
-        the next slide or explain() sees a consistent state.
-        """
-        window = self._window_picks()
-        kernel_rows = self._kernel[window]  # (w - 1, n)
-        eigenvalues, eigenvectors = np.linalg.eigh(kernel_rows[:, window])
-        keep = eigenvalues > MIN_RESIDUAL * len(window)
-        factor = (eigenvectors[:, keep].T @ kernel_rows) / np.sqrt(eigenvalues[keep])[:, None]
-        self._rows = len(factor)
-        self._factor[: self._rows] = factor
-        self._residual = 1.0 - np.einsum("ij,ij->j", factor, factor)
+        self._rows = 0
+        self._residual = np.ones_like(self._residual)
+        for pick in self._window_picks():
+            self._condition_on(pick)
