@@ -143,7 +143,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Time every method and print the table beside the baselines."""
-    use_one_blas_thread()  # as the sidecar runs
+    with use_one_blas_thread():  # as the sidecar runs
+        return _run(args, settings)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     k = args.k or settings.page_size
     strength = settings.diversity_strength if args.strength is None else args.strength
     lists = candidate_lists(args.lists, args.candidates, args.dim, args.seed)

@@ -9,9 +9,15 @@ and onnxruntime keeps its own threads, so nothing is lost.
 
 from __future__ import annotations
 
+from typing import Any
+
 from threadpoolctl import threadpool_limits
 
 
-def use_one_blas_thread() -> None:
-    """Limit BLAS (OpenBLAS/MKL behind numpy) to one thread for the rest of the process."""
-    threadpool_limits(limits=1, user_api="blas")
+def use_one_blas_thread() -> Any:
+    """Limit BLAS (OpenBLAS/MKL behind numpy) to one thread from now on.
+
+    Returns the limiter: used as a context manager (`with use_one_blas_thread():`) it restores
+    the previous limits on exit; the sidecar calls it once and keeps the limit for its life.
+    """
+    return threadpool_limits(limits=1, user_api="blas")
