@@ -19,7 +19,7 @@ class PageCaps:
     """Counts brands and categories on the page as it fills and says who is over a cap."""
 
     def __init__(
-        self, attributes: CandidateAttributes, max_per_brand: int | None, max_per_category: int | None
+        self, n: int, attributes: CandidateAttributes, max_per_brand: int | None, max_per_category: int | None
     ) -> None:
         self._caps: list[tuple[str, npt.NDArray[np.int64], int]] = []
         if max_per_brand is not None:
@@ -28,7 +28,7 @@ class PageCaps:
             self._caps.append(("category", attributes.category_codes, max_per_category))
         # Page positions (0-based) already taken by each brand / category code.
         self._positions: dict[tuple[str, int], list[int]] = {}
-        self.allowed = np.ones(len(attributes.brand_codes), dtype=bool)
+        self.allowed = np.ones(n, dtype=bool)
 
     def add(self, index: int, position: int) -> None:
         """Put candidate `index` on the page at `position` and close any cap it fills."""
