@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -25,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_info
 
+from benchmarks.hardware import hardware
 from evaluation.diversity_metrics import brand_coverage_at_k, category_coverage_at_k
 from shoprank.schema import VECTOR_DIM
 from shoprank.settings import Settings
@@ -111,19 +110,10 @@ def _measure(
     return Row(name, p50, p95, p99, float(np.mean(brand)), float(np.mean(category)), float(np.mean(retained)))
 
 
-def hardware() -> dict[str, Any]:
-    """CPU model, cores and library versions the figures were taken on."""
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+def machine() -> dict[str, Any]:
+    """The shared hardware facts, plus what this benchmark depends on: numpy and its BLAS threads."""
     return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
+        **hardware(),
         "numpy": np.__version__,
         "blas_threads": [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"],
     }
@@ -162,14 +152,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         ("mmr + caps (brand 2)", _method(DiversityParams(method="mmr", strength=strength, max_per_brand=2))),
     ]
     rows = [_measure(name, pick, lists, k, args.repeats) for name, pick in contenders]
-    machine = hardware()
+    facts = machine()
     print(
         f"diversity step: {args.candidates} candidates x {args.dim}-d, page k={k}, strength {strength}, "
         f"{args.repeats} calls over {args.lists} seeded lists"
     )
     print(
-        f"hardware: {machine['cpu']}, {machine['cores']} cores, numpy {machine['numpy']}, "
-        f"BLAS threads {machine['blas_threads']} (as the sidecar runs)"
+        f"hardware: {facts['cpu']}, {facts['cores']} cores, numpy {facts['numpy']}, "
+        f"BLAS threads {facts['blas_threads']} (as the sidecar runs), load average {facts['load_average_1m']}"
     )
     header = f"{'method':36} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'brand cov':>9} {'cat cov':>8} {'rel kept':>8}"
     print(header)
@@ -194,7 +184,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 "lists": args.lists,
                 "seed": args.seed,
             },
-            "hardware": machine,
+            "hardware": facts,
             "target_p50_ms": TARGET_P50_MS,
             "rows": [asdict(row) for row in rows],
         }

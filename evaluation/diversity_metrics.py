@@ -178,20 +178,27 @@ def page_diversity(
     embeddings: Mapping[str, npt.NDArray[np.float32]] | None = None,
     alpha: float = DEFAULT_ALPHA,
 ) -> PageDiversity:
-    """All metrics of a ranking of product ids. products must hold every ranked and judged id;
-    gains are the graded relevance of the judged ids (unjudged = 0); ILD is None without embeddings."""
+    """All metrics of a ranking of product ids; gains are the graded relevance of the judged ids
+    (unjudged = 0). An id missing from `products` still takes its slot but has no brand or
+    category (the uncategorised aspect); ILD is over the top k ids that have an embedding,
+    None without embeddings."""
+    _check_k(k)
     top = list(ranking[:k])
-    categories = [products[pid].category for pid in top]
-    brands = [products[pid].brand for pid in top]
+    known = [products.get(pid) for pid in top]
+    categories = [p.category if p is not None else () for p in known]
+    brands = [p.brand if p is not None else "" for p in known]
     ild = None
     if embeddings is not None:
-        ild = intra_list_diversity(np.stack([embeddings[pid] for pid in top]), k) if top else 0.0
-    judged = {pid: products[pid] for pid in [*gains, *top] if pid in products}
+        vectors = [embeddings[pid] for pid in top if pid in embeddings]
+        ild = intra_list_diversity(np.stack(vectors), k) if vectors else 0.0
+    aspects = category_aspects({pid: products[pid] for pid in [*gains, *top] if pid in products})
+    for pid in [*gains, *top]:
+        aspects.setdefault(pid, frozenset({UNCATEGORISED_ASPECT}))
     return PageDiversity(
         category_coverage=category_coverage_at_k(categories, k),
         brand_coverage=brand_coverage_at_k(brands, k),
         category_entropy=entropy_at_k(category_keys(categories), k),
         brand_entropy=entropy_at_k(brand_keys(brands), k),
         ild=ild,
-        alpha_ndcg=alpha_ndcg_at_k(top, gains, category_aspects(judged), k, alpha),
+        alpha_ndcg=alpha_ndcg_at_k(top, gains, aspects, k, alpha),
     )

@@ -124,3 +124,7 @@ def test_page_diversity_on_products() -> None:
     ideal = 1 + 1 / LOG2_3 + 1 / 2 + 0.5 / math.log2(5)
     assert page.alpha_ndcg == pytest.approx(dcg / ideal)
     assert page_diversity(["p1"], products, gains, k=10).ild is None
+    # An id the caller has no product or vector for still takes its slot.
+    partial = page_diversity(["p1", "gone", "p3"], products, gains, k=3, embeddings={"p1": embeddings["p1"]})
+    assert partial.brand_coverage == pytest.approx(2 / 3)
+    assert partial.ild == 0.0
