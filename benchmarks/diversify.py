@@ -69,7 +69,7 @@ def candidate_lists(count: int, n: int, dim: int, seed: int) -> list[CandidateLi
                 relevance=relevance.astype(np.float32),
                 embeddings=vectors.astype(np.float32),
                 brands=[f"Brand {c}" for c in cluster],
-                categories=[["Dept", f"Aisle {c % 3}", f"Leaf {c // 2}"] for c in cluster],  # 2 brands a leaf
+                categories=[["Dept", f"Aisle {c // 6}", f"Leaf {c // 2}"] for c in cluster],  # 2 brands a leaf
             )
         )
     return lists
