@@ -92,12 +92,14 @@ class OpenSearchVersionBuilder:
         self._last_heartbeat = time.monotonic()
 
     def _restored_settings(self) -> dict[str, Any]:
+        # What the template asks for, else OpenSearch's defaults (1s refresh, 1 replica).
         wanted = template_index_settings(self._template)
-        return {
-            "refresh_interval": wanted.get("refresh_interval"),
-            "number_of_replicas": wanted.get("number_of_replicas"),
-            "auto_expand_replicas": wanted.get("auto_expand_replicas", "false"),
-        }
+        restored: dict[str, Any] = {"refresh_interval": wanted.get("refresh_interval", "1s")}
+        if wanted.get("auto_expand_replicas") not in (None, False, "false"):
+            restored["auto_expand_replicas"] = wanted["auto_expand_replicas"]
+        else:
+            restored["number_of_replicas"] = int(wanted.get("number_of_replicas", 1))
+        return restored
 
     def commit(self) -> str:
         """Restore refresh/replicas, refresh, check the count, swap the alias, prune old versions."""
@@ -337,7 +339,7 @@ class OpenSearchEngine:
         if not ids:
             return 0
         self._live_dim()
-        actions = delete_actions(self.alias, ids, require_alias=True)
+        actions = delete_actions(self.alias, ids)
         failures = self.call(lambda c: run_bulk(c, actions, self.bulk_policy, refresh="wait_for"))
         if failures:
             raise EngineError(

@@ -79,13 +79,10 @@ def index_actions(
         yield action
 
 
-def delete_actions(target: str, ids: Iterable[str], require_alias: bool = False) -> Iterator[dict[str, Any]]:
-    """Delete-by-id actions."""
+def delete_actions(target: str, ids: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Delete-by-id actions (a delete never creates an index, so it needs no `require_alias`)."""
     for doc_id in ids:
-        action: dict[str, Any] = {"_op_type": "delete", "_index": target, "_id": doc_id}
-        if require_alias:
-            action["require_alias"] = True
-        yield action
+        yield {"_op_type": "delete", "_index": target, "_id": doc_id}
 
 
 def expand_action(action: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
