@@ -32,20 +32,32 @@ SPEC_GAPS = {
         "RequestProcessor lacks the ml_inference processor"
     ),
     ("tests/default/_core/search/query/script.yaml", "POST", "/movies/_bulk"): "bulk `_id` may be a number",
-    ("tests/default/_core/search/query/script.yaml", "POST", "/{index}/_search"): "sort: SortOptions/FieldWithOrder overlap",
+    (
+        "tests/default/_core/search/query/script.yaml",
+        "POST",
+        "/{index}/_search",
+    ): "sort: SortOptions/FieldWithOrder overlap",
     ("tests/default/_core/search/search_after.yaml", "POST", "/{index}/_search"): "sort: overlapping oneOf branches",
     ("tests/default/_core/search/sort_by_field.yaml", "GET", "/{index}/_search"): "sort: overlapping oneOf branches",
     ("tests/plugins/analysis/indices/mapping/icu_collation_keyword.yaml", "POST", "/{index}/_search"): (
         "sort: overlapping oneOf branches"
     ),
-    ("tests/default/_core/search/query/terms/terms_lookup.yaml", "GET", "/{index}/_search"): "terms lookup not modelled",
+    (
+        "tests/default/_core/search/query/terms/terms_lookup.yaml",
+        "GET",
+        "/{index}/_search",
+    ): "terms lookup not modelled",
     ("tests/default/cat/indices.yaml", "PUT", "/{index}"): "IndexSettings lacks routing.allocation.require",
     ("tests/default/cat/shards.yaml", "PUT", "/{index}"): "IndexSettings lacks routing.allocation.require",
     ("tests/default/list/indices.yaml", "PUT", "/{index}"): "IndexSettings lacks routing.allocation.require",
     ("tests/default/list/shards.yaml", "PUT", "/{index}"): "IndexSettings lacks routing.allocation.require",
     ("tests/default/ism/refresh_search_analyzers.yaml", "PUT", "/books"): "custom analyzer with implied `type`",
     ("tests/plugins/ingestion-fs/pull_based_ingestion/ingestion.yaml", "PUT", "/{index}"): "numeric pointer value",
-    ("tests/plugins/ingestion-fs/pull_based_ingestion/mapper_settings.yaml", "PUT", "/{index}"): "numeric pointer value",
+    (
+        "tests/plugins/ingestion-fs/pull_based_ingestion/mapper_settings.yaml",
+        "PUT",
+        "/{index}",
+    ): "numeric pointer value",
 }
 CHECKED_GROUPS = {
     "search",
@@ -123,9 +135,10 @@ def test_rendered_search_template_fits_the_spec_and_matches_the_engine(
     assert template_bm25["bool"]["must"] == engine_bm25["bool"]["must"]
     assert (template_bm25["bool"]["filter"] or []) == engine_bm25["bool"].get("filter", [])
     assert template_knn["knn"]["vector"]["k"] == engine_knn["knn"]["vector"]["k"]
-    assert template_knn["knn"]["vector"]["filter"]["bool"]["filter"] == engine_knn["knn"]["vector"].get(
-        "filter", {"bool": {"filter": []}}
-    )["bool"]["filter"]
+    assert (
+        template_knn["knn"]["vector"]["filter"]["bool"]["filter"]
+        == engine_knn["knn"]["vector"].get("filter", {"bool": {"filter": []}})["bool"]["filter"]
+    )
     assert rendered["aggs"] == engine_body["aggs"]
     assert rendered["_source"] == engine_body["_source"]
 
