@@ -22,10 +22,10 @@ from frontdoor.window_cache import WindowCache
 from shoprank.schema import Product
 from shoprank.template import query_text
 from sidecar.client import RankedId, RerankClient, RerankOptions, RerankReply, first_stage_reply
+from sidecar.diversify.params import EMBEDDING_METHODS
 
 log = logging.getLogger(__name__)
 
-EMBEDDING_METHODS = ("mmr", "dpp")
 # A failed-open ranking is kept only long enough to page through it consistently, so a
 # recovered sidecar reranks the next search of the same query soon.
 FAIL_OPEN_TTL_S = 15.0
@@ -47,9 +47,9 @@ def public_reason(error: str | None) -> str | None:
         return None
     code = error.split(":", 1)[0].strip()
     if code in FAIL_OPEN_REASONS:
-        return f"{FAIL_OPEN_REASONS[code]} ({code})"
+        return f"{code}: {FAIL_OPEN_REASONS[code]}"
     if code.isupper():
-        return f"the reranker failed ({code})"
+        return f"{code}: the reranker failed"
     return error
 
 
