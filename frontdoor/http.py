@@ -73,6 +73,11 @@ def create_app(service: SearchService) -> FastAPI:
         log.warning("search engine error: %s", error)
         return JSONResponse(status_code=503, content={"error": str(error)})
 
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, _error: Exception) -> JSONResponse:
+        # A bug, not the shopper's fault: a JSON answer the front-end can show; the trace is in the log.
+        return JSONResponse(status_code=500, content={"error": "internal error in the search front door; see its log"})
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

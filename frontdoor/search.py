@@ -202,7 +202,7 @@ class SearchService:
         if start >= self.window:
             raise PageOutOfRangeError(
                 f"page {request.page} of {request.page_size} starts past the {self.window} results a search ranks; "
-                f"ask for a page up to {-(-self.window // request.page_size)}"
+                f"ask for page 1 to {-(-self.window // request.page_size)}"
             )
         text = query_text(request.query)
         key = (text, request.mode, request.filters, request.rerank, replace(request.options, explain=False))

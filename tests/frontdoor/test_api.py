@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engines.base import PRICE_BUCKETS, price_bucket_label
 from tests.frontdoor.conftest import catalogue_rows
@@ -238,3 +240,22 @@ def test_healthz_and_demo_page(api_for: Api, closed_address: str) -> None:
     assert page.status_code == 200
     assert 'id="compare"' in page.text
     assert api.get("/static/app.js").status_code == 200
+
+
+# ---- nothing a shopper types is a server error --------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    q=st.text(min_size=0, max_size=600),
+    brand=st.lists(st.text(max_size=40), max_size=3),
+    mode=st.sampled_from(["bm25", "knn", "hybrid"]),
+)
+def test_any_text_is_answered_200_or_400(
+    api_for: Api, closed_address: str, q: str, brand: list[str], mode: str
+) -> None:
+    api = api_for(closed_address)
+    response = api.get("/api/search", params={"q": q, "brand": brand, "mode": mode})
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert response.json()["error"]
