@@ -280,7 +280,7 @@ class SearchService:
             **{f"sidecar_{k}": v for k, v in reply.timings.items()},
         }
         return RankedWindow(
-            hits=hits,
+            hits=[_slim(h) for h in hits],
             served=reply.results,
             scored=_scored_order(reply),
             reply=reply,
@@ -323,6 +323,13 @@ class SearchService:
                 )
             )
         return items
+
+
+def _slim(hit: Hit) -> Hit:
+    """A hit as a cached window keeps it: no vector and no long text, which no page shows (100 ESCI
+    hits with vectors pickle to ~300 KB, slim to ~40 KB)."""
+    product = hit.product.model_copy(update={"description": "", "bullet_points": ""})
+    return Hit(product=product, score=hit.score)
 
 
 def _scored_order(reply: RerankReply) -> list[RankedId]:

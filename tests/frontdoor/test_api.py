@@ -245,7 +245,7 @@ def test_healthz_and_demo_page(api_for: Api, closed_address: str) -> None:
 # ---- nothing a shopper types is a server error --------------------------------------------------
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     q=st.text(min_size=0, max_size=600),
     brand=st.lists(st.text(max_size=40), max_size=3),
