@@ -7,7 +7,9 @@ first the first-stage-only path (`rerank=false`, the baseline) and then the full
 (first stage → sidecar rerank → diversify → page), each bounded by a request count and a
 time cap. The ranked-window cache is off so every request does the full work. A last phase
 kills the sidecar (SIGKILL) part-way through a load and counts status codes and fail-opens:
-the front door must answer every request with 200.
+the front door must answer every request with 200. Before each row the bench waits until the
+sidecar has finished the work of callers that gave up at their deadline, so one row's leftovers
+do not slow the next.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import signal
 import socket
 import subprocess
@@ -210,6 +213,24 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError(f"the front door at {self.url} did not answer in {timeout_s:.0f} s")
 
+    def wait_sidecar_idle(self, timeout_s: float = 120.0) -> float:
+        """Until the sidecar stops burning CPU on work whose callers gave up (a row's leftovers must not
+        slow the next row); returns the seconds waited. Linux only (/proc); elsewhere returns at once."""
+        stat = Path(f"/proc/{self.sidecar.pid}/stat")
+        started = time.monotonic()
+        ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+        def cpu_s() -> float:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+        while stat.exists() and time.monotonic() - started < timeout_s:
+            before = cpu_s()
+            time.sleep(0.5)
+            if cpu_s() - before < 0.05:  # under 10% of a core
+                break
+        return time.monotonic() - started
+
     def kill_sidecar(self) -> None:
         """SIGKILL: no drain, as a crash."""
         self.sidecar.send_signal(signal.SIGKILL)
@@ -283,12 +304,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         offset = 0
         for concurrency in levels:
             for path, extra in (("first-stage", {"rerank": "false"}), ("reranked", {"rerank": "true"})):
+                stack.wait_sidecar_idle()
                 load.params = {**params, **extra}
                 level = load.run(path, concurrency, args.requests, args.max_seconds, offset)
                 rows.append(level)
                 _print_level(level)
             offset += args.requests  # fresh queries at each concurrency
         if not args.no_kill_phase:
+            stack.wait_sidecar_idle()
             kill = _kill_phase(stack, load, params, max(levels), args, offset)
     finally:
         stack.stop()

@@ -205,7 +205,8 @@ class SearchService:
                 f"ask for page 1 to {-(-self.window // request.page_size)}"
             )
         text = query_text(request.query)
-        key = (text, request.mode, request.filters, request.rerank, replace(request.options, explain=False))
+        options = replace(request.options, explain=False)  # explanations are always fetched, shown on request
+        key = (text, request.mode, request.filters, request.rerank, options, request.facets)
         ranked = self.cache.get(key)
         cached = ranked is not None
         if ranked is None:
