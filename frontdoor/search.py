@@ -124,7 +124,7 @@ class RankedWindow:
     scored: list[RankedId]  # the reranked order before diversity (= served when unknown)
     reply: RerankReply
     facets: dict[str, list[FacetBucket]]
-    timings: dict[str, float]
+    timings: dict[str, float]  # per stage when the window was ranked (a cached page reports these too)
 
 
 @dataclass
@@ -144,6 +144,7 @@ class SearchPage:
     cached: bool = False
     facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    window_timings: dict[str, float] = field(default_factory=dict)
     compare: dict[str, list[ResultItem]] | None = None
 
     @property
@@ -168,6 +169,7 @@ class SearchPage:
             "results": [r.as_dict() for r in self.results],
             "facets": self.facets,
             "timings": self.timings,
+            "window_timings": self.window_timings,
             **(
                 {"compare": {name: [r.as_dict() for r in items] for name, items in self.compare.items()}}
                 if self.compare is not None
@@ -246,6 +248,7 @@ class SearchService:
             cached=cached,
             facets=shape_facets(ranked.facets, request.filters) if request.facets else {},
             timings=timings,
+            window_timings=dict(ranked.timings),
             compare=compare,
         )
         page.timings["total_ms"] = round((time.perf_counter() - started) * 1e3, 3)
@@ -279,6 +282,7 @@ class SearchService:
             "first_stage_ms": (first_stage_done - embedded) * 1e3,
             "rerank_ms": (reranked_done - first_stage_done) * 1e3,
             **{f"sidecar_{k}": v for k, v in reply.timings.items()},
+            "total_ms": (time.perf_counter() - started) * 1e3,
         }
         return RankedWindow(
             hits=[_slim(h) for h in hits],

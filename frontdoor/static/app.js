@@ -124,12 +124,9 @@ function renderStatus(data) {
 }
 
 function renderLatency(data) {
-  const t = { ...data.timings };
+  // A page cut from the cached window did no retrieval or rerank: show what ranking that window took.
+  const t = { ...(data.cached ? data.window_timings : data.timings) };
   const total = t.total_ms || 0;
-  if (data.cached) {
-    $("latency").replaceChildren(el("span", { text: `total ${total.toFixed(1)} ms (no retrieval or rerank: cached window)` }));
-    return;
-  }
   t.rpc_other_ms = Math.max(0, (t.rerank_ms || 0) - (t.sidecar_total_ms || 0) - (t.sidecar_queue_ms || 0));
   const bar = el("div", { class: "bar" });
   const legend = el("div", { class: "legend" });
@@ -140,7 +137,10 @@ function renderLatency(data) {
     legend.append(el("span", { "data-stage": key }, el("span", { class: "swatch", style: `background:${color}` }), `${label} ${ms.toFixed(1)} ms`));
   }
   legend.append(el("strong", { "data-stage": "total_ms", text: `total ${total.toFixed(1)} ms` }));
-  $("latency").replaceChildren(bar, legend);
+  const caption = data.cached
+    ? el("div", { id: "cached-note", text: `this page: ${data.timings.total_ms.toFixed(1)} ms from the cached ranked window, which took:` })
+    : null;
+  $("latency").replaceChildren(...[caption, bar, legend].filter(Boolean));
 }
 
 function renderFacets(facets) {

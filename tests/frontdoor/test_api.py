@@ -203,6 +203,7 @@ def test_page_two_never_repeats_page_one(api_for: Api, tiny_sidecar: str, cache_
     whole = api.get("/api/search", params={**params, "page_size": 21}).json()
     assert ids(whole) == seen, "pages are slices of one ranked window"
     assert pages[1]["cached"] is (cache_entries > 0)
+    assert pages[1]["window_timings"]["sidecar_inference_ms"] > 0, "a cached page still says what ranking took"
 
 
 # ---- fail-open --------------------------------------------------------------------------------

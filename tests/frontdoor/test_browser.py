@@ -154,6 +154,9 @@ def test_a_shopper_searches_filters_compares_and_sees_fail_open(
         shown = column.find_elements(page.by.CSS_SELECTOR, "li.card .title")
         assert len(shown) == 10
         assert all(title.text for title in shown)
+    latency = page.find("#latency").text
+    assert "from the cached ranked window" in latency
+    assert "inference" in latency, "a page from the cache still shows what ranking its window took"
     browser.save_screenshot(str(screenshots / "compare.png"))
 
     first_page = [c.get_attribute("data-id") for c in page.all('#compare-view [data-column="diversified"] li.card')]
