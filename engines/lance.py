@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,9 @@ BM25_FIELDS: dict[str, float] = {
 }
 # Below this many rows an exact (flat) vector scan is as fast as an ANN index and exact.
 ANN_MIN_ROWS = 20_000
+# Incremental rows not yet in the indices are searched by a scan; fold them in past this share.
+UNINDEXED_SHARE_TO_OPTIMIZE = 0.05
+UNINDEXED_MIN_TO_OPTIMIZE = 1000
 
 
 def arrow_schema(dim: int) -> pa.Schema:
@@ -194,7 +198,7 @@ class LanceEngine:
         self.knn_weight = knn_weight
         self.db = lancedb.connect(str(root))
         self._aliases = AliasFile(root, alias)
-        self._open: tuple[int, str, Any] | None = None
+        self._open: tuple[tuple[str, int], Any] | None = None  # (live, generation) -> table
 
     # ---- versions -------------------------------------------------------------------------
 
@@ -210,17 +214,22 @@ class LanceEngine:
         return [name for name in self.db.list_tables().tables if name.startswith(self.alias + "-")]
 
     def drop_table(self, name: str) -> None:
-        """Drop a physical table if it exists."""
-        with contextlib.suppress(ValueError, FileNotFoundError, RuntimeError):
+        """Drop a physical table if it exists, even one a killed run left half-written."""
+        with contextlib.suppress(ValueError, FileNotFoundError, RuntimeError, OSError):
             self.db.drop_table(name)
+        directory = self.root / f"{name}.lance"
+        if name.startswith(self.alias + "-") and directory.is_dir():
+            shutil.rmtree(directory, ignore_errors=True)
 
     def clean_orphans(self) -> list[str]:
         """Drop tables no alias refers to (left by killed or aborted runs); call under the writer lock."""
         kept = set(self._aliases.read().kept())
-        orphans = [name for name in self._tables() if name not in kept]
+        on_disk = {path.name.removesuffix(".lance") for path in self.root.glob(f"{self.alias}-*.lance")}
+        orphans = sorted(name for name in set(self._tables()) | on_disk if name not in kept)
         for name in orphans:
             log.warning("dropping orphaned partial version %s", name)
             self.drop_table(name)
+        self._aliases.clean_temp_files()
         return orphans
 
     def begin_version(self, dim: int) -> LanceVersionBuilder:
@@ -258,7 +267,7 @@ class LanceEngine:
         state = self._aliases.read()
         history = ([state.live] if state.live else []) + state.history
         keep = history[: self.keep_versions - 1]
-        self._aliases.write(AliasState(live=version, history=keep))
+        self._aliases.write(AliasState(live=version, history=keep))  # the commit point of a reindex
         for name in history[self.keep_versions - 1 :]:
             self.drop_table(name)
         log.info("alias %s -> %s (kept for rollback: %s)", self.alias, version, keep)
@@ -278,44 +287,57 @@ class LanceEngine:
     # ---- incremental ----------------------------------------------------------------------
 
     def _live_table(self) -> Any:
-        stamp = self._aliases.mtime_ns()
-        if self._open is not None and self._open[0] == stamp:
-            return self._open[2]
-        live = self._aliases.read().live
-        if live is None:
+        # The alias file is tiny: reading it per query lets every reader (another process too)
+        # see a swap, a rollback or an incremental change at once; the table is reopened only then.
+        state = self._aliases.read()
+        if state.live is None:
             raise NoLiveIndexError(
                 f"nothing is indexed under '{self.alias}' yet; run `shoprank index --catalogue PATH`"
             )
-        table = self.db.open_table(live)
-        self._open = (stamp, live, table)
+        key = (state.live, state.generation)
+        if self._open is not None and self._open[0] == key:
+            return self._open[1]
+        table = self.db.open_table(state.live)
+        self._open = (key, table)
         return table
 
+    def _changed(self, table: Any) -> None:
+        """After an incremental write: fold a large unindexed tail into the indices, tell readers."""
+        stats = table.index_stats(f"{next(iter(BM25_FIELDS))}_idx")
+        if stats is not None and stats.num_unindexed_rows > max(
+            UNINDEXED_MIN_TO_OPTIMIZE, UNINDEXED_SHARE_TO_OPTIMIZE * stats.num_indexed_rows
+        ):
+            table.optimize()
+        self._aliases.write(self._aliases.read())
+
     def upsert(self, products: Sequence[Product], vectors: FloatArray) -> list[WriteFailure]:
-        """Insert or replace by id in the live table."""
+        """Insert or replace by id in the live table; search sees the change when this returns."""
         if not products:
             return []
-        table = self._live_table()
-        dim = table.schema.field("vector").type.list_size
-        if vectors.shape[1] != dim:
-            raise EngineError(f"vectors have {vectors.shape[1]} dimensions, the live index {dim}")
         with self._aliases.writer_lock():
+            table = self._live_table()
+            dim = table.schema.field("vector").type.list_size
+            if vectors.ndim != 2 or vectors.shape[1] != dim:
+                raise EngineError(f"vectors have shape {vectors.shape[1:]}, the live index holds {dim}-d vectors")
             (
                 table.merge_insert("id")
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .execute(to_arrow(products, vectors))
             )
+            self._changed(table)
         return []
 
     def delete(self, ids: Sequence[str]) -> int:
-        """Delete by id from the live table."""
+        """Delete by id from the live table; search no longer finds them when this returns."""
         if not ids:
             return 0
-        table = self._live_table()
         with self._aliases.writer_lock():
+            table = self._live_table()
             for start in range(0, len(ids), 1000):
                 chunk = ids[start : start + 1000]
                 table.delete(f"id IN ({', '.join(_quote(i) for i in chunk)})")
+            self._changed(table)
         return len(ids)
 
     # ---- search ---------------------------------------------------------------------------
