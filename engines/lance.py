@@ -34,6 +34,7 @@ from engines.base import (
     price_bucket_label,
 )
 from engines.fusion import min_max_fusion
+from engines.heap import release_free_heap
 from engines.versions import AliasFile, AliasState, new_version_name
 from shoprank.schema import VECTOR_DIM, Product
 
@@ -50,6 +51,10 @@ BM25_FIELDS: dict[str, float] = {
 }
 # Below this many rows an exact (flat) vector scan is as fast as an ANN index and exact.
 ANN_MIN_ROWS = 20_000
+# Rows buffered before one write to a new version: fewer, larger fragments to index and search.
+WRITE_ROWS = 8192
+# Memory one full-text index build may use (MiB); Lance spills posting lists beyond it.
+FTS_BUILD_MEMORY_MB = 128
 # Incremental rows not yet in the indices are searched by a scan; fold them in past this share.
 UNINDEXED_SHARE_TO_OPTIMIZE = 0.05
 UNINDEXED_MIN_TO_OPTIMIZE = 1000
@@ -135,7 +140,11 @@ def filter_sql(query: RetrievalQuery) -> str | None:
 
 
 class LanceVersionBuilder:
-    """One new physical table being filled; see `engines.base.VersionBuilder`."""
+    """One new physical table being filled; see `engines.base.VersionBuilder`.
+
+    Batches are buffered and written WRITE_ROWS at a time (each Lance write is a fragment and
+    a table version). A later write of an id replaces the earlier one, buffered or written.
+    """
 
     def __init__(self, engine: LanceEngine, dim: int, lock: contextlib.ExitStack) -> None:
         self.engine = engine
@@ -143,32 +152,56 @@ class LanceVersionBuilder:
         self.dim = dim
         self._lock = lock
         self._table: Any = None
-        self._written: set[str] = set()
+        self._written: set[str] = set()  # ids in the table
+        self._buffer: list[pa.Table] = []
+        self._buffered: set[str] = set()  # ids in the buffer
+        self._buffered_rows = 0
 
     def write(self, products: Sequence[Product], vectors: FloatArray) -> list[WriteFailure]:
-        """Append a batch to the new table; ids written earlier in this run are replaced (last wins)."""
+        """Add a batch to the new table (ids written earlier in this run are replaced: last wins)."""
         if not products:
             return []
-        data = to_arrow(products, vectors)
+        ids = [p.id for p in products]
+        if not self._buffered.isdisjoint(ids):
+            self._flush()  # the earlier occurrence is still buffered: write it, then replace it
+        again = [i for i in ids if i in self._written]
+        if again:
+            self._delete(again)
+        self._buffer.append(to_arrow(products, vectors))
+        self._buffered.update(ids)
+        self._buffered_rows += len(ids)
+        if self._table is None or self._buffered_rows >= WRITE_ROWS:
+            self._flush()  # the first batch creates the table at once, later ones go in large writes
+        return []
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        data = pa.concat_tables(self._buffer)
         if self._table is None:
             self._table = self.engine.db.create_table(self.version, data=data, schema=arrow_schema(self.dim))
         else:
-            again = [p.id for p in products if p.id in self._written]
-            if again:
-                self._table.delete(f"id IN ({', '.join(_quote(i) for i in again)})")
             self._table.add(data)
-        self._written.update(p.id for p in products)
-        return []
+        self._written.update(self._buffered)
+        self._buffer, self._buffered, self._buffered_rows = [], set(), 0
+
+    def _delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), 1000):
+            self._table.delete(f"id IN ({', '.join(_quote(i) for i in ids[start : start + 1000])})")
+        self._written.difference_update(ids)
 
     def write_deletes(self, ids: Sequence[str]) -> None:
         """Remove ids written earlier in this run."""
-        if self._table is not None and ids:
-            self._table.delete(f"id IN ({', '.join(_quote(i) for i in ids)})")
-            self._written.difference_update(ids)
+        if not self._buffered.isdisjoint(ids):
+            self._flush()
+        present = [i for i in ids if i in self._written]
+        if present:
+            self._delete(present)
 
     def commit(self) -> str:
         """Build indices, swap the alias to this table, prune versions beyond keep_versions."""
         try:
+            self._flush()
             if self._table is None:
                 self._table = self.engine.db.create_table(self.version, schema=arrow_schema(self.dim))
             self.engine.build_indices(self._table, len(self._written))
@@ -249,18 +282,30 @@ class LanceEngine:
         return LanceVersionBuilder(self, dim, lock)
 
     def build_indices(self, table: Any, rows: int) -> None:
-        """BM25 indices per text field, a scalar index on id, and an ANN index for large tables."""
-        from lancedb.index import FTS
+        """BM25 indices per text field, a scalar index on id, and an ANN index for large tables.
 
+        The ANN index is IVF_SQ: at 200k products it builds ~30x faster than IVF_HNSW_SQ with a
+        better recall@10 (measured on bi-encoder vectors: 0.96 vs 0.81 without refinement), for
+        ~14 ms instead of ~6 ms a query. Freed memory goes back to the OS between the builds.
+        """
+        from lancedb.index import FTS, BTree, IvfSq
+
+        fts = FTS(
+            language="English",
+            stem=True,
+            remove_stop_words=True,
+            ascii_folding=True,
+            lower_case=True,
+            memory_limit=FTS_BUILD_MEMORY_MB,
+        )
         for column in BM25_FIELDS:
-            table.create_index(
-                column,
-                config=FTS(language="English", stem=True, remove_stop_words=True, ascii_folding=True, lower_case=True),
-                replace=True,
-            )
-        table.create_scalar_index("id", replace=True)
+            release_free_heap()
+            table.create_index(column, config=fts, replace=True)
+        table.create_index("id", config=BTree(), replace=True)
         if rows >= ANN_MIN_ROWS:
-            table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ", replace=True)
+            release_free_heap()
+            table.create_index("vector", config=IvfSq(distance_type="cosine"), replace=True)
+        release_free_heap()
 
     def swap_to(self, version: str) -> None:
         """Point the alias at `version` atomically; keep the previous ones, prune beyond keep_versions."""

@@ -8,10 +8,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shoprank.cli import index, models, search, serve, sidecar
+from shoprank.cli import bench, index, models, search, serve, sidecar
 from shoprank.settings import add_settings_flags, settings_from_args
 
-COMMANDS = (models, index, sidecar, search, serve)
+COMMANDS = (models, index, sidecar, search, serve, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
