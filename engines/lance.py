@@ -204,7 +204,9 @@ class LanceVersionBuilder:
             self._flush()
             if self._table is None:
                 self._table = self.engine.db.create_table(self.version, schema=arrow_schema(self.dim))
-            self.engine.build_indices(self._table, len(self._written))
+            rows = len(self._written)
+            self._written.clear()  # not needed any more: leave the memory to the index builds
+            self.engine.build_indices(self._table, rows)
             self.engine.swap_to(self.version)
             return self.version
         finally:
@@ -286,10 +288,15 @@ class LanceEngine:
 
         The ANN index is IVF_SQ: at 200k products it builds ~30x faster than IVF_HNSW_SQ with a
         better recall@10 (measured on bi-encoder vectors: 0.96 vs 0.81 without refinement), for
-        ~14 ms instead of ~6 ms a query. Freed memory goes back to the OS between the builds.
+        ~14 ms instead of ~6 ms a query. Its build holds about the vectors' size in memory, so it
+        runs first, before the full-text builds leave anything behind, and freed memory goes back
+        to the OS between the builds: the peak RSS of a reindex grows as little as it can.
         """
         from lancedb.index import FTS, BTree, IvfSq
 
+        release_free_heap()
+        if rows >= ANN_MIN_ROWS:
+            table.create_index("vector", config=IvfSq(distance_type="cosine"), replace=True)
         fts = FTS(
             language="English",
             stem=True,
@@ -302,9 +309,6 @@ class LanceEngine:
             release_free_heap()
             table.create_index(column, config=fts, replace=True)
         table.create_index("id", config=BTree(), replace=True)
-        if rows >= ANN_MIN_ROWS:
-            release_free_heap()
-            table.create_index("vector", config=IvfSq(distance_type="cosine"), replace=True)
         release_free_heap()
 
     def swap_to(self, version: str) -> None:

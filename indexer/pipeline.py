@@ -312,6 +312,7 @@ class Indexer:
         try:
             self._run(rows, lambda: _count_records(source, fmt), report, write)
             report.indexed = len(stored)
+            stored.clear()  # not needed any more: leave the memory to the engine's index builds
             self._refuse_if_unfit(report, source)
             commit_started = time.perf_counter()
             report.version = builder.commit()
