@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from engines.base import (
 )
 from engines.bm25_fields import BM25_FIELDS
 from engines.fusion import min_max_fusion
+from engines.heap import release_free_heap
 from engines.versions import AliasFile, AliasState, new_version_name
 from shoprank.schema import VECTOR_DIM, Product
 
@@ -43,6 +45,13 @@ log = logging.getLogger(__name__)
 FACET_COLUMNS = ["id", "brand", "category_leaf", "color", "price"]
 # Below this many rows an exact (flat) vector scan is as fast as an ANN index and exact.
 ANN_MIN_ROWS = 20_000
+# Rows buffered before one write to a new version: fewer, larger fragments to index and search.
+WRITE_ROWS = 8192
+# Memory one full-text index build may use (MiB); Lance spills posting lists beyond it.
+FTS_BUILD_MEMORY_MB = 128
+# Incremental rows not yet in the indices are searched by a scan; fold them in past this share.
+UNINDEXED_SHARE_TO_OPTIMIZE = 0.05
+UNINDEXED_MIN_TO_OPTIMIZE = 1000
 
 
 def arrow_schema(dim: int) -> pa.Schema:
@@ -125,7 +134,11 @@ def filter_sql(query: RetrievalQuery) -> str | None:
 
 
 class LanceVersionBuilder:
-    """One new physical table being filled; see `engines.base.VersionBuilder`."""
+    """One new physical table being filled; see `engines.base.VersionBuilder`.
+
+    Batches are buffered and written WRITE_ROWS at a time (each Lance write is a fragment and
+    a table version). A later write of an id replaces the earlier one, buffered or written.
+    """
 
     def __init__(self, engine: LanceEngine, dim: int, lock: contextlib.ExitStack) -> None:
         self.engine = engine
@@ -133,35 +146,61 @@ class LanceVersionBuilder:
         self.dim = dim
         self._lock = lock
         self._table: Any = None
-        self._written: set[str] = set()
+        self._written: set[str] = set()  # ids in the table
+        self._buffer: list[pa.Table] = []
+        self._buffered: set[str] = set()  # ids in the buffer
+        self._buffered_rows = 0
 
     def write(self, products: Sequence[Product], vectors: FloatArray) -> list[WriteFailure]:
-        """Append a batch to the new table; ids written earlier in this run are replaced (last wins)."""
+        """Add a batch to the new table (ids written earlier in this run are replaced: last wins)."""
         if not products:
             return []
-        data = to_arrow(products, vectors)
+        ids = [p.id for p in products]
+        if not self._buffered.isdisjoint(ids):
+            self._flush()  # the earlier occurrence is still buffered: write it, then replace it
+        again = [i for i in ids if i in self._written]
+        if again:
+            self._delete(again)
+        self._buffer.append(to_arrow(products, vectors))
+        self._buffered.update(ids)
+        self._buffered_rows += len(ids)
+        if self._table is None or self._buffered_rows >= WRITE_ROWS:
+            self._flush()  # the first batch creates the table at once, later ones go in large writes
+        return []
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        data = pa.concat_tables(self._buffer)
         if self._table is None:
             self._table = self.engine.db.create_table(self.version, data=data, schema=arrow_schema(self.dim))
         else:
-            again = [p.id for p in products if p.id in self._written]
-            if again:
-                self._table.delete(f"id IN ({', '.join(_quote(i) for i in again)})")
             self._table.add(data)
-        self._written.update(p.id for p in products)
-        return []
+        self._written.update(self._buffered)
+        self._buffer, self._buffered, self._buffered_rows = [], set(), 0
+
+    def _delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), 1000):
+            self._table.delete(f"id IN ({', '.join(_quote(i) for i in ids[start : start + 1000])})")
+        self._written.difference_update(ids)
 
     def write_deletes(self, ids: Sequence[str]) -> None:
         """Remove ids written earlier in this run."""
-        if self._table is not None and ids:
-            self._table.delete(f"id IN ({', '.join(_quote(i) for i in ids)})")
-            self._written.difference_update(ids)
+        if not self._buffered.isdisjoint(ids):
+            self._flush()
+        present = [i for i in ids if i in self._written]
+        if present:
+            self._delete(present)
 
     def commit(self) -> str:
         """Build indices, swap the alias to this table, prune versions beyond keep_versions."""
         try:
+            self._flush()
             if self._table is None:
                 self._table = self.engine.db.create_table(self.version, schema=arrow_schema(self.dim))
-            self.engine.build_indices(self._table, len(self._written))
+            rows = len(self._written)
+            self._written.clear()  # not needed any more: leave the memory to the index builds
+            self.engine.build_indices(self._table, rows)
             self.engine.swap_to(self.version)
             return self.version
         finally:
@@ -188,7 +227,7 @@ class LanceEngine:
         self.knn_weight = knn_weight
         self.db = lancedb.connect(str(root))
         self._aliases = AliasFile(root, alias)
-        self._open: tuple[int, str, Any] | None = None
+        self._open: tuple[tuple[str, int], Any] | None = None  # (live, generation) -> table
 
     # ---- versions -------------------------------------------------------------------------
 
@@ -204,17 +243,22 @@ class LanceEngine:
         return [name for name in self.db.list_tables().tables if name.startswith(self.alias + "-")]
 
     def drop_table(self, name: str) -> None:
-        """Drop a physical table if it exists."""
-        with contextlib.suppress(ValueError, FileNotFoundError, RuntimeError):
+        """Drop a physical table if it exists, even one a killed run left half-written."""
+        with contextlib.suppress(ValueError, FileNotFoundError, RuntimeError, OSError):
             self.db.drop_table(name)
+        directory = self.root / f"{name}.lance"
+        if name.startswith(self.alias + "-") and directory.is_dir():
+            shutil.rmtree(directory, ignore_errors=True)
 
     def clean_orphans(self) -> list[str]:
         """Drop tables no alias refers to (left by killed or aborted runs); call under the writer lock."""
         kept = set(self._aliases.read().kept())
-        orphans = [name for name in self._tables() if name not in kept]
+        on_disk = {path.name.removesuffix(".lance") for path in self.root.glob(f"{self.alias}-*.lance")}
+        orphans = sorted(name for name in set(self._tables()) | on_disk if name not in kept)
         for name in orphans:
             log.warning("dropping orphaned partial version %s", name)
             self.drop_table(name)
+        self._aliases.clean_temp_files()
         return orphans
 
     def begin_version(self, dim: int) -> LanceVersionBuilder:
@@ -234,25 +278,39 @@ class LanceEngine:
         return LanceVersionBuilder(self, dim, lock)
 
     def build_indices(self, table: Any, rows: int) -> None:
-        """BM25 indices per text field, a scalar index on id, and an ANN index for large tables."""
-        from lancedb.index import FTS
+        """BM25 indices per text field, a scalar index on id, and an ANN index for large tables.
 
-        for column in BM25_FIELDS:
-            table.create_index(
-                column,
-                config=FTS(language="English", stem=True, remove_stop_words=True, ascii_folding=True, lower_case=True),
-                replace=True,
-            )
-        table.create_scalar_index("id", replace=True)
+        The ANN index is IVF_SQ: at 200k products it builds ~30x faster than IVF_HNSW_SQ with a
+        better recall@10 (measured on bi-encoder vectors: 0.96 vs 0.81 without refinement), for
+        ~14 ms instead of ~6 ms a query. Its build holds about the vectors' size in memory, so it
+        runs first, before the full-text builds leave anything behind, and freed memory goes back
+        to the OS between the builds: the peak RSS of a reindex grows as little as it can.
+        """
+        from lancedb.index import FTS, BTree, IvfSq
+
+        release_free_heap()
         if rows >= ANN_MIN_ROWS:
-            table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ", replace=True)
+            table.create_index("vector", config=IvfSq(distance_type="cosine"), replace=True)
+        fts = FTS(
+            language="English",
+            stem=True,
+            remove_stop_words=True,
+            ascii_folding=True,
+            lower_case=True,
+            memory_limit=FTS_BUILD_MEMORY_MB,
+        )
+        for column in BM25_FIELDS:
+            release_free_heap()
+            table.create_index(column, config=fts, replace=True)
+        table.create_index("id", config=BTree(), replace=True)
+        release_free_heap()
 
     def swap_to(self, version: str) -> None:
         """Point the alias at `version` atomically; keep the previous ones, prune beyond keep_versions."""
         state = self._aliases.read()
         history = ([state.live] if state.live else []) + state.history
         keep = history[: self.keep_versions - 1]
-        self._aliases.write(AliasState(live=version, history=keep))
+        self._aliases.write(AliasState(live=version, history=keep))  # the commit point of a reindex
         for name in history[self.keep_versions - 1 :]:
             self.drop_table(name)
         log.info("alias %s -> %s (kept for rollback: %s)", self.alias, version, keep)
@@ -272,44 +330,57 @@ class LanceEngine:
     # ---- incremental ----------------------------------------------------------------------
 
     def _live_table(self) -> Any:
-        stamp = self._aliases.mtime_ns()
-        if self._open is not None and self._open[0] == stamp:
-            return self._open[2]
-        live = self._aliases.read().live
-        if live is None:
+        # The alias file is tiny: reading it per query lets every reader (another process too)
+        # see a swap, a rollback or an incremental change at once; the table is reopened only then.
+        state = self._aliases.read()
+        if state.live is None:
             raise NoLiveIndexError(
                 f"nothing is indexed under '{self.alias}' yet; run `shoprank index --catalogue PATH`"
             )
-        table = self.db.open_table(live)
-        self._open = (stamp, live, table)
+        key = (state.live, state.generation)
+        if self._open is not None and self._open[0] == key:
+            return self._open[1]
+        table = self.db.open_table(state.live)
+        self._open = (key, table)
         return table
 
+    def _changed(self, table: Any) -> None:
+        """After an incremental write: fold a large unindexed tail into the indices, tell readers."""
+        stats = table.index_stats(f"{next(iter(BM25_FIELDS))}_idx")
+        if stats is not None and stats.num_unindexed_rows > max(
+            UNINDEXED_MIN_TO_OPTIMIZE, UNINDEXED_SHARE_TO_OPTIMIZE * stats.num_indexed_rows
+        ):
+            table.optimize()
+        self._aliases.write(self._aliases.read())
+
     def upsert(self, products: Sequence[Product], vectors: FloatArray) -> list[WriteFailure]:
-        """Insert or replace by id in the live table."""
+        """Insert or replace by id in the live table; search sees the change when this returns."""
         if not products:
             return []
-        table = self._live_table()
-        dim = table.schema.field("vector").type.list_size
-        if vectors.shape[1] != dim:
-            raise EngineError(f"vectors have {vectors.shape[1]} dimensions, the live index {dim}")
         with self._aliases.writer_lock():
+            table = self._live_table()
+            dim = table.schema.field("vector").type.list_size
+            if vectors.ndim != 2 or vectors.shape[1] != dim:
+                raise EngineError(f"vectors have shape {vectors.shape[1:]}, the live index holds {dim}-d vectors")
             (
                 table.merge_insert("id")
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .execute(to_arrow(products, vectors))
             )
+            self._changed(table)
         return []
 
     def delete(self, ids: Sequence[str]) -> int:
-        """Delete by id from the live table."""
+        """Delete by id from the live table; search no longer finds them when this returns."""
         if not ids:
             return 0
-        table = self._live_table()
         with self._aliases.writer_lock():
+            table = self._live_table()
             for start in range(0, len(ids), 1000):
                 chunk = ids[start : start + 1000]
                 table.delete(f"id IN ({', '.join(_quote(i) for i in chunk)})")
+            self._changed(table)
         return len(ids)
 
     # ---- search ---------------------------------------------------------------------------

@@ -41,8 +41,12 @@ def resolve_device(device: Device) -> str:
     return "cpu"
 
 
-def create_session(path: Path, device: str, intra_threads: int | None = None) -> Any:
-    """An InferenceSession on `device` ("cpu"/"cuda") with full graph optimisation."""
+def create_session(path: Path, device: str, intra_threads: int | None = None, spin: bool = True) -> Any:
+    """An InferenceSession on `device` ("cpu"/"cuda") with full graph optimisation.
+
+    `spin=False` makes idle intra-op threads sleep instead of busy-waiting between kernels: a
+    little latency for a lot of CPU when other threads (or processes) need the cores too.
+    """
     ort = _ort()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -50,6 +54,8 @@ def create_session(path: Path, device: str, intra_threads: int | None = None) ->
     options.intra_op_num_threads = intra_threads or (os.cpu_count() or 1)
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     providers: list[Any] = ["CPUExecutionProvider"]
     if device == "cuda":

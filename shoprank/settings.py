@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # Sidecar (server side)
     listen: str = Field("127.0.0.1:50051", description="address the sidecar binds")
     device: Device = Field("auto", description="onnxruntime device: auto picks CUDA when available")
+    bi_encoder_precision: Literal["fp32", "fp16", "int8"] = Field(
+        "fp32",
+        description="bi-encoder ONNX precision for products AND queries (reindex after changing it)",
+    )
     max_pair_tokens: int = Field(128, ge=16, le=512, description="token budget of one query-product pair")
     max_candidates: int = Field(1000, ge=1, description="most candidates one Rerank request may carry")
     blend_weight: float = Field(

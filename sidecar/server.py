@@ -39,7 +39,7 @@ def load_service(settings: Settings) -> RerankService:
     encoder.warm_up()
     embedder = None
     try:
-        embedder = BiEncoder(settings.models_dir(), device=device)
+        embedder = BiEncoder.from_settings(settings)  # the precision the indexed vectors have
     except ModelNotBuiltError:
         log.warning("no bi-encoder built: MMR/DPP fall back to attribute redundancy for candidates without embeddings")
     return RerankService(encoder, embedder)
