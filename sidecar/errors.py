@@ -18,7 +18,11 @@ class InvalidRequestError(SidecarError):
 
 
 class OverloadedError(SidecarError):
-    """The queue is full: the client should back off or fail open."""
+    """The queue is full, or the work ahead would outlast the deadline: back off or fail open."""
+
+    def __init__(self, message: str, retry_after_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
 
 
 class DeadlineExceededError(SidecarError):
@@ -26,7 +30,11 @@ class DeadlineExceededError(SidecarError):
 
 
 class NotReadyError(SidecarError):
-    """No model is loaded and warmed yet."""
+    """No model is loaded and warmed yet, or the sidecar is stopping."""
+
+
+class InferenceError(SidecarError):
+    """The model failed on a batch (the sidecar keeps serving; the log has the cause)."""
 
 
 STATUS_CODES: dict[type[SidecarError], grpc.StatusCode] = {
@@ -34,6 +42,7 @@ STATUS_CODES: dict[type[SidecarError], grpc.StatusCode] = {
     OverloadedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     DeadlineExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
     NotReadyError: grpc.StatusCode.UNAVAILABLE,
+    InferenceError: grpc.StatusCode.INTERNAL,
 }
 
 
