@@ -13,5 +13,5 @@ from sidecar.client import RerankClient
 def build_search_service(settings: Settings, client: RerankClient | None = None) -> SearchService:
     """A SearchService on the configured engine, calling the sidecar at settings.sidecar."""
     encoder = BiEncoder(settings.models_dir(), device=resolve_device(settings.device), threads=1)
-    client = client or RerankClient(settings.sidecar, settings.sidecar_deadline_ms)
+    client = client or RerankClient.from_settings(settings)
     return SearchService(open_engine(settings), encoder, client, settings.rerank_window)

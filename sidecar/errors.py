@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import grpc
 
+# Trailing metadata key of RESOURCE_EXHAUSTED answers: milliseconds the client should back off.
+RETRY_AFTER_KEY = "retry-after-ms"
+
 
 class SidecarError(Exception):
     """Base of errors a client can act on."""

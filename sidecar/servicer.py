@@ -19,13 +19,19 @@ import grpc
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar import metrics
 from sidecar.convert import RequestDefaults, RequestLimits, outcome_to_response, parse_request, request_to_domain
-from sidecar.errors import DeadlineExceededError, NotReadyError, OverloadedError, SidecarError, status_code
+from sidecar.errors import (
+    RETRY_AFTER_KEY,
+    DeadlineExceededError,
+    NotReadyError,
+    OverloadedError,
+    SidecarError,
+    status_code,
+)
 from sidecar.scoring import RerankService
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Reranker"].full_name
-RETRY_AFTER_KEY = "retry-after-ms"
 
 
 class ModelSlot:

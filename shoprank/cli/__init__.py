@@ -32,9 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _logging(verbosity: int, log_format: str = "text") -> None:
     level = logging.WARNING - 10 * min(verbosity, 2)
-    logging.basicConfig(level=level, handlers=[log_handler(log_format, sys.stderr)])
-    # onnxruntime's quantiser and lance log a lot at INFO; keep them to warnings unless -vv.
-    for noisy in ("root", "onnx_model", "fusion_base"):
+    handler = log_handler(log_format, sys.stderr)
+    if verbosity < 2:
+        # onnxruntime's quantiser logs a lot at INFO through the root logger itself (logging.info):
+        # drop those records, not the level of the root logger every other logger inherits.
+        handler.addFilter(lambda record: record.name != "root" or record.levelno >= logging.WARNING)
+    logging.basicConfig(level=level, handlers=[handler])
+    for noisy in ("onnx_model", "fusion_base"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbosity < 2 else level)
     os.environ.setdefault("LANCE_LOG", "error")
 

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from frontdoor.wiring import build_search_service
     from sidecar.client import RerankClient
 
-    client = RerankClient(settings.sidecar, settings.sidecar_deadline_ms)
+    client = RerankClient.from_settings(settings)
     child: subprocess.Popen[bytes] | None = None
     if not args.no_spawn_sidecar and not client.wait_until_serving(timeout_s=1.0):
         child = subprocess.Popen(
