@@ -32,7 +32,7 @@ class Caller:
 
     def __init__(self, port: int) -> None:
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.raw = self.channel.unary_unary("/shoprank.v1.Reranker/Rerank")
+        self.raw: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self.channel.unary_unary("/shoprank.v1.Reranker/Rerank")
 
     def __call__(self, message: pb.RerankRequest | bytes) -> tuple[grpc.StatusCode, str, pb.RerankResponse | None]:
         data = message if isinstance(message, bytes) else message.SerializeToString()
@@ -98,6 +98,11 @@ def set_option(path: str, value: object) -> Callable[[pb.RerankRequest], None]:
     return edit
 
 
+def ragged_embeddings(message: pb.RerankRequest) -> None:
+    message.candidates[0].embedding.extend([0.1] * 4)
+    message.candidates[1].embedding.extend([0.1] * 3)
+
+
 VIOLATIONS: dict[str, tuple[pb.RerankRequest | bytes, str]] = {
     "empty query": (mutate(set_option("query", "")), "query"),
     "blank query": (mutate(set_option("query", " \t\n ")), "query"),
@@ -131,7 +136,7 @@ VIOLATIONS: dict[str, tuple[pb.RerankRequest | bytes, str]] = {
         "candidates[0].embedding",
     ),
     "ragged embeddings": (
-        mutate(lambda m: (m.candidates[0].embedding.extend([0.1] * 4), m.candidates[1].embedding.extend([0.1] * 3))),
+        mutate(ragged_embeddings),
         "candidates[1].embedding",
     ),
     "blend weight above 1": (mutate(set_option("options.blend_weight", 1.5)), "options.blend_weight"),
