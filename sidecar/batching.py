@@ -1,9 +1,10 @@
 """Dynamic batching across concurrent requests: one inference thread owns the model.
 
 gRPC handler threads tokenize, `submit` their pairs and wait with their deadline. The
-inference thread takes queued pairs in arrival order (a "round" of about two token budgets,
-so a new request waits at most about one round), cuts them into length buckets with the
-least padding (sidecar.bucketing) and runs them. Pairs of requests whose deadline passed or
+inference thread takes whole requests in arrival order into a "round" of at most one token
+budget (a bigger request is split across rounds), cuts the round into length buckets with the
+least padding (sidecar.bucketing) and runs them: requests that arrive together share calls,
+and each finishes within the round it joined. Pairs of requests whose deadline passed or
 that were cancelled are dropped before each call, never computed. Admission is bounded: a
 request is refused at once (OverloadedError, RESOURCE_EXHAUSTED) when the queue is full or
 the work already queued ahead of it would outlast its deadline at the measured speed.
@@ -30,7 +31,10 @@ log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 
-# Weight of the newest call in the moving average of throughput (tokens/s) used for admission.
+# Share of the time left before a deadline that queued work may take: the rest is headroom for
+# the handler's own work after scoring (diversity, the response) and for the estimate's error.
+_DEADLINE_SHARE = 0.7
+# Weight of the newest round in the moving average of throughput (tokens/s) used for admission.
 _RATE_SMOOTHING = 0.3
 
 
@@ -137,6 +141,7 @@ class DynamicBatcher:
         self._model = model
         self.config = config
         self._tokens_per_s = max(1.0, tokens_per_s)
+        self._tokens_per_pair = 64.0  # moving average, for admission before tokenizing
         self._queue: deque[_Work] = deque()
         self._queued_pairs = 0
         self._queued_tokens = 0
@@ -155,6 +160,39 @@ class DynamicBatcher:
         """Moving average of real tokens scored per second of inference."""
         return self._tokens_per_s
 
+    def check_admission(self, pairs: int, deadline: float | None) -> None:
+        """Refuse now (OverloadedError) a request of `pairs` pairs that `submit` would refuse.
+
+        Called before tokenizing, so a flood is shed without spending CPU on it; tokens are
+        estimated from the pairs seen so far, and `submit` checks again with the real count.
+        """
+        with self._cond:
+            self._admit(pairs, int(pairs * self._tokens_per_pair), deadline, time.monotonic())
+
+    def _admit(self, pairs: int, tokens: int, deadline: float | None, now: float) -> None:
+        """Raise OverloadedError unless a request fits the queue and its deadline (caller holds the lock)."""
+        if self._closing:
+            raise NotReadyError("this model is being replaced or stopped; retry or fail open")
+        if not self._queued_pairs:
+            return  # nothing ahead: an idle model always takes the request
+        ahead_s = self._queued_tokens / self._tokens_per_s
+        retry_ms = int(ahead_s * 1e3) + 1
+        if self._queued_pairs + pairs > self.config.queue_max_pairs:
+            metrics.SHED.labels(reason="queue_full").inc()
+            raise OverloadedError(
+                f"the queue holds {self._queued_pairs} pairs (limit {self.config.queue_max_pairs}); back off",
+                retry_ms,
+            )
+        # It finishes with the round it joins, which later requests may fill up to the budget.
+        done_s = (self._queued_tokens + max(tokens, self.config.token_budget)) / self._tokens_per_s
+        if deadline is not None and now + done_s >= now + (deadline - now) * _DEADLINE_SHARE:
+            metrics.SHED.labels(reason="deadline_unmeetable").inc()
+            raise OverloadedError(
+                f"the work queued ahead and this request need ~{done_s * 1e3:.0f} ms, more than the "
+                f"{max(0.0, deadline - now) * 1e3:.0f} ms left before the deadline",
+                retry_ms,
+            )
+
     def submit(
         self,
         ids: Sequence[Sequence[int]],
@@ -166,23 +204,9 @@ class DynamicBatcher:
         work = _Work(ids=ids, type_ids=type_ids, deadline=deadline, cancelled_event=cancelled)
         tokens = sum(len(i) for i in ids)
         with self._cond:
-            if self._closing:
-                raise NotReadyError("this model is being replaced or stopped; retry or fail open")
-            ahead_s = self._queued_tokens / self._tokens_per_s
-            retry_ms = int(ahead_s * 1e3) + 1
-            if self._queued_pairs and self._queued_pairs + len(ids) > self.config.queue_max_pairs:
-                metrics.SHED.labels(reason="queue_full").inc()
-                raise OverloadedError(
-                    f"the queue holds {self._queued_pairs} pairs (limit {self.config.queue_max_pairs}); back off",
-                    retry_ms,
-                )
-            if self._queued_pairs and deadline is not None and work.enqueued + ahead_s >= deadline:
-                metrics.SHED.labels(reason="deadline_unmeetable").inc()
-                raise OverloadedError(
-                    f"work queued ahead needs ~{ahead_s * 1e3:.0f} ms, more than the "
-                    f"{max(0.0, deadline - work.enqueued) * 1e3:.0f} ms left before the deadline",
-                    retry_ms,
-                )
+            self._admit(len(ids), tokens, deadline, work.enqueued)
+            if ids:
+                self._tokens_per_pair += _RATE_SMOOTHING * (tokens / len(ids) - self._tokens_per_pair)
             self._queue.append(work)
             self._queued_pairs += len(ids)
             self._queued_tokens += tokens
@@ -227,6 +251,7 @@ class DynamicBatcher:
             if taken is None:
                 return
             self._run_round(taken)
+            del taken  # do not hold the last round's requests while waiting for the next
 
     def _next_round(self) -> list[tuple[_Work, int]] | None:
         """Pairs for the next round, oldest request first; None when closing with nothing queued."""
@@ -242,32 +267,44 @@ class DynamicBatcher:
             taken: list[tuple[_Work, int]] = []
             tokens = 0
             now = time.monotonic()
-            while self._queue and tokens < 2 * self.config.token_budget:
+            while self._queue:
                 work = self._queue[0]
                 if work.dead(now):
                     self._forget_untaken(work)
                     work.fail(DeadlineExceededError("the deadline passed while the request was queued"))
-                while work.next_pair < len(work.ids) and tokens < 2 * self.config.token_budget:
+                untaken = sum(len(work.ids[i]) for i in range(work.next_pair, len(work.ids)))
+                if taken and tokens + untaken > self.config.token_budget:
+                    break  # whole requests only after the first: each finishes within one round
+                while work.next_pair < len(work.ids) and (not taken or tokens < self.config.token_budget):
                     taken.append((work, work.next_pair))
                     tokens += len(work.ids[work.next_pair])
                     work.next_pair += 1
-                if work.next_pair == len(work.ids):
-                    self._queue.popleft()
+                if work.next_pair < len(work.ids):
+                    break  # a request bigger than the budget goes on in the next round
+                self._queue.popleft()
             return taken
 
     def _run_round(self, taken: list[tuple[_Work, int]]) -> None:
+        started = time.monotonic()
         lengths = [len(work.ids[pair]) for work, pair in taken]
         calls = plan_padded_batches(
             lengths, self.config.token_budget, self.config.max_pairs, self.config.call_overhead_tokens
         )
+        computed = 0
         for call in calls:
             now = time.monotonic()
             live = [taken[i] for i in call if not taken[i][0].dead(now)]
             dropped = [taken[i] for i in call if taken[i][0].dead(now)]
             if dropped:
                 self._drop(dropped)
-            if live:
-                self._run_call(live)
+            if live and self._run_call(live):
+                computed += sum(len(work.ids[pair]) for work, pair in live)
+        elapsed = time.monotonic() - started
+        if computed and elapsed > 0:
+            # Throughput over the whole round (planning, padding and Python between calls included),
+            # which is what admission must predict: how fast queued tokens really drain.
+            with self._cond:
+                self._tokens_per_s += _RATE_SMOOTHING * (computed / elapsed - self._tokens_per_s)
 
     def _drop(self, pairs: list[tuple[_Work, int]]) -> None:
         with self._cond:
@@ -277,7 +314,8 @@ class DynamicBatcher:
                 work.fail(DeadlineExceededError("the deadline passed before the request's pairs were scored"))
         metrics.DROPPED_PAIRS.inc(len(pairs))
 
-    def _run_call(self, pairs: list[tuple[_Work, int]]) -> None:
+    def _run_call(self, pairs: list[tuple[_Work, int]]) -> bool:
+        """Run one call and hand out its logits; False when the model failed."""
         ids = [work.ids[pair] for work, pair in pairs]
         type_ids = [work.type_ids[pair] for work, pair in pairs]
         real = sum(len(i) for i in ids)
@@ -293,9 +331,6 @@ class DynamicBatcher:
         elapsed = time.monotonic() - started
         with self._cond:
             self._release(len(pairs), real)
-            if logits is not None and elapsed > 0:
-                rate = real / elapsed
-                self._tokens_per_s += _RATE_SMOOTHING * (rate - self._tokens_per_s)
             for row, (work, pair) in enumerate(pairs):
                 work.remaining -= 1
                 if failure is not None or logits is None:
@@ -317,3 +352,4 @@ class DynamicBatcher:
         metrics.BATCH_PAIRS.observe(len(pairs))
         metrics.BATCH_TOKENS.labels(kind="real").observe(real)
         metrics.BATCH_TOKENS.labels(kind="padded").observe(width * len(pairs))
+        return failure is None

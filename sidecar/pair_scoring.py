@@ -58,6 +58,7 @@ class BatchedScorer:
         hits = len(products) - len(missing)
         if not missing:
             return PairScores(logits=logits, tokenize_ms=(time.perf_counter() - started) * 1e3, cache_hits=hits)
+        self.batcher.check_admission(len(missing), deadline)  # shed a flood before tokenizing it
         pairs = self.encoder.tokenize_texts(normalised, [texts[i] for i in missing])
         tokenize_s = time.perf_counter() - started
         metrics.TOKENIZE_SECONDS.observe(tokenize_s)

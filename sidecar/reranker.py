@@ -9,6 +9,7 @@ whose logits have the right shape and are finite.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -34,6 +35,11 @@ from shoprank.token_batches import pad_batch
 from sidecar.bucketing import CPU_CALL_OVERHEAD_TOKENS, CUDA_CALL_OVERHEAD_TOKENS, plan_padded_batches
 from sidecar.domain import PairScores
 from sidecar.onnx_runner import BatchRunner, runner_for
+
+# The sidecar tokenizes on many gRPC handler threads at once; the tokenizers library's own
+# thread pool then becomes a queue (measured under load here: 20 pairs took ~300 ms instead of
+# ~10 ms). One thread per request, in the handler's thread, scales with the handlers instead.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 FloatArray = npt.NDArray[np.float32]
 

@@ -108,8 +108,9 @@ def running(
         sidecar.shutdown(0)
 
 
-def slowed_loader(seconds_per_call: float) -> Callable[[Settings], RerankService]:
-    """load_service, with every inference call taking at least `seconds_per_call` (a known capacity)."""
+def slowed_loader(seconds_per_call: float, seconds_per_token: float = 0.0) -> Callable[[Settings], RerankService]:
+    """load_service, with each inference call taking at least a fixed time plus a time per padded
+    token: a model of known capacity."""
 
     def load(settings: Settings) -> RerankService:
         service = load_service(settings)
@@ -120,7 +121,8 @@ def slowed_loader(seconds_per_call: float) -> Callable[[Settings], RerankService
         def slow(ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]]) -> object:
             started = time.monotonic()
             logits = infer(ids, type_ids)
-            time.sleep(max(0.0, seconds_per_call - (time.monotonic() - started)))
+            cost = seconds_per_call + seconds_per_token * len(ids) * max(len(i) for i in ids)
+            time.sleep(max(0.0, cost - (time.monotonic() - started)))
             return logits
 
         scorer.encoder.infer = slow  # type: ignore[method-assign,assignment]
