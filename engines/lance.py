@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import lancedb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from lancedb.query import FullTextOperator, MultiMatchQuery
 
 from engines.base import (
-    FACET_NAMES,
     PRICE_BUCKETS,
     EngineError,
     FacetBucket,
@@ -32,21 +32,15 @@ from engines.base import (
     WriteFailure,
     price_bucket_label,
 )
+from engines.bm25_fields import BM25_FIELDS
 from engines.fusion import min_max_fusion
 from engines.versions import AliasFile, AliasState, new_version_name
 from shoprank.schema import VECTOR_DIM, Product
 
 log = logging.getLogger(__name__)
 
-# Field boosts for BM25, the same as the OpenSearch multi_match in opensearch/.
-BM25_FIELDS: dict[str, float] = {
-    "title": 3.0,
-    "brand": 2.0,
-    "category_path": 1.5,
-    "color": 1.0,
-    "bullet_points": 1.0,
-    "description": 0.5,
-}
+# Columns a facet count reads: never the text or the vector.
+FACET_COLUMNS = ["id", "brand", "category_leaf", "color", "price"]
 # Below this many rows an exact (flat) vector scan is as fast as an ANN index and exact.
 ANN_MIN_ROWS = 20_000
 
@@ -332,44 +326,69 @@ class LanceEngine:
         by_id = {row["id"]: _product(row) for row in rows.to_arrow().to_pylist()}
         return [by_id[i] for i in ids if i in by_id]
 
-    def _bm25(self, table: Any, query: RetrievalQuery, where: str | None) -> dict[str, float]:
-        if not query.text.strip():
-            return {}
+    def _fts(self, table: Any, query: RetrievalQuery, where: str | None) -> Any:
+        # MultiMatchQuery tokenizes the text with each column's analyzer: no query-string syntax
+        # (field:, AND/OR/NOT, quotes, +/-, parentheses) is ever interpreted, so user text is safe.
         search = table.search(
             MultiMatchQuery(
                 query.text, list(BM25_FIELDS), boosts=list(BM25_FIELDS.values()), operator=FullTextOperator.OR
             ),
             query_type="fts",
         )
-        if where:
-            search = search.where(where, prefilter=True)
-        rows = search.select(["id"]).limit(query.size).to_arrow()
+        return search.where(where, prefilter=True) if where else search
+
+    def _bm25(self, table: Any, query: RetrievalQuery, where: str | None) -> dict[str, float]:
+        if not query.text.strip():
+            return {}
+        rows = self._fts(table, query, where).select(["id", "_score"]).limit(query.size).to_arrow()
         return dict(zip(rows["id"].to_pylist(), rows["_score"].to_pylist(), strict=True))
 
-    def _knn(self, table: Any, query: RetrievalQuery, where: str | None) -> dict[str, float]:
+    def _bm25_matches(self, table: Any, query: RetrievalQuery, where: str | None) -> pa.Table:
+        """Every BM25 match (no top-k cut), facet columns only: what the facets count."""
+        if not query.text.strip():
+            return _empty_facet_rows()
+        # No limit means Lance's default of 10; the row count bounds the matches.
+        everything = max(1, int(table.count_rows()))
+        rows = self._fts(table, query, where).select([*FACET_COLUMNS, "_score"]).limit(everything).to_arrow()
+        return rows.select(FACET_COLUMNS)
+
+    def _knn(self, table: Any, query: RetrievalQuery, where: str | None) -> tuple[dict[str, float], pa.Table]:
+        """kNN window scores, and the window's facet columns when facets are asked for."""
         if query.vector is None:
             raise EngineError(f"{query.mode} retrieval needs a query vector")
         search = table.search(np.asarray(query.vector, dtype=np.float32), vector_column_name="vector")
         search = search.distance_type("cosine")
         if where:
             search = search.where(where, prefilter=True)
-        rows = search.select(["id"]).limit(query.size).to_arrow()
+        columns = [*(FACET_COLUMNS if query.with_facets else ["id"]), "_distance"]
+        rows = search.select(columns).limit(query.size).to_arrow()
         # Score as OpenSearch reports cosinesimil: (1 + cosine) / 2.
-        return {
+        scores = {
             doc: 1.0 - d / 2.0 for doc, d in zip(rows["id"].to_pylist(), rows["_distance"].to_pylist(), strict=True)
         }
+        return scores, (rows.select(FACET_COLUMNS) if query.with_facets else _empty_facet_rows())
 
     def retrieve(self, query: RetrievalQuery) -> RetrievalResult:
-        """BM25, kNN or hybrid (min-max fusion) top hits, with products, optional vectors and facets."""
+        """BM25, kNN or hybrid (min-max fusion) top hits, with products, optional vectors and facets.
+
+        Facets count the filtered match set, as OpenSearch aggregations over the same query do:
+        every BM25 match (bm25, hybrid) plus the kNN window (knn, hybrid).
+        """
         table = self._live_table()
         where = filter_sql(query)
+        matched: list[pa.Table] = []
         if query.mode == "bm25":
             ranked = sorted(self._bm25(table, query, where).items(), key=lambda kv: (-kv[1], kv[0]))
         elif query.mode == "knn":
-            ranked = sorted(self._knn(table, query, where).items(), key=lambda kv: (-kv[1], kv[0]))
+            knn, knn_rows = self._knn(table, query, where)
+            matched.append(knn_rows)
+            ranked = sorted(knn.items(), key=lambda kv: (-kv[1], kv[0]))
         else:
-            lists = [self._bm25(table, query, where), self._knn(table, query, where)]
-            ranked = min_max_fusion(lists, [1.0 - self.knn_weight, self.knn_weight])
+            knn, knn_rows = self._knn(table, query, where)
+            matched.append(knn_rows)
+            ranked = min_max_fusion([self._bm25(table, query, where), knn], [1.0 - self.knn_weight, self.knn_weight])
+        if query.with_facets and query.mode in ("bm25", "hybrid"):
+            matched.append(self._bm25_matches(table, query, where))
         ranked = ranked[: query.size]
         rows = self._fetch(table, [doc for doc, _ in ranked], query.with_vectors)
         hits = [
@@ -383,7 +402,7 @@ class LanceEngine:
         ]
         result = RetrievalResult(hits=hits)
         if query.with_facets:
-            result.facets = facet_counts(rows.values())
+            result.facets = facet_counts(_union_by_id(matched))
         return result
 
     def _fetch(self, table: Any, ids: list[str], with_vectors: bool) -> dict[str, dict[str, Any]]:
@@ -400,21 +419,38 @@ class LanceEngine:
         return {row["id"]: row for row in rows.to_pylist()}
 
 
-def facet_counts(rows: Iterable[dict[str, Any]]) -> dict[str, list[FacetBucket]]:
-    """Brand / leaf-category / color / price-bucket counts over rows, most frequent first."""
-    counts: dict[str, dict[str, int]] = {name: {} for name in FACET_NAMES}
-    for row in rows:
-        values = {"brand": row.get("brand"), "category": row.get("category_leaf"), "color": row.get("color")}
-        price = row.get("price")
-        if price is not None:
-            for low, high in PRICE_BUCKETS:
-                if price >= low and (high is None or price < high):
-                    values["price"] = price_bucket_label(low, high)
-                    break
-        for name, value in values.items():
-            if value:
-                counts[name][value] = counts[name].get(value, 0) + 1
-    return {
-        name: [FacetBucket(v, c) for v, c in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))]
-        for name, values in counts.items()
-    }
+def _empty_facet_rows() -> pa.Table:
+    return arrow_schema(VECTOR_DIM).empty_table().select(FACET_COLUMNS)
+
+
+def _union_by_id(tables: Sequence[pa.Table]) -> pa.Table:
+    """Rows of all tables, each id once (the first table's row wins)."""
+    if not tables:
+        return _empty_facet_rows()
+    union = tables[0]
+    for table in tables[1:]:
+        new = pc.invert(pc.is_in(table["id"], value_set=union["id"]))
+        union = pa.concat_tables([union, table.filter(new).cast(union.schema)])
+    return union
+
+
+def facet_counts(rows: pa.Table) -> dict[str, list[FacetBucket]]:
+    """Brand / leaf-category / color counts (most frequent first) and price-bucket counts (in bucket
+    order, empty buckets left out) over rows with the FACET_COLUMNS."""
+    facets: dict[str, list[FacetBucket]] = {}
+    for name, column in (("brand", "brand"), ("category", "category_leaf"), ("color", "color")):
+        counted = pc.value_counts(rows[column]) if rows.num_rows else pa.array([], pa.struct([]))
+        buckets = [
+            FacetBucket(str(item["values"]), int(item["counts"]))
+            for item in counted.to_pylist()
+            if item.get("values")  # nulls and empty strings are no facet value
+        ]
+        facets[name] = sorted(buckets, key=lambda b: (-b.count, b.value))
+    prices = rows["price"].drop_null().to_numpy(zero_copy_only=False) if rows.num_rows else np.empty(0)
+    facets["price"] = []
+    for low, high in PRICE_BUCKETS:
+        inside = (prices >= low) if high is None else ((prices >= low) & (prices < high))
+        count = int(np.count_nonzero(inside))
+        if count:
+            facets["price"].append(FacetBucket(price_bucket_label(low, high), count))
+    return facets

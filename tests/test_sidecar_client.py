@@ -87,8 +87,9 @@ class Shedding:
 def test_resource_exhausted_is_honoured_with_a_back_off() -> None:
     shedding = Shedding(retry_after_ms=400)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    handler = grpc.unary_unary_rpc_method_handler(shedding.rerank)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("shoprank.v1.Reranker", {"Rerank": handler}),))
+    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(shedding.rerank)
+    service = grpc.method_handlers_generic_handler("shoprank.v1.Reranker", {"Rerank": handler})
+    server.add_generic_rpc_handlers((service,))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
@@ -120,9 +121,7 @@ def test_resource_exhausted_is_honoured_with_a_back_off() -> None:
 
 def _start_sidecar(data_dir: Path, listen: str) -> tuple[subprocess.Popen[str], str]:
     command = [sys.executable, "-m", "shoprank", "--data-dir", str(data_dir), "sidecar", "--listen", listen]
-    process = subprocess.Popen(
-        [*command, "--metrics-listen", ""], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen([*command, "--metrics-listen", ""], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
     found = re.search(r"listening on ([\d.]+:\d+)", line)

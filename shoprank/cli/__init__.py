@@ -8,11 +8,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shoprank.cli import bench, index, models, search, serve, sidecar
+from shoprank.cli import bench, index, models, opensearch, search, serve, sidecar
 from shoprank.log_format import log_handler
 from shoprank.settings import add_settings_flags, settings_from_args
 
-COMMANDS = (models, index, sidecar, search, serve, bench)
+COMMANDS = (models, index, sidecar, search, serve, opensearch, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

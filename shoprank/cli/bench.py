@@ -16,6 +16,7 @@ from shoprank.settings import Settings
 # name -> one-line help; the code lives in benchmarks/<name>.py.
 BENCHMARKS = {
     "diversify": "latency of the diversity step per method for a rerank window, beside the relevance-only sort",
+    "frontdoor": "loopback load test of the front door: p50/p99 and req/s per concurrency, first stage vs reranked",
 }
 
 
