@@ -86,7 +86,9 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Pa
 @pytest.fixture(scope="session")
 def tiny_sidecar(stack_dir: Path) -> Iterator[str]:
     """A real sidecar with the tiny cross-encoder on a free port; yields its address."""
-    server, port, _ = create_server(stack_settings(stack_dir, listen="127.0.0.1:0"), background_load=False)
+    # No score cache: tests here assert on the sidecar's inference timings, which cache hits skip.
+    settings = stack_settings(stack_dir, listen="127.0.0.1:0", score_cache_entries=0)
+    server, port, _ = create_server(settings, background_load=False)
     yield f"127.0.0.1:{port}"
     server.stop(0).wait()
 
