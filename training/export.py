@@ -312,7 +312,8 @@ def build_cross_encoder(models_dir: Path, weights: Path | None = None, max_lengt
     """Export the cross-encoder: fine-tuned `weights` (a Hugging Face dir), or zero-shot from the base."""
     if weights is not None:
         tokenizer = AutoTokenizer.from_pretrained(str(weights))
-        model = BertForSequenceClassification.from_pretrained(str(weights), num_labels=1).eval()
+        # Released weights are stored in fp16; export (and the version digest) work in fp32.
+        model = BertForSequenceClassification.from_pretrained(str(weights), num_labels=1).float().eval()
         return export_cross_encoder(
             model, tokenizer, models_dir, f"minilm-l6-ce-{weights_digest(model)}", str(weights), True, max_length
         )
