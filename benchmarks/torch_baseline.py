@@ -47,8 +47,8 @@ class TorchCrossEncoder:
 
         source = Path(self.meta.source)
         if self.meta.fine_tuned and (source / "config.json").is_file():
-            # Released weights may be stored in fp16: the baseline is fp32.
-            return BertForSequenceClassification.from_pretrained(str(source), num_labels=1).float()
+            loaded: Any = BertForSequenceClassification.from_pretrained(str(source), num_labels=1)
+            return loaded.float()  # released weights may be stored in fp16: the baseline is fp32
         if self.meta.fine_tuned:
             raise RuntimeError(
                 f"the served cross-encoder was fine-tuned from {source}, which is not here; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,10 +28,11 @@ def tiny_fine_tuned_models(models_dir: Path, weights_dir: Path) -> Path:
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        num_labels=1,
     )
+    config.num_labels = 1
     torch.manual_seed(3)
-    model = BertForSequenceClassification(config).eval()
+    model: Any = BertForSequenceClassification(config)
+    model.eval()
     model.save_pretrained(str(weights_dir))
     tokenizer.save_pretrained(str(weights_dir))
     export_cross_encoder(model, tokenizer, models_dir, "tiny-ft", str(weights_dir), True, 64)
