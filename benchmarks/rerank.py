@@ -101,10 +101,8 @@ def run_level(call: Callable[[int], None], count: int, concurrency: int, cpu_clo
 
 def with_pairs(level: Level, pairs: int) -> Level:
     """The level with its pair count, pairs/s and CPU seconds per 100 pairs filled in."""
-    per_100 = level.cpu_s_per_100_pairs * 100 / pairs  # run_level leaves the level's CPU seconds there
-    return Level(
-        **{**asdict(level), "pairs": pairs, "pairs_per_s": pairs / level.seconds, "cpu_s_per_100_pairs": per_100}
-    )
+    filled = {"pairs": pairs, "pairs_per_s": pairs / level.seconds, "cpu_s_per_100_pairs": level.cpu_s * 100 / pairs}
+    return Level(**{**asdict(level), **filled})
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -140,6 +138,8 @@ class SidecarProcess:
         command += ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--score-cache-entries", "0"]
         command += ["--device", settings.device, "--max-pair-tokens", str(settings.max_pair_tokens)]
         command += ["--inference-threads", str(settings.inference_threads)]
+        command += ["--inference-spinning" if settings.inference_spinning else "--no-inference-spinning"]
+        command += ["--batch-token-budget", str(settings.batch_token_budget)]
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()

@@ -104,6 +104,8 @@ def create_session(
 ) -> Any:
     """An InferenceSession on `device` ("cpu"/"cuda") with full graph optimisation.
 
+    `spinning` is onnxruntime's default (on); the sidecar passes settings.inference_spinning.
+
     On "cuda" a session that onnxruntime quietly put on the CPU (CUDA libraries missing, no GPU
     visible) raises CudaUnavailableError instead of serving slowly on the wrong device.
     """
@@ -115,7 +117,8 @@ def create_session(
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
-    # Spinning keeps pool threads hot between ops (lower latency) at the cost of idle CPU burn.
+    # Spinning keeps pool threads hot between ops; on shared cores it burns the time slices the other
+    # threads need (measured here: a 100-pair request took 5.4 s with spinning against 3.8 s without).
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     providers: list[Any] = [CPU_PROVIDER]
     if device == "cuda":

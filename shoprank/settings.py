@@ -91,7 +91,9 @@ class Settings(BaseSettings):
         0, ge=0, description="onnxruntime intra-op threads of the cross-encoder; 0 = the cores this process may use"
     )
     inference_spinning: bool = Field(
-        True, description="let idle onnxruntime threads spin between ops (lower latency, busier idle CPU)"
+        False,
+        description="let onnxruntime threads spin between ops: a little faster on cores of its own, much slower "
+        "when the cores are shared",
     )
     batch_token_budget: int = Field(
         8192, ge=128, description="padded tokens (pairs x longest pair) in one inference call"

@@ -77,7 +77,7 @@ class CrossEncoder:
         token_budget: int = 8192,
         max_batch: int = 256,
         directory: Path | None = None,
-        spinning: bool = True,
+        spinning: bool = False,
         io_binding: bool | None = None,
     ) -> None:
         self.directory = directory or model_dir(models_dir, CROSS_ENCODER)
