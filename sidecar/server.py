@@ -154,7 +154,13 @@ def run_sidecar(settings: Settings) -> None:
     use_one_blas_thread()
     log.info("sidecar settings: %s", settings.model_dump_json())  # secrets are SecretStr: printed masked
     sidecar = start_sidecar(settings)
-    ops = OpsEndpoint(settings.metrics_listen, sidecar.reload) if settings.metrics_listen else None
+    ops = None
+    if settings.metrics_listen:
+        try:
+            ops = OpsEndpoint(settings.metrics_listen, sidecar.reload)
+        except RuntimeError as error:
+            # Reranking matters more than its metrics: serve on, say so loudly (SIGHUP still reloads).
+            log.error("no metrics/admin endpoint: %s", error)
     host = settings.listen.rsplit(":", 1)[0]
     metrics_note = f", metrics on port {ops.port}" if ops is not None else ""
     print(f"shoprank sidecar listening on {host}:{sidecar.port}{metrics_note}", flush=True)
