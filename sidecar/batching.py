@@ -7,7 +7,9 @@ least padding (sidecar.bucketing) and runs them: requests that arrive together s
 and each finishes within the round it joined. Pairs of requests whose deadline passed or
 that were cancelled are dropped before each call, never computed. Admission is bounded: a
 request is refused at once (OverloadedError, RESOURCE_EXHAUSTED) when the queue is full or
-the work already queued ahead of it would outlast its deadline at the measured speed.
+when the work queued ahead of it plus its round would take more than 70% of the time left
+before its deadline at the measured speed; handlers ask before tokenizing too, so a flood is
+shed without spending CPU on it.
 """
 
 from __future__ import annotations
