@@ -97,6 +97,10 @@ class CrossEncoder:
             ) from error
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=self.max_length, strategy="only_second")
+        # A query too long to leave the product room (a pasted paragraph) would make only_second
+        # fail; such pairs are cut longest-first instead, so the query gives way too.
+        self._long_query_tokenizer = Tokenizer.from_str(self._tokenizer.to_str())
+        self._long_query_tokenizer.enable_truncation(max_length=self.max_length, strategy="longest_first")
         self._pad_id = self._tokenizer.token_to_id("[PAD]") or 0
         path = self.meta.onnx_path(self.directory, self.precision)
         try:
@@ -127,7 +131,10 @@ class CrossEncoder:
     def tokenize_texts(self, query: str, product_texts: Sequence[str]) -> TokenizedPairs:
         """Encode (query, product template text) pairs with product-side truncation."""
         q = query_text(query)
-        encodings: list[Encoding] = self._tokenizer.encode_batch([(q, text) for text in product_texts])
+        tokenizer = self._tokenizer
+        if len(self._long_query_tokenizer.encode(q).ids) > self.max_length // 2:
+            tokenizer = self._long_query_tokenizer
+        encodings: list[Encoding] = tokenizer.encode_batch([(q, text) for text in product_texts])
         return TokenizedPairs([e.ids for e in encodings], [e.type_ids for e in encodings])
 
     def infer(self, ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]]) -> FloatArray:

@@ -169,6 +169,13 @@ def test_each_violation_is_invalid_argument_naming_its_field(call: Caller, case:
     assert details.startswith(f"{field}: "), details
 
 
+def test_a_pasted_paragraph_as_query_is_answered(call: Caller) -> None:
+    message = request(5, query="漢字" * 128)  # 256 characters, each its own token: more than a pair holds
+    status, details, reply = call(message)
+    assert status == grpc.StatusCode.OK, details
+    check_answer(message, status, details, reply)
+
+
 def test_the_limits_accept_what_is_just_inside_them(call: Caller) -> None:
     message = request(MAX_CANDIDATES, top_k=MAX_CANDIDATES)
     message.candidates[0].product.description = "é" * (MAX_FIELD_BYTES // 2)  # exactly the limit in bytes
@@ -189,8 +196,9 @@ def rerank_requests(draw: st.DrawFn, wild: bool) -> pb.RerankRequest:
     count = draw(st.integers(0, MAX_CANDIDATES + 2) if wild else st.integers(1, MAX_CANDIDATES))
     score = wild_floats if wild else st.floats(-1e6, 1e6, width=32)
     dim = draw(st.integers(0, 4))
+    long_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=400)  # up to past the query limit
     message = pb.RerankRequest(
-        query=draw(text if wild else words), top_k=draw(st.integers(0, MAX_CANDIDATES + 5 if wild else count))
+        query=draw(long_text if wild else words), top_k=draw(st.integers(0, MAX_CANDIDATES + 5 if wild else count))
     )
     for i in range(count):
         candidate = message.candidates.add(

@@ -55,6 +55,15 @@ def test_pairs_truncate_the_product_side_only(tiny_models: Path) -> None:
     assert len(pairs.ids[1]) < 48  # short pairs are not padded here
 
 
+def test_a_query_longer_than_half_the_budget_gives_way_instead_of_failing(tiny_models: Path) -> None:
+    encoder = CrossEncoder(tiny_models, max_length=32)
+    pasted = "漢" * 256  # one token per character: longer than the whole pair budget
+    pairs = encoder.tokenize(pasted, [LONG, CandidateProduct(title="mug")])
+    assert [len(ids) for ids in pairs.ids] == [32, 32]
+    assert all(1 in types for types in pairs.type_ids)  # the product is still there
+    assert np.isfinite(encoder.score(pasted, [LONG]).logits).all()
+
+
 def test_product_fields_reach_the_model_with_explicit_separators(tiny_models: Path) -> None:
     encoder = CrossEncoder(tiny_models, max_length=128)
     sep = encoder._tokenizer.token_to_id("[SEP]")
