@@ -96,7 +96,9 @@ class Settings(BaseSettings):
         "when the cores are shared",
     )
     batch_token_budget: int = Field(
-        8192, ge=128, description="padded tokens (pairs x longest pair) in one inference call"
+        8192,
+        ge=128,
+        description="padded tokens (pairs x longest pair) in one inference call; 8192 suits a CPU, a GPU wants 32768+",
     )
     batch_max_pairs: int = Field(256, ge=1, description="most pairs in one inference call")
     batch_wait_ms: float = Field(

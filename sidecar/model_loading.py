@@ -61,6 +61,15 @@ def load_service(settings: Settings) -> RerankService:
     """
     encoder = open_cross_encoder(settings)
     tokens_per_s = encoder.warm_up()
+    embedder = None
+    try:
+        # One thread: it embeds a page's worth of short texts beside the cross-encoder's pool.
+        embedder = BiEncoder(settings.models_dir(), device=encoder.device, threads=1)
+    except ModelNotBuiltError:
+        log.warning("no bi-encoder built: MMR/DPP fall back to attribute redundancy for candidates without embeddings")
+    except Exception:  # optional: a broken bi-encoder must not take reranking down with it
+        log.exception("the bi-encoder does not load; MMR/DPP fall back to attribute redundancy")
+    # Last, once nothing else can fail: the batcher starts the inference thread.
     batcher = DynamicBatcher(
         encoder,
         BatchingConfig(
@@ -74,12 +83,6 @@ def load_service(settings: Settings) -> RerankService:
         name=encoder.meta.version,
     )
     cache = ScoreCache(settings.score_cache_entries) if settings.score_cache_entries else None
-    embedder = None
-    try:
-        # One thread: it embeds a page's worth of short texts beside the cross-encoder's pool.
-        embedder = BiEncoder(settings.models_dir(), device=encoder.device, threads=1)
-    except ModelNotBuiltError:
-        log.warning("no bi-encoder built: MMR/DPP fall back to attribute redundancy for candidates without embeddings")
     log.info(
         "cross-encoder %s ready on %s (max %d tokens a pair, ~%.0f tokens/s at warm-up)",
         encoder.version,
