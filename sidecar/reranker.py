@@ -44,6 +44,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 FloatArray = npt.NDArray[np.float32]
 
 REQUIRED_INPUTS = ("input_ids", "attention_mask")
+# Product text characters tokenized per token of the pair budget (more than any shop text needs;
+# a pair that comes out short is re-encoded from the whole text).
+_CHARS_PER_TOKEN_BOUND = 8
 BERT_MAX_POSITIONS = 512
 
 
@@ -134,8 +137,29 @@ class CrossEncoder:
         tokenizer = self._tokenizer
         if len(self._long_query_tokenizer.encode(q).ids) > self.max_length // 2:
             tokenizer = self._long_query_tokenizer
-        encodings: list[Encoding] = tokenizer.encode_batch([(q, text) for text in product_texts])
+        prefixes = [self._prefix(text) for text in product_texts]
+        encodings: list[Encoding] = tokenizer.encode_batch([(q, text) for text in prefixes])
+        # A cut text that no longer fills the pair might have lost tokens: encode those in full.
+        short = [
+            i
+            for i, (text, prefix) in enumerate(zip(product_texts, prefixes, strict=True))
+            if len(prefix) < len(text) and len(encodings[i].ids) < self.max_length
+        ]
+        for i, encoding in zip(short, tokenizer.encode_batch([(q, product_texts[i]) for i in short]), strict=True):
+            encodings[i] = encoding
         return TokenizedPairs([e.ids for e in encodings], [e.type_ids for e in encodings])
+
+    def _prefix(self, text: str) -> str:
+        """The text cut at a space after enough characters to fill the pair, so truncation has less to undo.
+
+        BERT splits text at whitespace before word pieces, so a prefix cut at a space tokenizes to a
+        prefix of the whole text's tokens: the pair is the same whenever the prefix still fills it.
+        """
+        limit = self.max_length * _CHARS_PER_TOKEN_BOUND
+        if len(text) <= limit:
+            return text
+        cut = text.rfind(" ", 0, limit)
+        return text[:cut] if cut > 0 else text
 
     def infer(self, ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]]) -> FloatArray:
         """Logits of one batch, padded to its longest pair."""

@@ -15,6 +15,7 @@ import pytest
 from shoprank import onnx_session
 from shoprank.onnx_session import CudaUnavailableError, create_session, intra_op_threads, resolve_device
 from shoprank.settings import REPO_ROOT, Settings
+from shoprank.template import query_text
 from sidecar import model_loading
 from sidecar.domain import CandidateProduct
 from sidecar.onnx_runner import IoBindingRunner, SessionRunner
@@ -53,6 +54,22 @@ def test_pairs_truncate_the_product_side_only(tiny_models: Path) -> None:
     assert long_types.count(0) == len(query_only)
     assert long_ids[-1] == encoder._tokenizer.token_to_id("[SEP]")
     assert len(pairs.ids[1]) < 48  # short pairs are not padded here
+
+
+def test_long_product_texts_tokenize_exactly_as_in_full(tiny_models: Path) -> None:
+    encoder = CrossEncoder(tiny_models, max_length=32)
+    words = "absorbent ring-spun cotton, quick dry; lint free (set of 6) 漢字 "
+    texts = [
+        words * 40,  # long: cut before tokenizing, still fills the pair
+        "x" * 2000 + " towel",  # no space early on: nothing to cut at
+        "supercalifragilisticexpialidocious" * 30 + " " + words,  # one huge word first: nothing to cut at
+        "towel " + "y" * 250 + " " + words * 10,  # the cut keeps only "towel": the pair is short, redone in full
+        "short text",
+    ]
+    full = encoder._tokenizer.encode_batch([(query_text("cotton towels"), t) for t in texts])
+    pairs = encoder.tokenize_texts("cotton towels", texts)
+    assert pairs.ids == [e.ids for e in full]
+    assert pairs.type_ids == [e.type_ids for e in full]
 
 
 def test_a_query_longer_than_half_the_budget_gives_way_instead_of_failing(tiny_models: Path) -> None:
