@@ -13,7 +13,7 @@ from sidecar.client import RerankClient
 def build_search_service(settings: Settings, client: RerankClient | None = None) -> SearchService:
     """A SearchService on the configured engine, calling the sidecar at settings.sidecar."""
     encoder = BiEncoder.from_settings(settings, threads=1)  # the precision the products were embedded with
-    client = client or RerankClient(settings.sidecar, settings.sidecar_deadline_ms)
+    client = client or RerankClient.from_settings(settings)
     return SearchService(
         open_engine(settings),
         encoder,

@@ -42,7 +42,7 @@ class BiEncoder:
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=self.meta.max_length)
         self.precision: Precision = precision
-        self._session = create_session(self.meta.onnx_path(directory, precision), device, threads, spin)
+        self._session = create_session(self.meta.onnx_path(directory, precision), device, threads, spinning=spin)
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._token_budget = token_budget
         self._max_batch = max_batch

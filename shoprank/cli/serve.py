@@ -33,7 +33,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     for name in Settings.model_fields:
         value = getattr(settings, name)
-        if isinstance(value, SecretStr):
+        if value is None or isinstance(value, SecretStr):  # unset optional paths stay unset
             continue
         env[f"SHOPRANK_{name.upper()}"] = str(value)
     env["SHOPRANK_LISTEN"] = settings.sidecar
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from sidecar.client import RerankClient
 
     host, port = split_listen(settings.http_listen)
-    client = RerankClient(settings.sidecar, settings.sidecar_deadline_ms)
+    client = RerankClient.from_settings(settings)
     service = build_search_service(settings, client)
     products = service.engine.count()  # fails here, with what to do, when nothing is indexed
     child: subprocess.Popen[bytes] | None = None

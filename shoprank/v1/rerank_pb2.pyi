@@ -319,11 +319,23 @@ class StageTimings(_message.Message):
     INFERENCE_MS_FIELD_NUMBER: _builtins.int
     DIVERSIFY_MS_FIELD_NUMBER: _builtins.int
     TOTAL_MS_FIELD_NUMBER: _builtins.int
+    BATCHES_FIELD_NUMBER: _builtins.int
+    BATCH_PAIRS_FIELD_NUMBER: _builtins.int
+    TOKENS_FIELD_NUMBER: _builtins.int
+    PADDED_TOKENS_FIELD_NUMBER: _builtins.int
     tokenize_ms: _builtins.float
     queue_ms: _builtins.float
     inference_ms: _builtins.float
     diversify_ms: _builtins.float
     total_ms: _builtins.float
+    batches: _builtins.int
+    """Dynamic batching of this request's model work (0 when every score came from the cache):
+    inference calls that computed its pairs, pairs in those calls (its own and other requests'),
+    its pairs' real tokens, and the tokens they took after padding each call to its longest pair.
+    """
+    batch_pairs: _builtins.int
+    tokens: _builtins.int
+    padded_tokens: _builtins.int
     def __init__(
         self,
         *,
@@ -332,10 +344,14 @@ class StageTimings(_message.Message):
         inference_ms: _builtins.float = ...,
         diversify_ms: _builtins.float = ...,
         total_ms: _builtins.float = ...,
+        batches: _builtins.int = ...,
+        batch_pairs: _builtins.int = ...,
+        tokens: _builtins.int = ...,
+        padded_tokens: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["diversify_ms", b"diversify_ms", "inference_ms", b"inference_ms", "queue_ms", b"queue_ms", "tokenize_ms", b"tokenize_ms", "total_ms", b"total_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_pairs", b"batch_pairs", "batches", b"batches", "diversify_ms", b"diversify_ms", "inference_ms", b"inference_ms", "padded_tokens", b"padded_tokens", "queue_ms", b"queue_ms", "tokenize_ms", b"tokenize_ms", "tokens", b"tokens", "total_ms", b"total_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -4,8 +4,9 @@ LanceDB, tiny-model sidecars (real gRPC on port 0, a slow one, none), and API cl
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from frontdoor.wiring import build_search_service
 from shoprank.settings import Settings
 from shoprank.template import ProductText
 from sidecar.client import RerankClient
+from sidecar.domain import PairScores
 from sidecar.scoring import RerankService
 from sidecar.server import create_server
 
@@ -84,7 +86,9 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Pa
 @pytest.fixture(scope="session")
 def tiny_sidecar(stack_dir: Path) -> Iterator[str]:
     """A real sidecar with the tiny cross-encoder on a free port; yields its address."""
-    server, port, _ = create_server(stack_settings(stack_dir, listen="127.0.0.1:0"), background_load=False)
+    # No score cache: tests here assert on the sidecar's inference timings, which cache hits skip.
+    settings = stack_settings(stack_dir, listen="127.0.0.1:0", score_cache_entries=0)
+    server, port, _ = create_server(settings, background_load=False)
     yield f"127.0.0.1:{port}"
     server.stop(0).wait()
 
@@ -97,9 +101,16 @@ class SlowScorer:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
-    def score(self, query: str, products: list[ProductText]) -> tuple[Any, float, float]:
+    def score(
+        self,
+        query: str,
+        products: Sequence[ProductText],
+        deadline: float | None = None,
+        ids: Sequence[str] | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> PairScores:
         time.sleep(self.seconds)
-        return np.zeros(len(products), dtype=np.float32), 0.0, self.seconds * 1e3
+        return PairScores(np.zeros(len(products), dtype=np.float32), inference_ms=self.seconds * 1e3)
 
 
 @pytest.fixture(scope="session")
