@@ -11,6 +11,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ import onnx
 import torch
 from transformers import AutoModel, AutoTokenizer, BertForSequenceClassification
 
-from shoprank.model_meta import BI_ENCODER, CROSS_ENCODER, TOKENIZER_FILE, ModelMetadata, model_dir, write_metadata
+from shoprank.model_meta import (
+    BI_ENCODER,
+    CROSS_ENCODER,
+    TOKENIZER_FILE,
+    TRAINING_RECORD_FILE,
+    ModelMetadata,
+    model_dir,
+    write_metadata,
+)
 from training.base_model import BASE_MODEL_NAME, base_model_dir
 
 log = logging.getLogger(__name__)
@@ -76,6 +85,11 @@ def weights_digest(module: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:12]
+
+
+def fine_tuned_version(model: torch.nn.Module) -> str:
+    """Version id of a fine-tuned cross-encoder: name + digest of its (fp32) weights."""
+    return f"minilm-l6-ce-{weights_digest(model)}"
 
 
 def _export(module: torch.nn.Module, sample: dict[str, torch.Tensor], output: str, path: Path) -> None:
@@ -216,8 +230,12 @@ def export_cross_encoder(
     fine_tuned: bool,
     max_length: int = 128,
     notes: str = "",
+    extra_files: Sequence[Path] = (),
 ) -> ModelMetadata:
-    """Export a one-logit cross-encoder to ONNX under models_dir/cross-encoder, with parity checks."""
+    """Export a one-logit cross-encoder to ONNX under models_dir/cross-encoder, with parity checks.
+
+    `extra_files` (e.g. the training record) are copied into the model directory.
+    """
     module = _LogitHead(model).eval()
     directory = model_dir(models_dir, CROSS_ENCODER)
     staging = _fresh_dir(directory)
@@ -237,6 +255,8 @@ def export_cross_encoder(
         reference = module(**sample).numpy()
     parity = _check_parity(reference, staging, files, {k: v.numpy() for k, v in sample.items()})
     _save_tokenizer(tokenizer, staging)
+    for extra in extra_files:
+        shutil.copyfile(extra, staging / extra.name)
     meta = ModelMetadata(
         kind="cross-encoder",
         version=version,
@@ -257,9 +277,19 @@ def build_cross_encoder(models_dir: Path, weights: Path | None = None, max_lengt
     """Export the cross-encoder: fine-tuned `weights` (a Hugging Face dir), or zero-shot from the base."""
     if weights is not None:
         tokenizer = AutoTokenizer.from_pretrained(str(weights))
-        model = BertForSequenceClassification.from_pretrained(str(weights), num_labels=1).eval()
+        # Released weights are stored in fp16; export (and the version digest) work in fp32.
+        model = BertForSequenceClassification.from_pretrained(str(weights), num_labels=1).float().eval()
+        record = weights / TRAINING_RECORD_FILE
         return export_cross_encoder(
-            model, tokenizer, models_dir, f"minilm-l6-ce-{weights_digest(model)}", str(weights), True, max_length
+            model,
+            tokenizer,
+            models_dir,
+            fine_tuned_version(model),
+            str(weights),
+            True,
+            max_length,
+            notes="Fine-tuned on graded shop relevance labels; see the model card beside the weights.",
+            extra_files=[record] if record.is_file() else [],
         )
     tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir()))
     model = zero_shot_cross_encoder()

@@ -1,0 +1,1 @@
+"""Evaluation: run every search stage over judged queries and report NDCG, MRR, recall and diversity."""
