@@ -32,21 +32,13 @@ from engines.base import (
     WriteFailure,
     price_bucket_label,
 )
+from engines.bm25_fields import BM25_FIELDS
 from engines.fusion import min_max_fusion
 from engines.versions import AliasFile, AliasState, new_version_name
 from shoprank.schema import VECTOR_DIM, Product
 
 log = logging.getLogger(__name__)
 
-# Field boosts for BM25, the same as the OpenSearch multi_match in opensearch/.
-BM25_FIELDS: dict[str, float] = {
-    "title": 3.0,
-    "brand": 2.0,
-    "category_path": 1.5,
-    "color": 1.0,
-    "bullet_points": 1.0,
-    "description": 0.5,
-}
 # Below this many rows an exact (flat) vector scan is as fast as an ANN index and exact.
 ANN_MIN_ROWS = 20_000
 

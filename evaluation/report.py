@@ -1,14 +1,14 @@
 """The evaluation report: per-stage metrics with bootstrap intervals, baseline beside result.
 
 Per query and stage: NDCG@10, NDCG@5, MRR, first-stage recall@N, and the diversity of the
-first page (category and brand coverage@10, intra-list diversity). Means come with
+first page (category and brand coverage@10, intra-list diversity, alpha-NDCG@10 over category
+aspects; evaluation/diversity_metrics.py). Means come with
 bootstrap intervals over queries; comparisons are paired differences on the same queries.
 `as_dict` is the `--json` output, `format_table` the terminal table.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluation.bootstrap import Interval, bootstrap_ci, paired_difference
+from evaluation.diversity_metrics import page_diversity
 from evaluation.judgments import Judgments
 from evaluation.metrics import ndcg_at_k, recall_at_n, reciprocal_rank
 from evaluation.stages import FIRST_STAGES, StageRun
@@ -25,7 +26,7 @@ from shoprank.schema import Product
 
 PAGE = 10
 RELEVANCE_METRICS = ("ndcg@10", "ndcg@5", "mrr")
-DIVERSITY_METRICS = ("category_coverage@10", "brand_coverage@10", "ild@10")
+DIVERSITY_METRICS = ("category_coverage@10", "brand_coverage@10", "ild@10", "alpha_ndcg@10")
 
 # (result, baseline) pairs whose paired NDCG@10 difference the report states, when both ran.
 COMPARISONS: tuple[tuple[str, str], ...] = (
@@ -40,25 +41,20 @@ COMPARISONS: tuple[tuple[str, str], ...] = (
 )
 
 
-def minimal_diversity_at_k(
+def page_diversity_columns(
     ranking: Sequence[str],
     products: Mapping[str, Product],
+    gains: Mapping[str, float],
     embeddings: Mapping[str, npt.NDArray[np.float32]],
-    k: int = PAGE,
 ) -> dict[str, float]:
-    """Diversity of the first k results: distinct leaf categories and brands / k (coverage@k), and
-    intra-list diversity (mean pairwise 1 - cosine of the bi-encoder vectors).
-
-    A minimal stand-in until evaluation/diversity_metrics.py (owned by the diversity work)
-    provides the shared definitions; empty brand/category values are not counted.
-    """
-    top = [pid for pid in ranking[:k] if pid in products]
-    categories = {products[p].category[-1] for p in top if products[p].category}
-    brands = {products[p].brand.lower() for p in top if products[p].brand}
-    vectors = [embeddings[p] for p in top if p in embeddings]
-    pairs = list(itertools.combinations(range(len(vectors)), 2))
-    ild = float(np.mean([1.0 - float(np.dot(vectors[i], vectors[j])) for i, j in pairs])) if pairs else 0.0
-    return {"category_coverage@10": len(categories) / k, "brand_coverage@10": len(brands) / k, "ild@10": ild}
+    """The diversity columns of a first page (definitions in evaluation/diversity_metrics.py)."""
+    page = page_diversity(ranking, products, gains, PAGE, embeddings)
+    return {
+        "category_coverage@10": page.category_coverage,
+        "brand_coverage@10": page.brand_coverage,
+        "ild@10": page.ild if page.ild is not None else 0.0,
+        "alpha_ndcg@10": page.alpha_ndcg,
+    }
 
 
 @dataclass
@@ -89,7 +85,7 @@ def score_stage(
         scores.values["mrr"].append(reciprocal_rank(ranking, judged))
         if recall_n:
             scores.values[f"recall@{recall_n}"].append(recall_at_n(ranking, judged, recall_n))
-        for name, value in minimal_diversity_at_k(ranking, products, embeddings).items():
+        for name, value in page_diversity_columns(ranking, products, judged, embeddings).items():
             scores.values[name].append(value)
     scores.seconds_per_query = run.seconds / max(len(judgments.queries), 1)
     return scores

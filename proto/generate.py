@@ -25,8 +25,12 @@ GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 def generate(out_dir: Path) -> list[Path]:
     """Run protoc on every .proto under proto/shoprank/v1 into out_dir; return the generated files."""
     protos = sorted(str(p.relative_to(PROTO_DIR)) for p in (PROTO_DIR / PACKAGE).glob("*.proto"))
+    # mypy-protobuf's plugins sit beside this interpreter; name them so PATH does not matter.
+    scripts = Path(sys.executable).parent
     args = [
         "protoc",
+        f"--plugin=protoc-gen-mypy={scripts / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={scripts / 'protoc-gen-mypy_grpc'}",
         f"-I{PROTO_DIR}",
         f"-I{Path(protoc.__file__).parent / '_proto'}",
         f"--python_out={out_dir}",

@@ -18,6 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 Device = Literal["auto", "cpu", "cuda"]
 EngineName = Literal["lancedb", "opensearch"]
 DiversityName = Literal["none", "mmr", "xquad", "dpp"]
+HybridTechnique = Literal["min_max", "rrf"]
 
 
 class Settings(BaseSettings):
@@ -36,6 +37,23 @@ class Settings(BaseSettings):
     opensearch_user: str = Field("admin", description="OpenSearch user")
     opensearch_password: SecretStr = Field(SecretStr(""), description="OpenSearch password (never logged)")
     opensearch_verify_certs: bool = Field(True, description="verify the cluster's TLS certificate")
+    opensearch_ca_certs: Path | None = Field(None, description="CA bundle that signed the cluster's certificate")
+    opensearch_timeout_s: float = Field(30.0, gt=0, description="OpenSearch request timeout in seconds")
+    opensearch_hybrid_technique: HybridTechnique = Field(
+        "min_max", description="OpenSearch hybrid search pipeline: min_max normalisation (weighted) or rrf"
+    )
+    opensearch_bulk_chunk_docs: int = Field(500, ge=1, description="most documents in one OpenSearch bulk request")
+    opensearch_bulk_chunk_bytes: int = Field(
+        10_000_000, ge=10_000, description="most bytes in one OpenSearch bulk request"
+    )
+    opensearch_bulk_max_retries: int = Field(
+        5, ge=0, description="retries of bulk items rejected with 429 (other item errors are not retried)"
+    )
+    opensearch_bulk_initial_backoff_s: int = Field(1, ge=0, description="first 429 retry wait; doubles per retry")
+    opensearch_bulk_max_backoff_s: int = Field(30, ge=0, description="cap on the 429 retry wait")
+    opensearch_build_lease_s: int = Field(
+        600, ge=30, description="an unfinished index whose builder was silent this long is orphaned and cleaned"
+    )
     keep_versions: int = Field(2, ge=1, description="physical index versions kept for rollback")
 
     # Retrieval and page
@@ -57,6 +75,9 @@ class Settings(BaseSettings):
     )
     diversity_method: DiversityName = Field("none", description="sidecar default diversity method")
     diversity_strength: float = Field(0.3, ge=0.0, le=1.0, description="sidecar default diversity strength")
+    diversity_window: int = Field(
+        10, ge=1, description="sidecar default DPP window: each pick is diversified against the previous window - 1"
+    )
 
     # Front door (HTTP)
     http_listen: str = Field("127.0.0.1:8080", description="address `shoprank serve` binds")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shoprank.v1 import rerank_pb2 as pb
-from sidecar.diversify import DiversityParams, Method
+from sidecar.diversify import DiversityParamError, DiversityParams, Method
 from sidecar.domain import Candidate, CandidateProduct, RerankOutcome, RerankQuery
 from sidecar.errors import InvalidRequestError
 
@@ -78,26 +78,21 @@ def _product(message: pb.Product, path: str, limits: RequestLimits) -> Candidate
 
 
 def _diversity(message: pb.DiversityOptions, defaults: DiversityParams) -> DiversityParams:
+    """Request options over the server defaults; DiversityParams validates and names the bad field."""
     if message.method not in METHODS:
         raise InvalidRequestError("options.diversity.method", f"unknown method {message.method}")
-    method = METHODS[message.method]
-    strength = defaults.strength
-    if message.HasField("strength"):
-        strength = _unit_interval(message.strength, "options.diversity.strength")
-    window = defaults.window
-    if message.HasField("window"):
-        if message.window < 1:
-            raise InvalidRequestError("options.diversity.window", "must be at least 1")
-        window = message.window
-    caps = {}
-    for name in ("max_per_brand", "max_per_category"):
-        if message.HasField(name):
-            if getattr(message, name) < 1:
-                raise InvalidRequestError(f"options.diversity.{name}", "must be at least 1 (leave unset for no cap)")
-            caps[name] = int(getattr(message, name))
-        else:
-            caps[name] = getattr(defaults, name)
-    return DiversityParams(method=method or defaults.method, strength=strength, window=window, **caps)
+    try:
+        return DiversityParams(
+            method=METHODS[message.method] or defaults.method,
+            strength=float(message.strength) if message.HasField("strength") else defaults.strength,
+            window=int(message.window) if message.HasField("window") else defaults.window,
+            max_per_brand=int(message.max_per_brand) if message.HasField("max_per_brand") else defaults.max_per_brand,
+            max_per_category=(
+                int(message.max_per_category) if message.HasField("max_per_category") else defaults.max_per_category
+            ),
+        )
+    except DiversityParamError as error:
+        raise InvalidRequestError(f"options.diversity.{error.field}", error.problem) from error
 
 
 def request_to_domain(
@@ -171,6 +166,7 @@ def outcome_to_response(outcome: RerankOutcome) -> pb.RerankResponse:
         model_version=outcome.model_version,
         diversity_method=outcome.diversity_method,
         cache_hits=outcome.cache_hits,
+        diversity_notes=list(outcome.diversity_notes),
     )
     t = outcome.timings
     response.timings.CopyFrom(

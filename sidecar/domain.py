@@ -85,3 +85,4 @@ class RerankOutcome:
     timings: Timings = field(default_factory=Timings)
     diversity_method: str = "none"
     cache_hits: int = 0
+    diversity_notes: tuple[str, ...] = ()

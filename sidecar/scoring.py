@@ -5,6 +5,7 @@ Knows nothing of gRPC: takes a validated `RerankQuery`, returns a `RerankOutcome
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Protocol
 
@@ -15,6 +16,8 @@ from shoprank.template import ProductText, bi_encoder_text
 from sidecar.blend import blend, min_max
 from sidecar.diversify import diversify
 from sidecar.domain import Explanation, FloatArray, RerankOutcome, RerankQuery, ScoredCandidate, Timings
+
+log = logging.getLogger(__name__)
 
 
 class PairScorer(Protocol):
@@ -31,9 +34,6 @@ class TextEncoder(Protocol):
     def encode(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
 
 
-EMBEDDING_METHODS = ("mmr", "dpp")
-
-
 class RerankService:
     """Rescoring + blending + diversity for one request at a time (thread-safe if the scorer is)."""
 
@@ -47,21 +47,29 @@ class RerankService:
         return self.scorer.version
 
     def _embeddings(self, query: RerankQuery) -> FloatArray | None:
-        if query.diversity.method not in EMBEDDING_METHODS:
+        """Candidate embeddings for MMR/DPP: as sent, with the missing ones computed by the bi-encoder.
+
+        Rows that stay zero (no bi-encoder, or one of another dimension than the sent vectors)
+        get attribute similarity inside diversify(), which says so in its notes.
+        """
+        if not query.diversity.needs_embeddings:
             return None
-        given = [c.embedding for c in query.candidates]
-        if all(e is not None and e.size for e in given):
-            return np.stack([np.asarray(e, dtype=np.float32) for e in given])
-        if self.embedder is None:
-            return None  # diversify() falls back to attribute-based redundancy
-        missing = [i for i, e in enumerate(given) if e is None or not e.size]
-        computed = self.embedder.encode([bi_encoder_text(query.candidates[i].product) for i in missing])
-        dim = computed.shape[1]
+        given = [c.embedding if c.embedding is not None and c.embedding.size else None for c in query.candidates]
+        sent_dims = {e.size for e in given if e is not None}  # convert.py allows one dimension per request
+        dim = sent_dims.pop() if sent_dims else (self.embedder.dim if self.embedder is not None else 0)
+        if dim == 0:
+            return None
         out = np.zeros((len(given), dim), dtype=np.float32)
-        for row, e in enumerate(given):
-            if e is not None and e.size == dim:
-                out[row] = e
-        out[missing] = computed
+        missing = []
+        for row, embedding in enumerate(given):
+            if embedding is None:
+                missing.append(row)
+            else:
+                out[row] = embedding
+        if missing and self.embedder is not None and self.embedder.dim == dim:
+            out[missing] = self.embedder.encode([bi_encoder_text(query.candidates[i].product) for i in missing])
+        elif missing:
+            log.debug("no bi-encoder of dimension %d: %d candidates diversify on attributes", dim, len(missing))
         return out
 
     def rerank(self, query: RerankQuery) -> RerankOutcome:
@@ -72,7 +80,7 @@ class RerankService:
         first_stage = np.array([c.first_stage_score for c in query.candidates], dtype=np.float32)
         blended = blend(relevance, first_stage, query.blend_weight)
 
-        diversify_started = time.perf_counter()
+        diversify_started = time.perf_counter()  # includes embedding candidates that came without one
         picked = diversify(
             blended,
             query.top_k,
@@ -86,8 +94,8 @@ class RerankService:
         scored_rank = {int(i): rank for rank, i in enumerate(np.argsort(-blended, kind="stable"))}
         first_norm = min_max(first_stage)
         results = []
-        for final_rank, (index, term, reason) in enumerate(
-            zip(picked.order, picked.terms, picked.reasons, strict=True)
+        for final_rank, (index, score, term, reason) in enumerate(
+            zip(picked.order, picked.scores, picked.terms, picked.reasons, strict=True)
         ):
             candidate = query.candidates[index]
             explanation = None
@@ -105,7 +113,7 @@ class RerankService:
             results.append(
                 ScoredCandidate(
                     id=candidate.id,
-                    score=float(blended[index]) - float(term),
+                    score=float(score),
                     relevance_score=float(relevance[index]),
                     explanation=explanation,
                 )
@@ -122,4 +130,5 @@ class RerankService:
             model_version=self.model_version,
             timings=timings,
             diversity_method=picked.method,
+            diversity_notes=picked.notes,
         )

@@ -19,6 +19,7 @@ from shoprank.onnx_session import resolve_device
 from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
+from sidecar.blas_threads import use_one_blas_thread
 from sidecar.convert import RequestDefaults, RequestLimits
 from sidecar.diversify import DiversityParams
 from sidecar.reranker import CrossEncoder
@@ -48,7 +49,9 @@ def defaults_from(settings: Settings) -> RequestDefaults:
     """Server-side defaults for per-request options."""
     return RequestDefaults(
         blend_weight=settings.blend_weight,
-        diversity=DiversityParams(method=settings.diversity_method, strength=settings.diversity_strength),
+        diversity=DiversityParams(
+            method=settings.diversity_method, strength=settings.diversity_strength, window=settings.diversity_window
+        ),
     )
 
 
@@ -104,6 +107,7 @@ def create_server(
 
 def run_sidecar(settings: Settings, grace_seconds: float = 5.0) -> None:
     """Serve until SIGTERM/SIGINT, then stop taking work and drain in-flight requests."""
+    use_one_blas_thread()
     server, port, _ = create_server(settings)
     print(f"shoprank sidecar listening on {settings.listen.rsplit(':', 1)[0]}:{port}", flush=True)
     stopping = threading.Event()

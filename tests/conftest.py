@@ -45,3 +45,13 @@ def settings_for(tmp_path: Path):  # type: ignore[no-untyped-def]
         return Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def spec_validator():  # type: ignore[no-untyped-def]
+    """Validator of OpenSearch requests/responses against ../shared/opensearch-api-spec."""
+    from tests.opensearch_spec import SPEC_DIR, SpecValidator
+
+    if not (SPEC_DIR / "spec").is_dir():
+        pytest.skip(f"OpenSearch API spec not found at {SPEC_DIR}")
+    return SpecValidator()

@@ -8,10 +8,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shoprank.cli import eval, index, models, search, serve, sidecar, train
+from shoprank.cli import bench, eval, index, models, opensearch, search, serve, sidecar, train
 from shoprank.settings import add_settings_flags, settings_from_args
 
-COMMANDS = (models, index, sidecar, search, serve, eval, train)
+COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, eval, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -128,10 +128,12 @@ class DiversityOptions(_message.Message):
     strength: _builtins.float
     """Trade-off in [0, 1]: 0 = relevance only, 1 = diversity only. Unset = server default."""
     max_per_brand: _builtins.int
-    """Hard caps on the page: at most N results per brand / per category. Unset = no cap."""
+    """Hard caps on the page: at most N results per brand / per leaf category (>= 1). Unset = no cap.
+    Caps that cannot hold (fewer brands than the page) still fill the page, and say so in diversity_notes.
+    """
     max_per_category: _builtins.int
     window: _builtins.int
-    """Sliding-window size for DPP. Unset = server default."""
+    """Sliding-window size for DPP (>= 1): each pick is diversified against the previous window - 1. Unset = server default."""
     def __init__(
         self,
         *,
@@ -283,7 +285,9 @@ class ScoredResult(_message.Message):
     EXPLANATION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     score: _builtins.float
-    """Score the page is ordered by (blended, diversity-adjusted where a method ran)."""
+    """Score of the result on the page: the blended score without diversity; with a diversity method, the
+    method's objective when the result was picked ((1 - strength) * normalised blended score -/+ strength * term).
+    """
     relevance_score: _builtins.float
     """Cross-encoder score (logit); equals the first-stage score when not reranked."""
     @_builtins.property
@@ -347,17 +351,26 @@ class RerankResponse(_message.Message):
     TIMINGS_FIELD_NUMBER: _builtins.int
     DIVERSITY_METHOD_FIELD_NUMBER: _builtins.int
     CACHE_HITS_FIELD_NUMBER: _builtins.int
+    DIVERSITY_NOTES_FIELD_NUMBER: _builtins.int
     reranked: _builtins.bool
     """False when the sidecar answered in first-stage order (fail-open)."""
     model_version: _builtins.str
     diversity_method: _builtins.str
-    """Diversity method actually applied ("none" when no diversity ran)."""
+    """Diversity method actually applied: "none", "mmr", "xquad" or "dpp", with "+caps" when caps applied
+    ("caps" for relevance order with caps); "none" when no diversity ran (strength 0 included).
+    """
     cache_hits: _builtins.int
     """Candidates whose score came from the cache."""
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScoredResult]: ...
     @_builtins.property
     def timings(self) -> Global___StageTimings: ...
+    @_builtins.property
+    def diversity_notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Fallbacks and relaxations of the diversity step a caller should know about, e.g. attribute similarity
+        for candidates without embeddings, or caps that could not hold.
+        """
+
     def __init__(
         self,
         *,
@@ -367,10 +380,11 @@ class RerankResponse(_message.Message):
         timings: Global___StageTimings | None = ...,
         diversity_method: _builtins.str = ...,
         cache_hits: _builtins.int = ...,
+        diversity_notes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_hits", b"cache_hits", "diversity_method", b"diversity_method", "model_version", b"model_version", "reranked", b"reranked", "results", b"results", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_hits", b"cache_hits", "diversity_method", b"diversity_method", "diversity_notes", b"diversity_notes", "model_version", b"model_version", "reranked", b"reranked", "results", b"results", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

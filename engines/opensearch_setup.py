@@ -1,0 +1,75 @@
+"""Installing the OpenSearch assets on a cluster: index template, hybrid search pipelines and
+the shop-box search template (what `shoprank opensearch setup` does). Idempotent: each PUT
+replaces what an earlier setup installed; existing indices keep their mappings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opensearchpy import OpenSearch
+
+from engines.base import EngineError
+from engines.opensearch_assets import (
+    PIPELINE_FILES,
+    check_rrf_pipeline,
+    index_template_body,
+    pipeline_body,
+    pipeline_name,
+    search_template_body,
+    search_template_id,
+    template_name,
+    template_vector_dim,
+)
+from shoprank.schema import VECTOR_DIM
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SetupReport:
+    """What setup installed, by name."""
+
+    index_template: str
+    index_patterns: list[str]
+    search_pipelines: dict[str, str] = field(default_factory=dict)
+    search_template: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def setup_bodies(assets: Path, alias: str, knn_weight: float) -> dict[str, dict[str, Any]]:
+    """Every body setup sends, by a label; checked before anything is sent."""
+    template = index_template_body(assets, alias)
+    if template_vector_dim(template) != VECTOR_DIM:
+        raise EngineError(
+            f"{assets / 'index-template.json'}: vector dimension {template_vector_dim(template)} is not the "
+            f"bi-encoder's {VECTOR_DIM} (shoprank/schema.py)"
+        )
+    bodies = {"index_template": template, "search_template": search_template_body(assets)}
+    for technique in PIPELINE_FILES:
+        body = pipeline_body(assets, technique, knn_weight)
+        check_rrf_pipeline(body)
+        bodies[f"pipeline:{technique}"] = body
+    return bodies
+
+
+def apply_setup(client: OpenSearch, assets: Path, alias: str, knn_weight: float) -> SetupReport:
+    """PUT the index template, both hybrid pipelines and the search template."""
+    bodies = setup_bodies(assets, alias, knn_weight)
+    report = SetupReport(
+        index_template=template_name(alias), index_patterns=list(bodies["index_template"]["index_patterns"])
+    )
+    client.indices.put_index_template(name=report.index_template, body=bodies["index_template"])
+    for technique in PIPELINE_FILES:
+        name = pipeline_name(alias, technique)
+        client.search_pipeline.put(id=name, body=bodies[f"pipeline:{technique}"])
+        report.search_pipelines[technique] = name
+    report.search_template = search_template_id(alias)
+    client.put_script(id=report.search_template, body=bodies["search_template"])
+    log.info("installed %s", report)
+    return report

@@ -1,0 +1,66 @@
+"""Parameters of one diversification, validated on construction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Method = Literal["none", "mmr", "xquad", "dpp"]
+METHODS: tuple[Method, ...] = ("none", "mmr", "xquad", "dpp")
+# Methods whose redundancy comes from product embeddings (attribute similarity without them).
+EMBEDDING_METHODS: tuple[Method, ...] = ("mmr", "dpp")
+
+
+class DiversityParamError(ValueError):
+    """A diversity parameter or input is invalid; `field` names it (e.g. "strength")."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def _positive_int(value: int | None, field: str, hint: str) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DiversityParamError(field, f"must be an integer of at least 1, got {value!r}{hint}")
+
+
+@dataclass(frozen=True)
+class DiversityParams:
+    """How to diversify one page.
+
+    strength: 0 = relevance order exactly, 1 = diversity only (the MMR lambda / xQuAD lambda /
+    DPP trade-off). Caps (at most N per brand / per leaf category on the page) combine with any
+    method, "none" included. window: DPP conditions each pick on the previous window - 1 picks.
+    """
+
+    method: Method = "none"
+    strength: float = 0.3
+    max_per_brand: int | None = None
+    max_per_category: int | None = None
+    window: int = 10
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise DiversityParamError("method", f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        strength = self.strength
+        if isinstance(strength, bool) or not isinstance(strength, int | float) or not math.isfinite(strength):
+            raise DiversityParamError("strength", f"must be a number between 0 and 1, got {strength!r}")
+        if not 0.0 <= strength <= 1.0:
+            raise DiversityParamError("strength", f"must be between 0 and 1, got {strength}")
+        _positive_int(self.window, "window", "")
+        _positive_int(self.max_per_brand, "max_per_brand", " (leave unset for no cap)")
+        _positive_int(self.max_per_category, "max_per_category", " (leave unset for no cap)")
+
+    @property
+    def has_caps(self) -> bool:
+        """Whether any hard cap applies."""
+        return self.max_per_brand is not None or self.max_per_category is not None
+
+    @property
+    def needs_embeddings(self) -> bool:
+        """Whether the method reads embeddings (strength 0 never does: it is relevance order)."""
+        return self.method in EMBEDDING_METHODS and self.strength > 0.0

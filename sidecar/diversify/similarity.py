@@ -1,0 +1,101 @@
+"""Pairwise similarity of candidates for MMR and DPP: cosine of embeddings, or attributes without them.
+
+Cosine is used for every pair where both products have a usable (non-empty, non-zero)
+embedding. Any pair involving a product without one falls back to attribute similarity:
+0.5 for the same brand + 0.5 for the same leaf category, so a same-brand same-category
+pair counts as a duplicate (1.0) and unrelated products as 0. That kernel is a sum of
+block-diagonal all-ones matrices, hence positive semi-definite as DPP needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from sidecar.diversify.attributes import CandidateAttributes
+
+Basis = Literal["embeddings", "attributes", "mixed"]
+BRAND_WEIGHT = 0.5
+CATEGORY_WEIGHT = 0.5
+# Below this norm a vector has no direction to compare (zero or underflowed embeddings).
+MIN_NORM = 1e-12
+
+
+def _same(code: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    return np.logical_and(np.equal(code[:, None], code[None, :]), code[:, None] >= 0)
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """An (n, n) similarity matrix with unit diagonal, and how each pair was judged."""
+
+    matrix: npt.NDArray[np.float64]
+    has_embedding: npt.NDArray[np.bool_]
+    attributes: CandidateAttributes
+
+    @property
+    def basis(self) -> Basis:
+        """Whether the similarities came from embeddings, attributes, or both."""
+        if self.has_embedding.all():
+            return "embeddings"
+        return "mixed" if self.has_embedding.any() else "attributes"
+
+    def label(self, method: str) -> str:
+        """The method's name as explanations show it, with the similarity basis when not embeddings."""
+        if self.basis == "embeddings":
+            return method
+        return f"{method} ({'attribute' if self.basis == 'attributes' else 'embedding + attribute'} similarity)"
+
+    @property
+    def note(self) -> str:
+        """What fallback was used, for the result's notes ("" when all pairs used embeddings)."""
+        missing = int((~self.has_embedding).sum())
+        if not missing:
+            return ""
+        total = len(self.has_embedding)
+        return (
+            f"attribute similarity (same brand {BRAND_WEIGHT:g} + same category {CATEGORY_WEIGHT:g}) for "
+            f"{missing} of {total} candidates without a usable embedding (missing, empty or zero)"
+        )
+
+    def describe(self, i: int, j: int) -> str:
+        """Why candidates i and j count as similar, e.g. "cos 0.91" or "same brand"."""
+        if self.has_embedding[i] and self.has_embedding[j]:
+            return f"cos {self.matrix[i, j]:.2f}"
+        brands, categories = self.attributes.brand_codes, self.attributes.category_codes
+        brand = brands[i] >= 0 and brands[i] == brands[j]
+        category = categories[i] >= 0 and categories[i] == categories[j]
+        if brand and category:
+            return "same brand and category"
+        if brand:
+            return "same brand"
+        return "same category" if category else "different brand and category"
+
+
+def _attribute_similarity(attributes: CandidateAttributes) -> npt.NDArray[np.float64]:
+    brands, categories = attributes.brand_codes, attributes.category_codes
+    return np.asarray(BRAND_WEIGHT * _same(brands) + CATEGORY_WEIGHT * _same(categories), dtype=np.float64)
+
+
+def similarity(embeddings: npt.NDArray[np.float32] | None, attributes: CandidateAttributes) -> Similarity:
+    """Cosine similarity where both embeddings are usable, attribute similarity otherwise."""
+    n = len(attributes.brand_codes) if embeddings is None else len(embeddings)
+    has_embedding = np.zeros(n, dtype=bool)
+    cosine = None
+    if embeddings is not None and embeddings.shape[1] > 0:
+        norms = np.linalg.norm(embeddings, axis=1)
+        has_embedding = norms > MIN_NORM
+        usable = np.flatnonzero(has_embedding)
+        unit = embeddings[usable] / norms[usable, None]
+        cosine = np.clip((unit @ unit.T).astype(np.float64), -1.0, 1.0)
+    if cosine is not None and has_embedding.all():
+        matrix = cosine
+    else:
+        matrix = _attribute_similarity(attributes)
+        if cosine is not None and cosine.size:
+            matrix[np.ix_(has_embedding, has_embedding)] = cosine
+    np.fill_diagonal(matrix, 1.0)
+    return Similarity(matrix, has_embedding, attributes)
