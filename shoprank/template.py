@@ -19,9 +19,10 @@ FIELD_SEPARATOR = " [SEP] "
 # Character caps bound tokenization cost on pathological rows (a 1 MB description);
 # the token budget truncates further. Title first: it carries most of the signal.
 MAX_TITLE_CHARS = 400
-MAX_BULLETS_CHARS = 1200
-MAX_DESCRIPTION_CHARS = 800
+MAX_BULLETS_CHARS = 0
+MAX_DESCRIPTION_CHARS = 0
 MAX_QUERY_CHARS = 256
+CATEGORY_LEVELS = 3
 
 
 class ProductText(Protocol):
@@ -58,10 +59,10 @@ def cross_encoder_text(product: ProductText) -> str:
     if product.color:
         fields.append(f"color: {product.color}")
     if product.category:
-        fields.append("category: " + " > ".join(product.category))
-    if product.bullet_points:
+        fields.append("category: " + " > ".join(product.category[-CATEGORY_LEVELS:]))
+    if product.bullet_points and MAX_BULLETS_CHARS:
         fields.append(_cap(product.bullet_points.replace("\n", "; "), MAX_BULLETS_CHARS))
-    if product.description:
+    if product.description and MAX_DESCRIPTION_CHARS:
         fields.append(_cap(product.description.replace("\n", " "), MAX_DESCRIPTION_CHARS))
     return FIELD_SEPARATOR.join(fields)
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 import torch
 
 from evaluation.judgments import Judgments
 from shoprank.schema import Product
 from training.config import TrainConfig
+from training.distillation import distillation_groups, teacher_targets
 from training.groups import Group, labelled_groups, target_for
-from training.hard_negatives import select_hard_negatives
+from training.hard_negatives import RetrievedLists, select_hard_negatives
 from training.losses import listwise_softmax_ce, pointwise_bce
 from training.pseudo_queries import pseudo_groups, pseudo_queries, pseudo_query, title_words
 
@@ -116,3 +118,27 @@ def test_pointwise_loss_weights_pairs() -> None:
     assert float(pointwise_bce(logits, targets, torch.tensor([1.0, 0.1]))) == pytest.approx(math.log(2), rel=1e-6)
     confident = torch.tensor([5.0, -5.0])
     assert float(pointwise_bce(confident, targets, torch.ones(2))) < 0.01
+
+
+def test_teacher_targets_are_a_softmax_that_sharpens_with_lower_temperature() -> None:
+    cosines = np.array([0.8, 0.6, 0.2], dtype=np.float32)
+    soft, sharp = teacher_targets(cosines, 1.0), teacher_targets(cosines, 0.05)
+    assert sum(soft) == pytest.approx(1.0)
+    assert soft[0] > soft[1] > soft[2]
+    assert soft[0] == pytest.approx(math.exp(0.8) / (math.exp(0.8) + math.exp(0.6) + math.exp(0.2)), rel=1e-5)
+    assert sharp[0] > 0.98
+
+
+def test_distillation_groups_order_targets_by_bi_encoder_cosine() -> None:
+    products = {"A": _product("A", "far"), "B": _product("B", "near"), "C": _product("C", "no vector")}
+    retrieved = RetrievedLists(
+        ids={"q": ["A", "B", "C", "missing"]},
+        query_vectors={"q": np.array([1.0, 0.0], dtype=np.float32)},
+        product_vectors={"A": np.array([0.0, 1.0], dtype=np.float32), "B": np.array([0.8, 0.6], dtype=np.float32)},
+    )
+    (group,) = distillation_groups(retrieved, products, size=10, temperature=0.1)
+    assert group.product_ids == ("A", "B")
+    assert group.targets == pytest.approx(teacher_targets(np.array([0.0, 0.8], dtype=np.float32), 0.1))
+    assert group.targets[1] > group.targets[0]
+    assert group.weights == (0.0, 0.0)  # listwise only
+    assert group.kind == "distill"

@@ -57,7 +57,13 @@ class TrainConfig(BaseModel):
 
     # Pseudo-queries generated from catalogue products (positive: the product; negatives: retrieved others)
     pseudo_queries: int = Field(0, ge=0, description="pseudo-query groups generated from catalogue products (0: off)")
-    pseudo_share: float = Field(0.5, ge=0, le=1, description="share of groups per step that are pseudo-query groups")
+    distill_queries: int = Field(
+        0, ge=0, description="pseudo-queries whose retrieved lists get the bi-encoder's soft targets (0: off)"
+    )
+    distill_temperature: float = Field(0.05, gt=0, description="temperature of the bi-encoder's softmax targets")
+    pseudo_share: float = Field(
+        0.5, ge=0, le=1, description="share of groups per step that are unlabelled (pseudo-query, distillation)"
+    )
     pseudo_negatives_from: int = Field(
         3, ge=0, description="pseudo negatives are taken from hybrid hits after this rank"
     )

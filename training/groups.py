@@ -2,7 +2,8 @@
 
 A group is what the listwise loss normalises over. Labelled groups come from the judgments
 (ESCI grades mapped to targets), optionally with hard negatives (unjudged products the
-first stage retrieved for the query); pseudo-query groups come from pseudo_queries.py.
+first stage retrieved for the query); unlabelled groups come from pseudo_queries.py
+(a generated query and its source product) and distillation.py (the bi-encoder's soft targets).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Literal
 from evaluation.judgments import ESCI_GAINS, Judgments
 from training.config import TrainConfig
 
-GroupKind = Literal["labelled", "pseudo"]
+GroupKind = Literal["labelled", "pseudo", "distill"]
 
 
 @dataclass(frozen=True)

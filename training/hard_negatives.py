@@ -9,6 +9,7 @@ and hard negatives get a smaller pointwise weight than judged products.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -23,14 +24,25 @@ class QueryEncoder(Protocol):
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
 
 
-def hybrid_hits(engine: SearchEngine, encoder: QueryEncoder, queries: Sequence[str], size: int) -> dict[str, list[str]]:
-    """Product ids of the hybrid first stage's top `size` for each query, as the front door retrieves them."""
+@dataclass
+class RetrievedLists:
+    """Hybrid first-stage hits per query, with the query vectors and the stored product vectors."""
+
+    ids: dict[str, list[str]] = field(default_factory=dict)
+    query_vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+    product_vectors: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+
+
+def hybrid_hits(engine: SearchEngine, encoder: QueryEncoder, queries: Sequence[str], size: int) -> RetrievedLists:
+    """The hybrid first stage's top `size` for each query, as the front door retrieves them."""
     texts = [query_text(q) for q in queries]
-    vectors = encoder.encode(texts)
-    out = {}
-    for query, text, vector in zip(queries, texts, vectors, strict=True):
-        hits = engine.retrieve(RetrievalQuery(text=text, vector=vector, mode="hybrid", size=size)).hits
-        out[query] = [h.product.id for h in hits]
+    out = RetrievedLists()
+    for query, text, vector in zip(queries, texts, encoder.encode(texts), strict=True):
+        query_ = RetrievalQuery(text=text, vector=vector, mode="hybrid", size=size, with_vectors=True)
+        hits = engine.retrieve(query_).hits
+        out.ids[query] = [h.product.id for h in hits]
+        out.query_vectors[query] = vector
+        out.product_vectors.update({h.product.id: h.vector for h in hits if h.vector is not None})
     return out
 
 

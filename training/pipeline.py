@@ -30,6 +30,7 @@ from shoprank.settings import Settings
 from shoprank.template import TEMPLATE_VERSION
 from training.base_model import BASE_MODEL_NAME, base_model_dir
 from training.config import TrainConfig
+from training.distillation import distillation_groups
 from training.export import export_cross_encoder, fine_tuned_version
 from training.groups import Group, labelled_groups
 from training.hard_negatives import hybrid_hits, select_hard_negatives
@@ -97,21 +98,27 @@ def _retrieval_groups(
     stats: dict[str, int] = {}
     hard: dict[str, list[str]] = {}
     if config.hard_negatives:
-        hits = hybrid_hits(engine, encoder, train_judgments.queries, RETRIEVAL_DEPTH)
+        hits = hybrid_hits(engine, encoder, train_judgments.queries, RETRIEVAL_DEPTH).ids
         hard = select_hard_negatives(hits, train_judgments, config.hard_negatives, config.hard_negative_skip)
         stats["hard_negatives"] = sum(len(v) for v in hard.values())
     groups = labelled_groups(train_judgments, config, products, hard)
-    if config.pseudo_queries:
+    generated = max(config.pseudo_queries, config.distill_queries)
+    if generated:
         pairs = pseudo_queries(
-            list(products.values()),
-            config.pseudo_queries,
-            config.seed,
-            exclude=[normalise_query(q) for q in all_queries],
+            list(products.values()), generated, config.seed, exclude=[normalise_query(q) for q in all_queries]
         )
-        hits = hybrid_hits(engine, encoder, [q for q, _ in pairs], RETRIEVAL_DEPTH // 2)
-        pseudo = pseudo_groups(pairs, hits, products, config.pseudo_negatives_from, config.list_size - 1)
-        stats["pseudo_groups"] = len(pseudo)
-        groups += pseudo
+        retrieved = hybrid_hits(engine, encoder, [q for q, _ in pairs], RETRIEVAL_DEPTH // 2)
+        if config.pseudo_queries:
+            chosen = pairs[: config.pseudo_queries]
+            pseudo = pseudo_groups(chosen, retrieved.ids, products, config.pseudo_negatives_from, config.list_size - 1)
+            stats["pseudo_groups"] = len(pseudo)
+            groups += pseudo
+        if config.distill_queries:
+            kept = {q for q, _ in pairs[: config.distill_queries]}
+            retrieved.ids = {q: ids for q, ids in retrieved.ids.items() if q in kept}
+            distill = distillation_groups(retrieved, products, RETRIEVAL_DEPTH // 2, config.distill_temperature)
+            stats["distill_groups"] = len(distill)
+            groups += distill
     return groups, stats
 
 
@@ -126,19 +133,25 @@ def run_training(
     train_queries, dev_queries = training_queries(split, config)
     products = load_products(catalogue)
     train_judgments = judgments.subset(train_queries)
-    if config.hard_negatives or config.pseudo_queries:
+    if config.hard_negatives or config.pseudo_queries or config.distill_queries:
         groups, stats = _retrieval_groups(settings, config, catalogue, products, train_judgments, judgments.queries)
     else:
         groups, stats = labelled_groups(train_judgments, config, products), {}
     labelled = [g for g in groups if g.kind == "labelled"]
-    pseudo = [g for g in groups if g.kind == "pseudo"]
-    log.info("training groups: %d labelled, %d pseudo-query %s", len(labelled), len(pseudo), stats)
+    unlabelled = [g for g in groups if g.kind != "labelled"]
+    log.info("training groups: %d labelled, %d unlabelled %s", len(labelled), len(unlabelled), stats)
 
     tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir()))
     pairs_tokenizer = PairTokenizer(tokenizer, products, config.max_tokens)
     model = initial_model(config)
     dev = judgments.subset(dev_queries) if dev_queries else None
-    result = train(config, model, pairs_tokenizer, labelled, pseudo, dev)
+    output.mkdir(parents=True, exist_ok=True)
+    progress = output / "progress.json"
+
+    def write_progress(history: list[dict[str, float]]) -> None:
+        progress.write_text(json.dumps(history, indent=1))
+
+    result = train(config, model, pairs_tokenizer, labelled, unlabelled, dev, on_progress=write_progress)
     model = release_precision(result.model)
     version = fine_tuned_version(model)
     dev_figures = judged_metrics(model, pairs_tokenizer, dev) if dev else {}
@@ -163,7 +176,7 @@ def run_training(
             **split.as_dict(),
         },
         "trained_queries": sorted({normalise_query(q) for q in train_queries}),
-        "groups": {"labelled": len(labelled), "pseudo": len(pseudo), **stats},
+        "groups": {"labelled": len(labelled), "unlabelled": len(unlabelled), **stats},
         "dev": dev_figures,
         "history": result.history,
         "pairs_seen": result.pairs_seen,

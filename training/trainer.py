@@ -1,6 +1,6 @@
 """The fine-tuning loop: seeded, CPU-friendly, with periodic dev figures.
 
-Each step takes a few query groups (labelled and, when enabled, pseudo-query groups), samples
+Each step takes a few query groups (labelled and, when enabled, unlabelled ones), samples
 `list_size` products from each, scores every (query, product) pair in one padded batch with
 the serving template, and minimises listwise softmax CE + pointwise BCE. Word embeddings are
 frozen by default: with a hundred judged queries they only overfit, and they are half the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,29 +158,33 @@ def train(
     model: BertForSequenceClassification,
     pairs_tokenizer: PairTokenizer,
     labelled: Sequence[Group],
-    pseudo: Sequence[Group] = (),
+    unlabelled: Sequence[Group] = (),
     dev: Judgments | None = None,
+    on_progress: Callable[[list[dict[str, float]]], None] | None = None,
 ) -> TrainResult:
-    """Fine-tune `model` for `config.steps` steps; dev figures every `config.eval_every` steps when given."""
-    if not labelled and not pseudo:
-        raise ValueError("nothing to train on: no labelled and no pseudo-query groups")
+    """Fine-tune `model` for `config.steps` steps; dev figures every `config.eval_every` steps when given.
+
+    `on_progress` gets the history each time it grows (the pipeline writes it to disk).
+    """
+    if not labelled and not unlabelled:
+        raise ValueError("nothing to train on: no labelled and no unlabelled groups")
     rng = random.Random(config.seed)
     if config.freeze_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     optimizer, scheduler = _optimizer(model, config)
     labelled_stream = _cycle(labelled, rng) if labelled else None
-    pseudo_stream = _cycle(pseudo, rng) if pseudo else None
-    n_pseudo = round(config.groups_per_step * config.pseudo_share) if pseudo_stream else 0
+    unlabelled_stream = _cycle(unlabelled, rng) if unlabelled else None
+    n_unlabelled = round(config.groups_per_step * config.pseudo_share) if unlabelled_stream else 0
     if labelled_stream is None:
-        n_pseudo = config.groups_per_step
+        n_unlabelled = config.groups_per_step
     result = TrainResult(model)
     started = time.perf_counter()
     running, since_log = 0.0, 0
     model.train()
     for step in range(config.steps):
-        groups = [next(pseudo_stream) for _ in range(n_pseudo)] if pseudo_stream else []
+        groups = [next(unlabelled_stream) for _ in range(n_unlabelled)] if unlabelled_stream else []
         if labelled_stream is not None:
-            groups += [next(labelled_stream) for _ in range(config.groups_per_step - n_pseudo)]
+            groups += [next(labelled_stream) for _ in range(config.groups_per_step - n_unlabelled)]
         sampled = [g.sample(config.list_size, rng) for g in groups]
         pairs = [(g.query, pid) for g in sampled for pid in g.product_ids]
         logits = model(**pairs_tokenizer(pairs)).logits[:, 0]
@@ -218,10 +222,14 @@ def train(
             )
             result.history.append({"step": done, "loss": running / since_log, "seconds": elapsed})
             running, since_log = 0.0, 0
+            if on_progress:
+                on_progress(result.history)
         if dev is not None and (done % config.eval_every == 0 or done == config.steps):
             figures = judged_metrics(model, pairs_tokenizer, dev)
             log.info("step %d dev %s", done, {k: round(v, 4) for k, v in figures.items()})
             result.history.append({"step": done, **{f"dev_{k}": v for k, v in figures.items()}})
+            if on_progress:
+                on_progress(result.history)
     model.eval()
     result.seconds = time.perf_counter() - started
     return result
