@@ -77,6 +77,7 @@ def test_eval_runs_every_stage_in_both_modes(
         "judged: rerank > knn",
         "judged: rerank > rerank_zero_shot",
         f"end_to_end: rerank >= {e2e['best_first_stage']} + 0.03",
+        *(f"{m}: diversified NDCG@10 within 1% of rerank, category and brand coverage@10 +20%" for m in report["modes"]),
     }
     assert report["models"]["rerank"] == "tiny-ce:int8"
 
