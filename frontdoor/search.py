@@ -139,6 +139,7 @@ class SearchPage:
     window: int
     model_version: str = ""
     diversity_method: str = "none"
+    diversity_notes: tuple[str, ...] = ()
     fail_open: bool = False
     fail_open_reason: str | None = None
     cached: bool = False
@@ -161,6 +162,7 @@ class SearchPage:
             "fail_open_reason": self.fail_open_reason,
             "model_version": self.model_version,
             "diversity_method": self.diversity_method,
+            "diversity_notes": list(self.diversity_notes),
             "page": self.page,
             "page_size": self.page_size,
             "pages": self.pages,
@@ -243,6 +245,7 @@ class SearchService:
             window=len(ranked.served),
             model_version=reply.model_version,
             diversity_method=reply.diversity_method,
+            diversity_notes=reply.diversity_notes,
             fail_open=request.rerank and not reply.reranked and bool(ranked.hits),
             fail_open_reason=public_reason(reply.error),
             cached=cached,
