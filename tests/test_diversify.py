@@ -136,6 +136,19 @@ def test_caps_that_cannot_hold_still_fill_the_page() -> None:
         assert all("cap exceeded" in r for r in page.reasons[2:])
 
 
+def test_caps_count_per_page_when_a_window_is_cut_into_pages() -> None:
+    relevance = np.linspace(1, 0, 12).astype(np.float32)
+    brands = ["A", "A", "B", "A", "B", "C", "A", "B", "B", "C", "C", "C"]
+    whole = diversify(relevance, 12, DiversityParams(max_per_brand=1), brands=brands)
+    paged = diversify(relevance, 12, DiversityParams(max_per_brand=1, page_size=3), brands=brands)
+    for page in range(4):
+        on_page = [brands[i] for i in paged.order[page * 3 : page * 3 + 3]]
+        assert sorted(on_page) == ["A", "B", "C"], f"page {page + 1}: {on_page}"
+    assert paged.notes == ()
+    assert "caps could not hold: 9 of 12" in whole.notes[0], "one window-wide cap cannot hold past 3 results"
+    assert paged.order[:3] == whole.order[:3] == [0, 2, 5]
+
+
 def test_unbranded_and_uncategorised_products_are_never_capped() -> None:
     relevance = np.linspace(1, 0, 6).astype(np.float32)
     page = diversify(relevance, 6, DiversityParams(max_per_brand=1, max_per_category=1), brands=[""] * 6)

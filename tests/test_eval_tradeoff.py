@@ -26,7 +26,7 @@ from evaluation.tradeoff import (
 )
 from shoprank.template import ProductText
 from sidecar.diversify import DiversityParams, Method
-from sidecar.domain import Candidate, CandidateProduct, RerankQuery
+from sidecar.domain import Candidate, CandidateProduct, PairScores, RerankQuery
 from sidecar.scoring import RerankService
 
 DIM = 8
@@ -161,8 +161,8 @@ class FixedScorer:
     def __init__(self, scores: dict[str, float]) -> None:
         self.scores = scores
 
-    def score(self, query: str, products: list[ProductText]) -> tuple[npt.NDArray[np.float32], float, float]:
-        return np.array([self.scores[p.title] for p in products], dtype=np.float32), 0.0, 0.0
+    def score(self, query: str, products: Sequence[ProductText], *args: object, **kwargs: object) -> PairScores:
+        return PairScores(np.array([self.scores[p.title] for p in products], dtype=np.float32))
 
 
 class HashEmbedder:
