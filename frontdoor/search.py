@@ -191,13 +191,17 @@ class SearchService:
         window: int,
         cache: WindowCache[RankedWindow] | None = None,
         cache_ttl_s: float = 300.0,
+        default_diversity: str = "none",
     ) -> None:
+        """default_diversity: the method the sidecar applies when a request names none
+        (settings.diversity_method); MMR and DPP need the candidates' vectors."""
         self.engine = engine
         self.encoder = encoder
         self.client = client
         self.window = window
         self.cache: WindowCache[RankedWindow] = cache if cache is not None else WindowCache(0)
         self.cache_ttl_s = cache_ttl_s
+        self.default_diversity = default_diversity
 
     def search(self, request: SearchRequest) -> SearchPage:
         """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window."""
@@ -262,7 +266,8 @@ class SearchService:
         started = time.perf_counter()
         vector = self.encoder.encode_one(text) if request.mode in ("knn", "hybrid") else None
         embedded = time.perf_counter()
-        needs_vectors = (request.options.diversity or "") in EMBEDDING_METHODS
+        # Send the stored vectors when the sidecar will diversify on embeddings (else it embeds them itself).
+        needs_vectors = (request.options.diversity or self.default_diversity) in EMBEDDING_METHODS
         retrieved = self.engine.retrieve(
             RetrievalQuery(
                 text=text,
