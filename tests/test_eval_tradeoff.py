@@ -96,6 +96,18 @@ def test_a_brand_cap_of_one_gives_every_slot_a_new_brand_at_a_known_ndcg() -> No
     assert capped.mean("ild@10") > report.baseline.mean("ild@10")
 
 
+def test_unjudged_products_are_counted_and_left_out_of_the_judged_only_ndcg() -> None:
+    window, gains = one_brand_window()
+    del gains["p01"], gains["p03"]  # two of the top ten nobody judged (end-to-end windows have many)
+    report = run_sweep("end_to_end", [window], {window.query: gains}, {}, [])
+    base = report.baseline
+    assert base.mean("unjudged@10") == pytest.approx(0.2)
+    assert base.mean("ndcg@10") == pytest.approx(_dcg([1, 0, 1, 0, 1] + [0.1] * 5) / _dcg([1.0] * 8 + [0.1] * 2))
+    # Condensed: p00 p02 p04, p05-p09, then p10 p11 move up into the page.
+    condensed = _dcg([1, 1, 1] + [0.1] * 5 + [1, 1]) / _dcg([1.0] * 8 + [0.1] * 2)
+    assert base.mean("judged_only_ndcg@10") == pytest.approx(condensed)
+
+
 @pytest.mark.parametrize("method", ["mmr", "xquad", "dpp"])
 def test_coverage_rises_with_strength(method: Method) -> None:
     # The other brands score just below the towels. xQuAD weighs a category by its share of the
