@@ -148,9 +148,12 @@ def test_the_choice_is_the_point_meeting_the_target_with_the_least_ndcg_loss() -
     assert data["chosen"]["strength"] == 0.2
     assert data["points"][1]["relative"]["ndcg@10"] == pytest.approx(-0.005)
     assert "chosen: mmr 0.20" in format_tradeoff(report)
+    assert report.best_within_budget() is points[2]  # the fallback: most mean coverage within the budget
     none = TradeoffReport("end_to_end", ["q"], baseline, [points[0], points[3]])
     assert none.chosen() is None
-    assert "no configuration meets the target" in format_tradeoff(none)
+    assert none.best_within_budget() is points[0]
+    assert "no configuration meets the target; within the NDCG@10 budget" in format_tradeoff(none)
+    assert none.as_dict()["best_within_ndcg_budget"]["strength"] == 0.1
     assert MAX_NDCG_LOSS == 0.01
 
 
