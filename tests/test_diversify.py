@@ -207,6 +207,16 @@ def test_dpp_survives_exact_duplicates_and_more_picks_than_kernel_rank() -> None
     assert all(np.isfinite(page.scores))
 
 
+def test_a_dpp_window_wider_than_the_candidates_is_the_whole_list() -> None:
+    # Any positive window is valid on the wire; a huge one must not size memory by it.
+    rng = np.random.default_rng(5)
+    relevance, embeddings = rng.random(12), rng.normal(size=(12, 8)).astype(np.float32)
+    whole = diversify(relevance, 12, DiversityParams(method="dpp", strength=0.5, window=12), embeddings)
+    huge = diversify(relevance, 12, DiversityParams(method="dpp", strength=0.5, window=2**32 - 1), embeddings)
+    assert huge.order == whole.order
+    assert huge.scores == whole.scores
+
+
 def _min_max(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.asarray((values - values.min()) / (values.max() - values.min()), dtype=np.float64)
 
