@@ -50,8 +50,10 @@ def render_card(
     record: Mapping[str, Any],
     dev_record: Mapping[str, Any] | None = None,
     eval_report: Mapping[str, Any] | None = None,
+    notes: str = "",
 ) -> str:
-    """MODEL_CARD.md text for a training record (and optionally its dev run and a held-out eval)."""
+    """MODEL_CARD.md text for a training record (and optionally its dev run, a held-out eval and
+    free-form notes, e.g. how the recipe was chosen)."""
     data, split, config = record["data"], record["split"], record["config"]
     counts = split["counts"]
     trained_on = "train + dev" if config["holdout"] == "test" else "train"
@@ -105,6 +107,8 @@ def render_card(
     if not record.get("dev") and not dev_record:
         lines.append("No dev run recorded.")
     lines.append("")
+    if notes.strip():
+        lines += [notes.strip(), ""]
     if eval_report:
         lines += _eval_section(eval_report)
     lines += [

@@ -31,7 +31,7 @@ class TrainConfig(BaseModel):
     )
 
     # Optimisation
-    steps: int = Field(700, ge=1, description="optimizer steps")
+    steps: int = Field(200, ge=1, description="optimizer steps")
     lr: float = Field(5e-5, gt=0, description="peak learning rate (AdamW, linear warmup then linear decay)")
     warmup: float = Field(0.1, ge=0, lt=1, description="share of steps spent warming up")
     weight_decay: float = Field(0.01, ge=0)
@@ -39,7 +39,9 @@ class TrainConfig(BaseModel):
     list_size: int = Field(16, ge=2, description="products per query group in a step (sampled from its list)")
     max_tokens: int = Field(128, ge=16, le=512, description="token budget of one pair in training")
     freeze_embeddings: bool = Field(True, description="keep word embeddings fixed (few labels; faster steps)")
-    threads: int = Field(2, ge=1, description="torch CPU threads (also fixes the float reduction order)")
+    threads: int = Field(
+        1, ge=1, description="torch CPU threads (also fixes the float reduction order: same count, same weights)"
+    )
 
     # Loss: listwise softmax cross-entropy over each group + pointwise BCE on graded targets
     listwise_weight: float = Field(1.0, ge=0, description="weight of the listwise softmax cross-entropy")
@@ -49,14 +51,16 @@ class TrainConfig(BaseModel):
     target_c: float = Field(0.01, ge=0, le=1, description="training target of a Complement")
 
     # Hard negatives from first-stage retrieval (unjudged products retrieved for a labelled query)
-    hard_negatives: int = Field(0, ge=0, description="unjudged hybrid hits added to each labelled group (0: off)")
+    hard_negatives: int = Field(8, ge=0, description="unjudged hybrid hits added to each labelled group (0: off)")
     hard_negative_skip: int = Field(
         10, ge=0, description="skip unjudged hits above this rank (likely unlabelled positives)"
     )
     hard_negative_weight: float = Field(0.5, ge=0, description="pointwise weight of a hard negative")
 
     # Pseudo-queries generated from catalogue products (positive: the product; negatives: retrieved others)
-    pseudo_queries: int = Field(0, ge=0, description="pseudo-query groups generated from catalogue products (0: off)")
+    pseudo_queries: int = Field(
+        1000, ge=0, description="pseudo-query groups generated from catalogue products (0: off)"
+    )
     distill_queries: int = Field(
         0, ge=0, description="pseudo-queries whose retrieved lists get the bi-encoder's soft targets (0: off)"
     )

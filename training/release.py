@@ -40,10 +40,11 @@ def write_card(
     directory: Path,
     dev_record: Mapping[str, Any] | None = None,
     eval_report: Mapping[str, Any] | None = None,
+    notes: str = "",
 ) -> Path:
     """(Re)write MODEL_CARD.md in a weights directory from its training record."""
     card = directory / CARD_FILE
-    card.write_text(render_card(read_record(directory), dev_record, eval_report))
+    card.write_text(render_card(read_record(directory), dev_record, eval_report, notes))
     return card
 
 

@@ -61,6 +61,7 @@ def register(subparsers: Any) -> None:
         help="re-render models/cross-encoder/MODEL_CARD.md (with --dev-record / --eval-report) without training",
     )
     parser.add_argument("--eval-report", type=Path, help="`shoprank eval --json` output to put in the model card")
+    parser.add_argument("--card-notes", type=Path, help="Markdown to put in the model card (how the recipe was chosen)")
     parser.add_argument("--json", action="store_true", help="print the training record as JSON")
     _add_config_flags(parser)
     parser.set_defaults(run=run)
@@ -87,8 +88,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from training.release import RELEASE_DIR, release, write_card
 
     dev_record, eval_report = _json(args.dev_record), _json(args.eval_report)
+    notes = args.card_notes.read_text() if args.card_notes else ""
     if args.card_only:
-        print(f"model card: {write_card(RELEASE_DIR, dev_record, eval_report)}")
+        print(f"model card: {write_card(RELEASE_DIR, dev_record, eval_report, notes)}")
         return 0
     if args.judgments is None or args.catalogue is None:
         raise ValueError("say what to train on: --judgments PATH --catalogue PATH")
@@ -102,8 +104,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     result = run_training(settings, config, args.judgments, args.catalogue, output)
     if args.release:
         release(result.weights, RELEASE_DIR, dev_record)
-        if eval_report:
-            write_card(RELEASE_DIR, dev_record, eval_report)
+        if eval_report or notes:
+            write_card(RELEASE_DIR, dev_record, eval_report, notes)
     if args.json:
         print_json(result.record)
         return 0
