@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,7 @@ from engines.base import (
 )
 from engines.bm25_fields import BM25_FIELDS
 from engines.fusion import min_max_fusion
-from engines.heap import release_free_heap
+from engines.heap import bound_heap_growth, release_free_heap
 from engines.versions import AliasFile, AliasState, new_version_name
 from shoprank.schema import VECTOR_DIM, Product
 
@@ -49,6 +50,16 @@ ANN_MIN_ROWS = 20_000
 WRITE_ROWS = 8192
 # Memory one full-text index build may use (MiB); Lance spills posting lists beyond it.
 FTS_BUILD_MEMORY_MB = 128
+# Vectors per IVF partition sampled to train the ANN index (Lance's default is 256). Lance also
+# samples 256x this many vectors to train the scalar quantizer and holds the sample in memory:
+# 64 keeps that at 16k vectors (24 MiB) whatever the catalogue size. Recall@10 against brute force
+# at 200k products (bi-encoder vectors): 0.974 with 64, 0.973 with 256.
+ANN_SAMPLE_RATE = 64
+# Lance settings it reads from the environment (a value already set there wins). Measured at 200k
+# products, the IVF build held ~270 MB more than at 20k with Lance's defaults and ~10 MB more with
+# these: reading one fragment ahead instead of several, and the shuffler that writes each
+# partition as it goes. The read-ahead is read once per process, at its first scan.
+LANCE_ENVIRONMENT = {"LANCE_DEFAULT_FRAGMENT_READAHEAD": "1", "LANCE_LEGACY_SHUFFLER": "1"}
 # Incremental rows not yet in the indices are searched by a scan; fold them in past this share.
 UNINDEXED_SHARE_TO_OPTIMIZE = 0.05
 UNINDEXED_MIN_TO_OPTIMIZE = 1000
@@ -220,6 +231,9 @@ class LanceEngine:
     name = "lancedb"
 
     def __init__(self, root: Path, alias: str = "products", keep_versions: int = 2, knn_weight: float = 0.5) -> None:
+        for name, value in LANCE_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
+        bound_heap_growth()
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.alias = alias
@@ -282,15 +296,16 @@ class LanceEngine:
 
         The ANN index is IVF_SQ: at 200k products it builds ~30x faster than IVF_HNSW_SQ with a
         better recall@10 (measured on bi-encoder vectors: 0.96 vs 0.81 without refinement), for
-        ~14 ms instead of ~6 ms a query. Its build holds about the vectors' size in memory, so it
-        runs first, before the full-text builds leave anything behind, and freed memory goes back
-        to the OS between the builds: the peak RSS of a reindex grows as little as it can.
+        ~14 ms instead of ~6 ms a query. With ANN_SAMPLE_RATE, LANCE_ENVIRONMENT and
+        `bound_heap_growth` no build holds memory in proportion to the catalogue, and freed memory
+        goes back to the OS between the builds (peak RSS at 200k products ~1.1x that at 20k).
         """
         from lancedb.index import FTS, BTree, IvfSq
 
         release_free_heap()
         if rows >= ANN_MIN_ROWS:
-            table.create_index("vector", config=IvfSq(distance_type="cosine"), replace=True)
+            ann = IvfSq(distance_type="cosine", sample_rate=ANN_SAMPLE_RATE)
+            table.create_index("vector", config=ann, replace=True)
         fts = FTS(
             language="English",
             stem=True,
