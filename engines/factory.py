@@ -18,6 +18,6 @@ def open_engine(settings: Settings) -> Any:
             keep_versions=settings.keep_versions,
             knn_weight=settings.hybrid_weight_knn,
         )
-    from engines.opensearch import OpenSearchEngine  # type: ignore[import-not-found,unused-ignore]
+    from engines.opensearch import OpenSearchEngine
 
     return OpenSearchEngine.from_settings(settings)

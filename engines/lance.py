@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+import os
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import lancedb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from lancedb.query import FullTextOperator, MultiMatchQuery
 
 from engines.base import (
-    FACET_NAMES,
     PRICE_BUCKETS,
     EngineError,
     FacetBucket,
@@ -34,13 +36,33 @@ from engines.base import (
 )
 from engines.bm25_fields import BM25_FIELDS
 from engines.fusion import min_max_fusion
+from engines.heap import bound_heap_growth, release_free_heap
 from engines.versions import AliasFile, AliasState, new_version_name
 from shoprank.schema import VECTOR_DIM, Product
 
 log = logging.getLogger(__name__)
 
+# Columns a facet count reads: never the text or the vector.
+FACET_COLUMNS = ["id", "brand", "category_leaf", "color", "price"]
 # Below this many rows an exact (flat) vector scan is as fast as an ANN index and exact.
 ANN_MIN_ROWS = 20_000
+# Rows buffered before one write to a new version: fewer, larger fragments to index and search.
+WRITE_ROWS = 8192
+# Memory one full-text index build may use (MiB); Lance spills posting lists beyond it.
+FTS_BUILD_MEMORY_MB = 128
+# Vectors per IVF partition sampled to train the ANN index (Lance's default is 256). Lance also
+# samples 256x this many vectors to train the scalar quantizer and holds the sample in memory:
+# 64 keeps that at 16k vectors (24 MiB) whatever the catalogue size. Recall@10 against brute force
+# at 200k products (bi-encoder vectors): 0.974 with 64, 0.973 with 256.
+ANN_SAMPLE_RATE = 64
+# Lance settings it reads from the environment (a value already set there wins). Measured at 200k
+# products, the IVF build held ~270 MB more than at 20k with Lance's defaults and ~10 MB more with
+# these: reading one fragment ahead instead of several, and the shuffler that writes each
+# partition as it goes. The read-ahead is read once per process, at its first scan.
+LANCE_ENVIRONMENT = {"LANCE_DEFAULT_FRAGMENT_READAHEAD": "1", "LANCE_LEGACY_SHUFFLER": "1"}
+# Incremental rows not yet in the indices are searched by a scan; fold them in past this share.
+UNINDEXED_SHARE_TO_OPTIMIZE = 0.05
+UNINDEXED_MIN_TO_OPTIMIZE = 1000
 
 
 def arrow_schema(dim: int) -> pa.Schema:
@@ -123,7 +145,11 @@ def filter_sql(query: RetrievalQuery) -> str | None:
 
 
 class LanceVersionBuilder:
-    """One new physical table being filled; see `engines.base.VersionBuilder`."""
+    """One new physical table being filled; see `engines.base.VersionBuilder`.
+
+    Batches are buffered and written WRITE_ROWS at a time (each Lance write is a fragment and
+    a table version). A later write of an id replaces the earlier one, buffered or written.
+    """
 
     def __init__(self, engine: LanceEngine, dim: int, lock: contextlib.ExitStack) -> None:
         self.engine = engine
@@ -131,35 +157,61 @@ class LanceVersionBuilder:
         self.dim = dim
         self._lock = lock
         self._table: Any = None
-        self._written: set[str] = set()
+        self._written: set[str] = set()  # ids in the table
+        self._buffer: list[pa.Table] = []
+        self._buffered: set[str] = set()  # ids in the buffer
+        self._buffered_rows = 0
 
     def write(self, products: Sequence[Product], vectors: FloatArray) -> list[WriteFailure]:
-        """Append a batch to the new table; ids written earlier in this run are replaced (last wins)."""
+        """Add a batch to the new table (ids written earlier in this run are replaced: last wins)."""
         if not products:
             return []
-        data = to_arrow(products, vectors)
+        ids = [p.id for p in products]
+        if not self._buffered.isdisjoint(ids):
+            self._flush()  # the earlier occurrence is still buffered: write it, then replace it
+        again = [i for i in ids if i in self._written]
+        if again:
+            self._delete(again)
+        self._buffer.append(to_arrow(products, vectors))
+        self._buffered.update(ids)
+        self._buffered_rows += len(ids)
+        if self._table is None or self._buffered_rows >= WRITE_ROWS:
+            self._flush()  # the first batch creates the table at once, later ones go in large writes
+        return []
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        data = pa.concat_tables(self._buffer)
         if self._table is None:
             self._table = self.engine.db.create_table(self.version, data=data, schema=arrow_schema(self.dim))
         else:
-            again = [p.id for p in products if p.id in self._written]
-            if again:
-                self._table.delete(f"id IN ({', '.join(_quote(i) for i in again)})")
             self._table.add(data)
-        self._written.update(p.id for p in products)
-        return []
+        self._written.update(self._buffered)
+        self._buffer, self._buffered, self._buffered_rows = [], set(), 0
+
+    def _delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), 1000):
+            self._table.delete(f"id IN ({', '.join(_quote(i) for i in ids[start : start + 1000])})")
+        self._written.difference_update(ids)
 
     def write_deletes(self, ids: Sequence[str]) -> None:
         """Remove ids written earlier in this run."""
-        if self._table is not None and ids:
-            self._table.delete(f"id IN ({', '.join(_quote(i) for i in ids)})")
-            self._written.difference_update(ids)
+        if not self._buffered.isdisjoint(ids):
+            self._flush()
+        present = [i for i in ids if i in self._written]
+        if present:
+            self._delete(present)
 
     def commit(self) -> str:
         """Build indices, swap the alias to this table, prune versions beyond keep_versions."""
         try:
+            self._flush()
             if self._table is None:
                 self._table = self.engine.db.create_table(self.version, schema=arrow_schema(self.dim))
-            self.engine.build_indices(self._table, len(self._written))
+            rows = len(self._written)
+            self._written.clear()  # not needed any more: leave the memory to the index builds
+            self.engine.build_indices(self._table, rows)
             self.engine.swap_to(self.version)
             return self.version
         finally:
@@ -179,6 +231,9 @@ class LanceEngine:
     name = "lancedb"
 
     def __init__(self, root: Path, alias: str = "products", keep_versions: int = 2, knn_weight: float = 0.5) -> None:
+        for name, value in LANCE_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
+        bound_heap_growth()
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.alias = alias
@@ -186,7 +241,7 @@ class LanceEngine:
         self.knn_weight = knn_weight
         self.db = lancedb.connect(str(root))
         self._aliases = AliasFile(root, alias)
-        self._open: tuple[int, str, Any] | None = None
+        self._open: tuple[tuple[str, int], Any] | None = None  # (live, generation) -> table
 
     # ---- versions -------------------------------------------------------------------------
 
@@ -202,17 +257,22 @@ class LanceEngine:
         return [name for name in self.db.list_tables().tables if name.startswith(self.alias + "-")]
 
     def drop_table(self, name: str) -> None:
-        """Drop a physical table if it exists."""
-        with contextlib.suppress(ValueError, FileNotFoundError, RuntimeError):
+        """Drop a physical table if it exists, even one a killed run left half-written."""
+        with contextlib.suppress(ValueError, FileNotFoundError, RuntimeError, OSError):
             self.db.drop_table(name)
+        directory = self.root / f"{name}.lance"
+        if name.startswith(self.alias + "-") and directory.is_dir():
+            shutil.rmtree(directory, ignore_errors=True)
 
     def clean_orphans(self) -> list[str]:
         """Drop tables no alias refers to (left by killed or aborted runs); call under the writer lock."""
         kept = set(self._aliases.read().kept())
-        orphans = [name for name in self._tables() if name not in kept]
+        on_disk = {path.name.removesuffix(".lance") for path in self.root.glob(f"{self.alias}-*.lance")}
+        orphans = sorted(name for name in set(self._tables()) | on_disk if name not in kept)
         for name in orphans:
             log.warning("dropping orphaned partial version %s", name)
             self.drop_table(name)
+        self._aliases.clean_temp_files()
         return orphans
 
     def begin_version(self, dim: int) -> LanceVersionBuilder:
@@ -232,25 +292,40 @@ class LanceEngine:
         return LanceVersionBuilder(self, dim, lock)
 
     def build_indices(self, table: Any, rows: int) -> None:
-        """BM25 indices per text field, a scalar index on id, and an ANN index for large tables."""
-        from lancedb.index import FTS
+        """BM25 indices per text field, a scalar index on id, and an ANN index for large tables.
 
-        for column in BM25_FIELDS:
-            table.create_index(
-                column,
-                config=FTS(language="English", stem=True, remove_stop_words=True, ascii_folding=True, lower_case=True),
-                replace=True,
-            )
-        table.create_scalar_index("id", replace=True)
+        The ANN index is IVF_SQ: at 200k products it builds ~30x faster than IVF_HNSW_SQ with a
+        better recall@10 (measured on bi-encoder vectors: 0.96 vs 0.81 without refinement), for
+        ~14 ms instead of ~6 ms a query. With ANN_SAMPLE_RATE, LANCE_ENVIRONMENT and
+        `bound_heap_growth` no build holds memory in proportion to the catalogue, and freed memory
+        goes back to the OS between the builds (peak RSS at 200k products ~1.1x that at 20k).
+        """
+        from lancedb.index import FTS, BTree, IvfSq
+
+        release_free_heap()
         if rows >= ANN_MIN_ROWS:
-            table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ", replace=True)
+            ann = IvfSq(distance_type="cosine", sample_rate=ANN_SAMPLE_RATE)
+            table.create_index("vector", config=ann, replace=True)
+        fts = FTS(
+            language="English",
+            stem=True,
+            remove_stop_words=True,
+            ascii_folding=True,
+            lower_case=True,
+            memory_limit=FTS_BUILD_MEMORY_MB,
+        )
+        for column in BM25_FIELDS:
+            release_free_heap()
+            table.create_index(column, config=fts, replace=True)
+        table.create_index("id", config=BTree(), replace=True)
+        release_free_heap()
 
     def swap_to(self, version: str) -> None:
         """Point the alias at `version` atomically; keep the previous ones, prune beyond keep_versions."""
         state = self._aliases.read()
         history = ([state.live] if state.live else []) + state.history
         keep = history[: self.keep_versions - 1]
-        self._aliases.write(AliasState(live=version, history=keep))
+        self._aliases.write(AliasState(live=version, history=keep))  # the commit point of a reindex
         for name in history[self.keep_versions - 1 :]:
             self.drop_table(name)
         log.info("alias %s -> %s (kept for rollback: %s)", self.alias, version, keep)
@@ -270,44 +345,57 @@ class LanceEngine:
     # ---- incremental ----------------------------------------------------------------------
 
     def _live_table(self) -> Any:
-        stamp = self._aliases.mtime_ns()
-        if self._open is not None and self._open[0] == stamp:
-            return self._open[2]
-        live = self._aliases.read().live
-        if live is None:
+        # The alias file is tiny: reading it per query lets every reader (another process too)
+        # see a swap, a rollback or an incremental change at once; the table is reopened only then.
+        state = self._aliases.read()
+        if state.live is None:
             raise NoLiveIndexError(
                 f"nothing is indexed under '{self.alias}' yet; run `shoprank index --catalogue PATH`"
             )
-        table = self.db.open_table(live)
-        self._open = (stamp, live, table)
+        key = (state.live, state.generation)
+        if self._open is not None and self._open[0] == key:
+            return self._open[1]
+        table = self.db.open_table(state.live)
+        self._open = (key, table)
         return table
 
+    def _changed(self, table: Any) -> None:
+        """After an incremental write: fold a large unindexed tail into the indices, tell readers."""
+        stats = table.index_stats(f"{next(iter(BM25_FIELDS))}_idx")
+        if stats is not None and stats.num_unindexed_rows > max(
+            UNINDEXED_MIN_TO_OPTIMIZE, UNINDEXED_SHARE_TO_OPTIMIZE * stats.num_indexed_rows
+        ):
+            table.optimize()
+        self._aliases.write(self._aliases.read())
+
     def upsert(self, products: Sequence[Product], vectors: FloatArray) -> list[WriteFailure]:
-        """Insert or replace by id in the live table."""
+        """Insert or replace by id in the live table; search sees the change when this returns."""
         if not products:
             return []
-        table = self._live_table()
-        dim = table.schema.field("vector").type.list_size
-        if vectors.shape[1] != dim:
-            raise EngineError(f"vectors have {vectors.shape[1]} dimensions, the live index {dim}")
         with self._aliases.writer_lock():
+            table = self._live_table()
+            dim = table.schema.field("vector").type.list_size
+            if vectors.ndim != 2 or vectors.shape[1] != dim:
+                raise EngineError(f"vectors have shape {vectors.shape[1:]}, the live index holds {dim}-d vectors")
             (
                 table.merge_insert("id")
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .execute(to_arrow(products, vectors))
             )
+            self._changed(table)
         return []
 
     def delete(self, ids: Sequence[str]) -> int:
-        """Delete by id from the live table."""
+        """Delete by id from the live table; search no longer finds them when this returns."""
         if not ids:
             return 0
-        table = self._live_table()
         with self._aliases.writer_lock():
+            table = self._live_table()
             for start in range(0, len(ids), 1000):
                 chunk = ids[start : start + 1000]
                 table.delete(f"id IN ({', '.join(_quote(i) for i in chunk)})")
+            self._changed(table)
         return len(ids)
 
     # ---- search ---------------------------------------------------------------------------
@@ -324,44 +412,69 @@ class LanceEngine:
         by_id = {row["id"]: _product(row) for row in rows.to_arrow().to_pylist()}
         return [by_id[i] for i in ids if i in by_id]
 
-    def _bm25(self, table: Any, query: RetrievalQuery, where: str | None) -> dict[str, float]:
-        if not query.text.strip():
-            return {}
+    def _fts(self, table: Any, query: RetrievalQuery, where: str | None) -> Any:
+        # MultiMatchQuery tokenizes the text with each column's analyzer: no query-string syntax
+        # (field:, AND/OR/NOT, quotes, +/-, parentheses) is ever interpreted, so user text is safe.
         search = table.search(
             MultiMatchQuery(
                 query.text, list(BM25_FIELDS), boosts=list(BM25_FIELDS.values()), operator=FullTextOperator.OR
             ),
             query_type="fts",
         )
-        if where:
-            search = search.where(where, prefilter=True)
-        rows = search.select(["id"]).limit(query.size).to_arrow()
+        return search.where(where, prefilter=True) if where else search
+
+    def _bm25(self, table: Any, query: RetrievalQuery, where: str | None) -> dict[str, float]:
+        if not query.text.strip():
+            return {}
+        rows = self._fts(table, query, where).select(["id", "_score"]).limit(query.size).to_arrow()
         return dict(zip(rows["id"].to_pylist(), rows["_score"].to_pylist(), strict=True))
 
-    def _knn(self, table: Any, query: RetrievalQuery, where: str | None) -> dict[str, float]:
+    def _bm25_matches(self, table: Any, query: RetrievalQuery, where: str | None) -> pa.Table:
+        """Every BM25 match (no top-k cut), facet columns only: what the facets count."""
+        if not query.text.strip():
+            return _empty_facet_rows()
+        # No limit means Lance's default of 10; the row count bounds the matches.
+        everything = max(1, int(table.count_rows()))
+        rows = self._fts(table, query, where).select([*FACET_COLUMNS, "_score"]).limit(everything).to_arrow()
+        return rows.select(FACET_COLUMNS)
+
+    def _knn(self, table: Any, query: RetrievalQuery, where: str | None) -> tuple[dict[str, float], pa.Table]:
+        """kNN window scores, and the window's facet columns when facets are asked for."""
         if query.vector is None:
             raise EngineError(f"{query.mode} retrieval needs a query vector")
         search = table.search(np.asarray(query.vector, dtype=np.float32), vector_column_name="vector")
         search = search.distance_type("cosine")
         if where:
             search = search.where(where, prefilter=True)
-        rows = search.select(["id"]).limit(query.size).to_arrow()
+        columns = [*(FACET_COLUMNS if query.with_facets else ["id"]), "_distance"]
+        rows = search.select(columns).limit(query.size).to_arrow()
         # Score as OpenSearch reports cosinesimil: (1 + cosine) / 2.
-        return {
+        scores = {
             doc: 1.0 - d / 2.0 for doc, d in zip(rows["id"].to_pylist(), rows["_distance"].to_pylist(), strict=True)
         }
+        return scores, (rows.select(FACET_COLUMNS) if query.with_facets else _empty_facet_rows())
 
     def retrieve(self, query: RetrievalQuery) -> RetrievalResult:
-        """BM25, kNN or hybrid (min-max fusion) top hits, with products, optional vectors and facets."""
+        """BM25, kNN or hybrid (min-max fusion) top hits, with products, optional vectors and facets.
+
+        Facets count the filtered match set, as OpenSearch aggregations over the same query do:
+        every BM25 match (bm25, hybrid) plus the kNN window (knn, hybrid).
+        """
         table = self._live_table()
         where = filter_sql(query)
+        matched: list[pa.Table] = []
         if query.mode == "bm25":
             ranked = sorted(self._bm25(table, query, where).items(), key=lambda kv: (-kv[1], kv[0]))
         elif query.mode == "knn":
-            ranked = sorted(self._knn(table, query, where).items(), key=lambda kv: (-kv[1], kv[0]))
+            knn, knn_rows = self._knn(table, query, where)
+            matched.append(knn_rows)
+            ranked = sorted(knn.items(), key=lambda kv: (-kv[1], kv[0]))
         else:
-            lists = [self._bm25(table, query, where), self._knn(table, query, where)]
-            ranked = min_max_fusion(lists, [1.0 - self.knn_weight, self.knn_weight])
+            knn, knn_rows = self._knn(table, query, where)
+            matched.append(knn_rows)
+            ranked = min_max_fusion([self._bm25(table, query, where), knn], [1.0 - self.knn_weight, self.knn_weight])
+        if query.with_facets and query.mode in ("bm25", "hybrid"):
+            matched.append(self._bm25_matches(table, query, where))
         ranked = ranked[: query.size]
         rows = self._fetch(table, [doc for doc, _ in ranked], query.with_vectors)
         hits = [
@@ -375,7 +488,7 @@ class LanceEngine:
         ]
         result = RetrievalResult(hits=hits)
         if query.with_facets:
-            result.facets = facet_counts(rows.values())
+            result.facets = facet_counts(_union_by_id(matched))
         return result
 
     def _fetch(self, table: Any, ids: list[str], with_vectors: bool) -> dict[str, dict[str, Any]]:
@@ -392,21 +505,38 @@ class LanceEngine:
         return {row["id"]: row for row in rows.to_pylist()}
 
 
-def facet_counts(rows: Iterable[dict[str, Any]]) -> dict[str, list[FacetBucket]]:
-    """Brand / leaf-category / color / price-bucket counts over rows, most frequent first."""
-    counts: dict[str, dict[str, int]] = {name: {} for name in FACET_NAMES}
-    for row in rows:
-        values = {"brand": row.get("brand"), "category": row.get("category_leaf"), "color": row.get("color")}
-        price = row.get("price")
-        if price is not None:
-            for low, high in PRICE_BUCKETS:
-                if price >= low and (high is None or price < high):
-                    values["price"] = price_bucket_label(low, high)
-                    break
-        for name, value in values.items():
-            if value:
-                counts[name][value] = counts[name].get(value, 0) + 1
-    return {
-        name: [FacetBucket(v, c) for v, c in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))]
-        for name, values in counts.items()
-    }
+def _empty_facet_rows() -> pa.Table:
+    return arrow_schema(VECTOR_DIM).empty_table().select(FACET_COLUMNS)
+
+
+def _union_by_id(tables: Sequence[pa.Table]) -> pa.Table:
+    """Rows of all tables, each id once (the first table's row wins)."""
+    if not tables:
+        return _empty_facet_rows()
+    union = tables[0]
+    for table in tables[1:]:
+        new = pc.invert(pc.is_in(table["id"], value_set=union["id"]))
+        union = pa.concat_tables([union, table.filter(new).cast(union.schema)])
+    return union
+
+
+def facet_counts(rows: pa.Table) -> dict[str, list[FacetBucket]]:
+    """Brand / leaf-category / color counts (most frequent first) and price-bucket counts (in bucket
+    order, empty buckets left out) over rows with the FACET_COLUMNS."""
+    facets: dict[str, list[FacetBucket]] = {}
+    for name, column in (("brand", "brand"), ("category", "category_leaf"), ("color", "color")):
+        counted = pc.value_counts(rows[column]) if rows.num_rows else pa.array([], pa.struct([]))
+        buckets = [
+            FacetBucket(str(item["values"]), int(item["counts"]))
+            for item in counted.to_pylist()
+            if item.get("values")  # nulls and empty strings are no facet value
+        ]
+        facets[name] = sorted(buckets, key=lambda b: (-b.count, b.value))
+    prices = rows["price"].drop_null().to_numpy(zero_copy_only=False) if rows.num_rows else np.empty(0)
+    facets["price"] = []
+    for low, high in PRICE_BUCKETS:
+        inside = (prices >= low) if high is None else ((prices >= low) & (prices < high))
+        count = int(np.count_nonzero(inside))
+        if count:
+            facets["price"].append(FacetBucket(price_bucket_label(low, high), count))
+    return facets

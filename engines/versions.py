@@ -23,6 +23,7 @@ from engines.base import EngineError
 class AliasState(BaseModel):
     live: str | None = None
     history: list[str] = Field(default_factory=list, description="previous complete versions, newest first")
+    generation: int = Field(0, description="bumped by every change readers must see: swap, rollback, upsert, delete")
 
     def kept(self) -> list[str]:
         """Complete versions, the live one first."""
@@ -58,7 +59,8 @@ class AliasFile:
             return 0
 
     def write(self, state: AliasState) -> None:
-        """Replace the state atomically and durably."""
+        """Replace the state atomically and durably, with the next generation (readers reopen on it)."""
+        state = state.model_copy(update={"generation": self.read().generation + 1})
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
         with tmp.open("w") as handle:
@@ -71,6 +73,13 @@ class AliasFile:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+    def clean_temp_files(self) -> list[Path]:
+        """Remove temp files of alias writes killed before their rename; call under the writer lock."""
+        stale = sorted(self.root.glob(f"{self.alias}.alias.tmp*"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:

@@ -19,10 +19,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from evaluation.judgments import Judgments, load_judgments, normalise_query
+from evaluation.judgments import Judgments, load_judgments, normalise_query, split_queries
 from evaluation.metrics import has_relevant
 from evaluation.report import PAGE, ModeReport, format_table, score_stage
+from evaluation.scored_windows import record_windows, windows_in
 from evaluation.stages import MODES, Mode, Reranker, StageRun, StageRunner
+from evaluation.sweep_grid import SweepConfig
+from evaluation.tradeoff import TradeoffReport, diversity_targets, format_tradeoff, run_sweep
 from evaluation.workspace import catalogue_engine, ensure_models, trained_queries, zero_shot_models
 from shoprank.bi_encoder import BiEncoder
 from shoprank.model_meta import CROSS_ENCODER, model_dir
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 RERANK_STAGES = ("rerank_zero_shot", "rerank", "rerank_fp32", "diversified")
 ALL_STAGES = ("bm25", "knn", "hybrid", *RERANK_STAGES)
 QuerySelection = Literal["unseen", "all"]
+SplitName = Literal["train", "dev", "test"]
 # End-to-end NDCG@10 margin the reranker must add over the best first stage.
 END_TO_END_MARGIN = 0.03
 
@@ -57,6 +61,8 @@ class EvalConfig:
     zero_shot_dir: Path | None = None
     depth: int = 1000
     end_to_end_fp32: bool = False
+    split: SplitName | None = None  # only the queries of this part of the seeded by-query split
+    sweep: Sequence[SweepConfig] = ()  # diversity configurations of the trade-off sweep (none: no sweep)
 
 
 @dataclass
@@ -65,6 +71,7 @@ class EvalReport:
 
     modes: dict[str, ModeReport]
     info: dict[str, Any] = field(default_factory=dict)
+    tradeoff: dict[str, TradeoffReport] = field(default_factory=dict)
 
     def targets(self) -> dict[str, Any]:
         """The release targets: judged rerank beats knn and zero-shot (CI excludes 0); end-to-end
@@ -81,6 +88,7 @@ class EvalReport:
         if e2e and best and "rerank" in e2e.stages:
             diff = e2e.difference("rerank", best)
             out[f"end_to_end: rerank >= {best} + {END_TO_END_MARGIN}"] = diff.mean >= END_TO_END_MARGIN
+        out.update(diversity_targets(self.modes))
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -88,6 +96,7 @@ class EvalReport:
         return {
             "modes": {name: report.as_dict() for name, report in self.modes.items()},
             "targets": self.targets(),
+            **({"tradeoff": {m: t.as_dict() for m, t in self.tradeoff.items()}} if self.tradeoff else {}),
             **self.info,
         }
 
@@ -96,6 +105,8 @@ class EvalReport:
         lines = [f"{k}: {v}" for k, v in self.info.items() if isinstance(v, str | int | float)]
         for report in self.modes.values():
             lines += ["", format_table(report)]
+        for tradeoff in self.tradeoff.values():
+            lines += ["", format_tradeoff(tradeoff)]
         lines.append("")
         lines += [f"target {name}: {'met' if met else 'NOT met'}" for name, met in self.targets().items()]
         return "\n".join(lines)
@@ -186,7 +197,8 @@ def evaluate(settings: Settings, config: EvalConfig) -> EvalReport:
     encoder = BiEncoder(models_dir, device=device)
     engine = catalogue_engine(settings, encoder, config.catalogue)
     directory = config.cross_encoder_dir or model_dir(models_dir, CROSS_ENCODER)
-    judgments, notes = select_queries(load_judgments(config.judgments), config, trained_queries(directory))
+    judgments = _split(load_judgments(config.judgments), config.split)
+    judgments, notes = select_queries(judgments, config, trained_queries(directory))
     products = _products(engine, sorted(judgments.product_ids()))
     missing = judgments.product_ids() - set(products)
     if missing:
@@ -195,11 +207,16 @@ def evaluate(settings: Settings, config: EvalConfig) -> EvalReport:
     vectors: dict[str, npt.NDArray[np.float32]] = {}
 
     reports: dict[str, ModeReport] = {}
+    tradeoffs: dict[str, TradeoffReport] = {}
     versions: dict[str, str] = {"bi_encoder": encoder.version}
     for mode in config.modes:
         rerankers, mode_notes = _rerankers(settings, config, models_dir, device, encoder, mode)
+        recorder = record_windows(rerankers) if config.sweep else None
         runner = StageRunner(engine, encoder, rerankers, window=settings.rerank_window, depth=config.depth)
         runs = runner.run(mode, judgments, products)
+        if recorder:
+            windows = windows_in(recorder.take(), judgments.queries)
+            tradeoffs[mode] = run_sweep(mode, windows, judgments.gains, products, config.sweep)
         runs = {name: run for name, run in runs.items() if name in config.stages}
         _add_products(engine, runs, products, vectors, encoder)
         recall_n = settings.rerank_window if mode == "end_to_end" else None
@@ -214,6 +231,7 @@ def evaluate(settings: Settings, config: EvalConfig) -> EvalReport:
     info = {
         "judgments": str(config.judgments),
         "queries": len(judgments.queries),
+        **({"split": config.split} if config.split else {}),
         "engine": getattr(engine, "name", "?"),
         "rerank_window": settings.rerank_window,
         "max_pair_tokens": settings.max_pair_tokens,
@@ -222,7 +240,14 @@ def evaluate(settings: Settings, config: EvalConfig) -> EvalReport:
         "models": versions,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return EvalReport(reports, info)
+    return EvalReport(reports, info, tradeoffs)
+
+
+def _split(judgments: Judgments, split: SplitName | None) -> Judgments:
+    """The judgments of one part of the seeded by-query split (training's split), or all of them."""
+    if split is None:
+        return judgments
+    return judgments.subset(getattr(split_queries(judgments.queries), split))
 
 
 def _add_products(

@@ -1,22 +1,59 @@
-"""The HTTP JSON search API for a shop front-end, and the demo page."""
+"""The HTTP JSON search API for a shop front-end, and the demo page.
+
+Every bad request is a 400 whose `error` says what was wrong and what to do; a slow or
+missing sidecar is never an error (results come back in first-stage order with
+`fail_open: true`); an engine that cannot answer is a 503 with the reason.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
-from engines.base import Filters, NoLiveIndexError
-from frontdoor.search import SearchRequest, SearchService
-from sidecar.client import RerankOptions
+from engines.base import EngineError
+from frontdoor.params import HINTS, SINGLE_VALUED, SearchParams
+from frontdoor.search import PageOutOfRangeError, SearchService
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-MAX_QUERY_CHARS = 512
-MAX_PAGE_SIZE = 100
-MAX_PAGE = 50
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """One validation error as a sentence: which parameter, what was wrong, what to do."""
+    loc = [str(part) for part in error.get("loc", ())[1:]]
+    name = loc[0] if loc else ""
+    if error.get("type") == "extra_forbidden":
+        allowed = ", ".join(SearchParams.model_fields)
+        return f"unknown parameter '{name}': the search API takes {allowed}"
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if not name:
+        return message
+    given = error.get("input")
+    shown = f" (got {given!r:.60})" if isinstance(given, str | int | float) and error.get("type") != "missing" else ""
+    hint = HINTS.get(name)
+    return f"{'.'.join(loc)}: {message}{shown}" + (f"; {hint}" if hint else "")
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return JSONResponse(status_code=400, content={"error": message})
+
+
+def _single_values(request: Request) -> None:
+    """Refuse a single-valued parameter given twice (which one would win is a guess)."""
+    repeated = sorted(
+        {k for k in request.query_params if k in SINGLE_VALUED and len(request.query_params.getlist(k)) > 1}
+    )
+    if repeated:
+        raise RequestValidationError(
+            [{"loc": ("query",), "msg": f"{', '.join(repeated)} given more than once; send each once", "type": "x"}]
+        )
 
 
 def create_app(service: SearchService) -> FastAPI:
@@ -25,56 +62,34 @@ def create_app(service: SearchService) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in error.errors()]
-        return JSONResponse(status_code=400, content={"error": "; ".join(problems)})
+        return _bad_request("; ".join(_problem(e) for e in error.errors()))
 
-    @app.exception_handler(NoLiveIndexError)
-    async def not_indexed(_request: Request, error: NoLiveIndexError) -> JSONResponse:
+    @app.exception_handler(PageOutOfRangeError)
+    async def page_out_of_range(_request: Request, error: PageOutOfRangeError) -> JSONResponse:
+        return _bad_request(str(error))
+
+    @app.exception_handler(EngineError)
+    async def engine_unavailable(_request: Request, error: EngineError) -> JSONResponse:
+        log.warning("search engine error: %s", error)
         return JSONResponse(status_code=503, content={"error": str(error)})
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, _error: Exception) -> JSONResponse:
+        # A bug, not the shopper's fault: a JSON answer the front-end can show; the trace is in the log.
+        return JSONResponse(status_code=500, content={"error": "internal error in the search front door; see its log"})
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/search")
-    def search(
-        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="the shopper's query")],
-        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 10,
-        brand: Annotated[list[str] | None, Query()] = None,
-        category: Annotated[list[str] | None, Query()] = None,
-        color: Annotated[list[str] | None, Query()] = None,
-        price_min: Annotated[float | None, Query(ge=0)] = None,
-        price_max: Annotated[float | None, Query(ge=0)] = None,
-        mode: Literal["bm25", "knn", "hybrid"] = "hybrid",
-        rerank: bool = True,
-        diversity: Literal["none", "mmr", "xquad", "dpp"] | None = None,
-        strength: Annotated[float | None, Query(ge=0, le=1)] = None,
-        explain: bool = False,
-    ) -> dict[str, Any]:
-        if not q.strip():
-            raise RequestValidationError([{"loc": ("query", "q"), "msg": "must not be blank", "type": "value_error"}])
-        filters = Filters(
-            brands=tuple(brand or ()),
-            categories=tuple(category or ()),
-            colors=tuple(color or ()),
-            price_min=price_min,
-            price_max=price_max,
-        )
-        request = SearchRequest(
-            query=q,
-            page=page,
-            page_size=page_size,
-            filters=filters,
-            mode=mode,
-            rerank=rerank,
-            options=RerankOptions(diversity=diversity, strength=strength, explain=explain),
-            facets=True,
-        )
-        return service.search(request).as_dict()
+    @app.get("/api/search", dependencies=[Depends(_single_values)])
+    def search(params: Annotated[SearchParams, Query()]) -> dict[str, Any]:
+        """Search the catalogue: first stage, sidecar rerank (fail-open), diversity, one page, facets."""
+        return service.search(params.to_request()).as_dict()
 
     @app.get("/")
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,26 +1,64 @@
-"""One shop search, end to end: embed the query, retrieve the rerank window, rerank with a
-deadline (fail-open to first-stage order), cut the page. Same code on every engine."""
+"""One shop search, end to end: embed the query, retrieve the rerank window, rerank it with a
+deadline (fail-open to first-stage order), cut the page. Same code on every engine.
+
+The whole window is ranked once per (query, filters, options) and kept in a WindowCache, so
+page 2 never repeats or skips an item of page 1, and paging does not rerank again.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from engines.base import Filters, Hit, RetrievalMode, RetrievalQuery, SearchEngine
+from engines.base import FacetBucket, Filters, Hit, RetrievalMode, RetrievalQuery, SearchEngine
+from frontdoor.facets import shape_facets
+from frontdoor.window_cache import WindowCache
 from shoprank.schema import Product
 from shoprank.template import query_text
 from sidecar.client import RankedId, RerankClient, RerankOptions, RerankReply, first_stage_reply
+from sidecar.diversify.params import EMBEDDING_METHODS
 
-EMBEDDING_METHODS = ("mmr", "dpp")
+log = logging.getLogger(__name__)
+
+# A failed-open ranking is kept only long enough to page through it consistently, so a
+# recovered sidecar reranks the next search of the same query soon.
+FAIL_OPEN_TTL_S = 15.0
+
+
+# What a shopper-facing response says about a failed-open rerank: the gRPC code and its meaning,
+# never the sidecar's address or internals (those go to the front door's log).
+FAIL_OPEN_REASONS = {
+    "DEADLINE_EXCEEDED": "the reranker did not answer within its deadline",
+    "UNAVAILABLE": "the reranker is unreachable or still loading",
+    "RESOURCE_EXHAUSTED": "the reranker is overloaded",
+    "CANCELLED": "the rerank call was cancelled",
+}
+
+
+def public_reason(error: str | None) -> str | None:
+    """A fail-open reason fit for a public response."""
+    if error is None:
+        return None
+    code = error.split(":", 1)[0].strip()
+    if code in FAIL_OPEN_REASONS:
+        return f"{code}: {FAIL_OPEN_REASONS[code]}"
+    if code.isupper():
+        return f"{code}: the reranker failed"
+    return error
 
 
 class QueryEncoder(Protocol):
     def encode_one(self, text: str) -> npt.NDArray[np.float32]: ...
+
+
+class PageOutOfRangeError(ValueError):
+    """The page asked for lies beyond the ranked window; the message says which pages exist."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +73,7 @@ class SearchRequest:
     rerank: bool = True
     options: RerankOptions = field(default_factory=RerankOptions)
     facets: bool = False
+    compare: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +95,37 @@ class ResultItem:
     relevance_score: float | None = None
     explanation: dict[str, Any] | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form of one result."""
+        p = self.product
+        return {
+            "id": p.id,
+            "score": self.score,
+            "first_stage_rank": self.first_stage_rank,
+            "first_stage_score": self.first_stage_score,
+            "relevance_score": self.relevance_score,
+            "title": p.title,
+            "brand": p.brand,
+            "price": p.price,
+            "image": p.image,
+            "category": list(p.category),
+            "color": p.color,
+            "rating": p.rating,
+            **({"explanation": self.explanation} if self.explanation else {}),
+        }
+
+
+@dataclass(frozen=True)
+class RankedWindow:
+    """One query's rerank window ranked once: every page and every compare column is a slice of it."""
+
+    hits: list[Hit]
+    served: list[RankedId]  # the order the shop shows (reranked and diversified, or first stage)
+    scored: list[RankedId]  # the reranked order before diversity (= served when unknown)
+    reply: RerankReply
+    facets: dict[str, list[FacetBucket]]
+    timings: dict[str, float]  # per stage when the window was ranked (a cached page reports these too)
+
 
 @dataclass
 class SearchPage:
@@ -69,60 +139,135 @@ class SearchPage:
     window: int
     model_version: str = ""
     diversity_method: str = "none"
+    diversity_notes: tuple[str, ...] = ()
+    fail_open: bool = False
     fail_open_reason: str | None = None
+    cached: bool = False
     facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    window_timings: dict[str, float] = field(default_factory=dict)
+    compare: dict[str, list[ResultItem]] | None = None
+
+    @property
+    def pages(self) -> int:
+        """How many pages the ranked window holds."""
+        return -(-self.window // self.page_size)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the HTTP API and `shoprank search --json`)."""
         return {
             "query": self.query,
             "reranked": self.reranked,
+            "fail_open": self.fail_open,
             "fail_open_reason": self.fail_open_reason,
             "model_version": self.model_version,
             "diversity_method": self.diversity_method,
+            "diversity_notes": list(self.diversity_notes),
             "page": self.page,
             "page_size": self.page_size,
+            "pages": self.pages,
             "window": self.window,
-            "results": [
-                {
-                    "id": r.product.id,
-                    "score": r.score,
-                    "first_stage_rank": r.first_stage_rank,
-                    "first_stage_score": r.first_stage_score,
-                    "relevance_score": r.relevance_score,
-                    "title": r.product.title,
-                    "brand": r.product.brand,
-                    "price": r.product.price,
-                    "image": r.product.image,
-                    "category": list(r.product.category),
-                    "color": r.product.color,
-                    "rating": r.product.rating,
-                    **({"explanation": r.explanation} if r.explanation else {}),
-                }
-                for r in self.results
-            ],
+            "cached": self.cached,
+            "results": [r.as_dict() for r in self.results],
             "facets": self.facets,
             "timings": self.timings,
+            "window_timings": self.window_timings,
+            **(
+                {"compare": {name: [r.as_dict() for r in items] for name, items in self.compare.items()}}
+                if self.compare is not None
+                else {}
+            ),
         }
 
 
 class SearchService:
     """The front door's search use case."""
 
-    def __init__(self, engine: SearchEngine, encoder: QueryEncoder, client: RerankClient | None, window: int) -> None:
+    def __init__(
+        self,
+        engine: SearchEngine,
+        encoder: QueryEncoder,
+        client: RerankClient | None,
+        window: int,
+        cache: WindowCache[RankedWindow] | None = None,
+        cache_ttl_s: float = 300.0,
+        default_diversity: str = "none",
+    ) -> None:
+        """default_diversity: the method the sidecar applies when a request names none
+        (settings.diversity_method); MMR and DPP need the candidates' vectors."""
         self.engine = engine
         self.encoder = encoder
         self.client = client
         self.window = window
+        self.cache: WindowCache[RankedWindow] = cache if cache is not None else WindowCache(0)
+        self.cache_ttl_s = cache_ttl_s
+        self.default_diversity = default_diversity
 
     def search(self, request: SearchRequest) -> SearchPage:
-        """Run first stage → rerank (fail-open) → page."""
+        """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window."""
         started = time.perf_counter()
+        start = (request.page - 1) * request.page_size
+        if start >= self.window:
+            raise PageOutOfRangeError(
+                f"page {request.page} of {request.page_size} starts past the {self.window} results a search ranks; "
+                f"ask for page 1 to {-(-self.window // request.page_size)}"
+            )
         text = query_text(request.query)
+        options = replace(request.options, explain=False)  # explanations are always fetched, shown on request
+        key = (text, request.mode, request.filters, request.rerank, options, request.facets)
+        ranked = self.cache.get(key)
+        cached = ranked is not None
+        if ranked is None:
+            ranked = self._rank(text, request)
+            reply = ranked.reply
+            ttl = self.cache_ttl_s if reply.reranked or not request.rerank else min(FAIL_OPEN_TTL_S, self.cache_ttl_s)
+            self.cache.put(key, ranked, ttl)
+        if start and start >= len(ranked.served):
+            last = max(1, -(-len(ranked.served) // request.page_size))
+            raise PageOutOfRangeError(
+                f"page {request.page} is past the last page ({last}) of the {len(ranked.served)} results "
+                f"for this query; ask for page 1 to {last}"
+            )
+        end = start + request.page_size
+        explain = request.options.explain
+        timings = {"total_ms": 0.0} if cached else dict(ranked.timings)
+        compare = None
+        if request.compare:
+            first_stage = [RankedId(h.product.id, h.score, h.score) for h in ranked.hits]
+            compare = {
+                "first_stage": self._items(ranked.hits, first_stage[start:end], explain),
+                "reranked": self._items(ranked.hits, ranked.scored[start:end], explain),
+                "diversified": self._items(ranked.hits, ranked.served[start:end], explain),
+            }
+        reply = ranked.reply
+        page = SearchPage(
+            query=text,
+            results=self._items(ranked.hits, ranked.served[start:end], explain),
+            reranked=reply.reranked,
+            page=request.page,
+            page_size=request.page_size,
+            window=len(ranked.served),
+            model_version=reply.model_version,
+            diversity_method=reply.diversity_method,
+            diversity_notes=reply.diversity_notes,
+            fail_open=request.rerank and not reply.reranked and bool(ranked.hits),
+            fail_open_reason=public_reason(reply.error),
+            cached=cached,
+            facets=shape_facets(ranked.facets, request.filters) if request.facets else {},
+            timings=timings,
+            window_timings=dict(ranked.timings),
+            compare=compare,
+        )
+        page.timings["total_ms"] = round((time.perf_counter() - started) * 1e3, 3)
+        return page
+
+    def _rank(self, text: str, request: SearchRequest) -> RankedWindow:
+        """First stage and one rerank of the whole window."""
+        started = time.perf_counter()
         vector = self.encoder.encode_one(text) if request.mode in ("knn", "hybrid") else None
         embedded = time.perf_counter()
-        needs_vectors = (request.options.diversity or "") in EMBEDDING_METHODS
+        # Send the stored vectors when the sidecar will diversify on embeddings (else it embeds them itself).
+        needs_vectors = (request.options.diversity or self.default_diversity) in EMBEDDING_METHODS
         retrieved = self.engine.retrieve(
             RetrievalQuery(
                 text=text,
@@ -137,13 +282,9 @@ class SearchService:
         first_stage_done = time.perf_counter()
         hits = retrieved.hits
         candidates = [_Candidate(h.product.id, h.score, h.product, h.vector) for h in hits]
-        # Rerank the whole window up to the end of this page, so every page comes from one ordering.
-        top_k = min(len(hits), request.page * request.page_size)
-        reply = self._rerank(text, candidates, top_k, request)
+        # Rank the whole window (not just up to this page): later pages are slices of this one order.
+        reply = self._rerank(text, candidates, request)
         reranked_done = time.perf_counter()
-
-        start = (request.page - 1) * request.page_size
-        page = self._items(hits, reply.results[start : start + request.page_size])
         timings = {
             "embed_ms": (embedded - started) * 1e3,
             "first_stage_ms": (first_stage_done - embedded) * 1e3,
@@ -151,32 +292,33 @@ class SearchService:
             **{f"sidecar_{k}": v for k, v in reply.timings.items()},
             "total_ms": (time.perf_counter() - started) * 1e3,
         }
-        facets = {
-            name: [{"value": b.value, "count": b.count} for b in buckets] for name, buckets in retrieved.facets.items()
-        }
-        return SearchPage(
-            query=text,
-            results=page,
-            reranked=reply.reranked,
-            page=request.page,
-            page_size=request.page_size,
-            window=len(hits),
-            model_version=reply.model_version,
-            diversity_method=reply.diversity_method,
-            fail_open_reason=reply.error,
-            facets=facets,
+        return RankedWindow(
+            hits=[_slim(h) for h in hits],
+            served=reply.results,
+            scored=_scored_order(reply),
+            reply=reply,
+            facets=retrieved.facets,
             timings={k: round(v, 3) for k, v in timings.items()},
         )
 
-    def _rerank(self, text: str, candidates: Sequence[_Candidate], top_k: int, request: SearchRequest) -> RerankReply:
+    def _rerank(self, text: str, candidates: Sequence[_Candidate], request: SearchRequest) -> RerankReply:
+        top_k = len(candidates)
+        if not candidates:
+            return RerankReply(results=[], reranked=False)
         if not request.rerank:
             return first_stage_reply(candidates, top_k, "reranking switched off for this request")
         if self.client is None:
             return first_stage_reply(candidates, top_k, "no sidecar configured")
-        return self.client.rerank(text, candidates, top_k, request.options)
+        # Explanations carry each result's rank before diversity: the "reranked" compare column.
+        options = replace(request.options, explain=True)
+        try:
+            return self.client.rerank(text, candidates, top_k, options)
+        except Exception:  # the client fails open on RPC errors; anything else must not 5xx a search either
+            log.exception("rerank client failed: serving first-stage order")
+            return first_stage_reply(candidates, top_k, "rerank client error (see the front door log)")
 
     @staticmethod
-    def _items(hits: Sequence[Hit], ranked: Sequence[RankedId]) -> list[ResultItem]:
+    def _items(hits: Sequence[Hit], ranked: Sequence[RankedId], explain: bool) -> list[ResultItem]:
         position = {h.product.id: (rank, h) for rank, h in enumerate(hits)}
         items = []
         for r in ranked:
@@ -190,7 +332,31 @@ class SearchService:
                     first_stage_rank=rank,
                     first_stage_score=hit.score,
                     relevance_score=r.relevance_score,
-                    explanation=r.explanation,
+                    explanation=r.explanation if explain else None,
                 )
             )
         return items
+
+
+def _slim(hit: Hit) -> Hit:
+    """A hit as a cached window keeps it: no vector and no long text, which no page shows (100 ESCI
+    hits with vectors pickle to ~300 KB, slim to ~40 KB)."""
+    product = hit.product.model_copy(update={"description": "", "bullet_points": ""})
+    return Hit(product=product, score=hit.score)
+
+
+def _scored_order(reply: RerankReply) -> list[RankedId]:
+    """The reranked order before diversity, from the explanations' scored ranks."""
+    ranks = [r.explanation.get("scored_rank") if r.explanation else None for r in reply.results]
+    if not reply.reranked or any(rank is None for rank in ranks):
+        return list(reply.results)
+    by_rank = sorted(zip(ranks, range(len(ranks)), strict=True), key=lambda pair: (int(pair[0] or 0), pair[1]))
+    return [
+        RankedId(
+            r.id,
+            float(r.explanation["blended"]) if r.explanation else r.score,
+            r.relevance_score,
+            r.explanation,
+        )
+        for r in (reply.results[i] for _, i in by_rank)
+    ]

@@ -1,17 +1,25 @@
-"""Assembling the front door's parts from settings: engine, query encoder, sidecar client."""
+"""Assembling the front door's parts from settings: engine, query encoder, sidecar client, window cache."""
 
 from __future__ import annotations
 
 from engines.factory import open_engine
-from frontdoor.search import SearchService
+from frontdoor.search import RankedWindow, SearchService
+from frontdoor.window_cache import WindowCache
 from shoprank.bi_encoder import BiEncoder
-from shoprank.onnx_session import resolve_device
 from shoprank.settings import Settings
 from sidecar.client import RerankClient
 
 
 def build_search_service(settings: Settings, client: RerankClient | None = None) -> SearchService:
     """A SearchService on the configured engine, calling the sidecar at settings.sidecar."""
-    encoder = BiEncoder(settings.models_dir(), device=resolve_device(settings.device), threads=1)
-    client = client or RerankClient(settings.sidecar, settings.sidecar_deadline_ms)
-    return SearchService(open_engine(settings), encoder, client, settings.rerank_window)
+    encoder = BiEncoder.from_settings(settings, threads=1)  # the precision the products were embedded with
+    client = client or RerankClient.from_settings(settings)
+    return SearchService(
+        open_engine(settings),
+        encoder,
+        client,
+        settings.rerank_window,
+        cache=WindowCache[RankedWindow](settings.search_cache_entries),
+        cache_ttl_s=settings.search_cache_ttl_s,
+        default_diversity=settings.diversity_method,
+    )

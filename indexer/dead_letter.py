@@ -11,12 +11,18 @@ from indexer.validate import Rejection
 
 
 class DeadLetter:
-    """Appends rejected rows to a JSONL file (opened lazily: no rejects, no file)."""
+    """The rejected rows of one run, as a JSONL file (written lazily: no rejects, no file).
+
+    A file left at the same path by an earlier run is removed first, so the file always
+    matches the run's report.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.count = 0
         self._handle: IO[str] | None = None
+        if path is not None:
+            path.unlink(missing_ok=True)
 
     def write(self, rejection: Rejection, source: str) -> None:
         """Record one rejected row; the raw row is kept whole so nothing is lost."""
@@ -25,7 +31,7 @@ class DeadLetter:
             return
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("a", encoding="utf-8")
+            self._handle = self.path.open("w", encoding="utf-8")
         record = {
             "source": source,
             "line": rejection.line,

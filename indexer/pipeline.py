@@ -1,15 +1,21 @@
 """The indexing run: stream rows → validate → embed in batches → write → swap.
 
-Memory stays flat in catalogue size: rows are read, embedded and written one batch at a
-time. Nothing becomes visible to search until the whole new version is written (full
-mode); a run that fails or is killed leaves the live version untouched.
+Three stages overlap: a read-ahead thread parses and validates the next batch, the calling
+thread embeds (onnxruntime runs without the GIL), a write-behind thread writes the previous
+batch. Memory stays flat in catalogue size: a few batches are in flight, plus the set of ids
+seen (for duplicates). Nothing becomes visible to search until the whole new version is
+written (full mode); a run that fails, is refused or is killed leaves the live version as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import os
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -18,16 +24,15 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from engines.base import EngineError, IndexWriter, WriteFailure
+from engines.base import EngineError, IndexWriter, NoLiveIndexError, WriteFailure
 from indexer.dead_letter import DeadLetter
 from indexer.readers import CatalogueFormat, RawRow, read_catalogue
-from indexer.validate import FieldMapping, Rejection, validate_row
-from shoprank.schema import Product
+from indexer.stages import WriteBehind, read_ahead
+from indexer.validate import Deletion, FieldMapping, Rejection, validate_row
+from shoprank.schema import VECTOR_DIM, Product
 from shoprank.template import bi_encoder_text
 
 log = logging.getLogger(__name__)
-
-DELETE_MARKERS = ("_op", "op")
 
 
 class Encoder(Protocol):
@@ -38,8 +43,16 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
 
 
-class RejectThresholdError(EngineError):
-    """Too many rows were refused by the engine; the new version was not made live."""
+class DimensionMismatchError(EngineError):
+    """The bi-encoder's vectors do not fit the index; refused before anything is written."""
+
+
+class IndexAbortedError(EngineError):
+    """The run was refused before the swap; the live version is unchanged. Carries the report."""
+
+    def __init__(self, message: str, report: IndexReport) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
@@ -49,7 +62,7 @@ class IndexReport:
     mode: Literal["full", "incremental"]
     engine: str
     source: str
-    version: str | None = None
+    version: str | None = None  # the live version after the run
     indexed: int = 0
     rejected: int = 0
     duplicates: int = 0
@@ -58,6 +71,10 @@ class IndexReport:
     docs_per_s: float = 0.0
     dead_letter: str | None = None
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    aborted: str | None = None  # why the new version was not made live
+    # Where the calling thread's time went: embedding, waiting on the read-ahead (parse and
+    # validate) and on the write-behind (engine writes), and finishing the version.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -65,22 +82,35 @@ class IndexReport:
 
 
 @dataclass
-class _Pending:
-    """Validated rows of one batch, last occurrence of an id wins."""
+class _Batch:
+    """Validated rows of one batch (the last occurrence of an id wins) and their embedding texts."""
 
     products: dict[str, Product] = field(default_factory=dict)
     origin: dict[str, RawRow] = field(default_factory=dict)
-    deletes: dict[str, RawRow] = field(default_factory=dict)
+    deletes: dict[str, int] = field(default_factory=dict)  # id -> line
+    texts: list[str] = field(default_factory=list)
+    rows: int = 0
+
+    def product_list(self) -> list[Product]:
+        return list(self.products.values())
 
 
-def _is_delete(row: RawRow) -> bool:
-    if row.action == "delete":
-        return True
-    data = row.data or {}
-    return any(str(data.get(marker, "")).lower() == "delete" for marker in DELETE_MARKERS)
+class _StageClock:
+    """Adds the time since the previous lap to a named stage."""
+
+    def __init__(self, totals: dict[str, float]) -> None:
+        self.totals = totals
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str | None = None) -> None:
+        now = time.perf_counter()
+        if stage is not None:
+            self.totals[stage] = round(self.totals.get(stage, 0.0) + now - self.last, 3)
+        self.last = now
 
 
 def _count_records(path: Path, fmt: CatalogueFormat | None) -> int | None:
+    """Records in the file, for the progress bar (lines; halved for bulk bodies)."""
     if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
@@ -92,6 +122,13 @@ def _count_records(path: Path, fmt: CatalogueFormat | None) -> int | None:
     if fmt == "bulk" or (fmt is None and path.suffix.lower() == ".ndjson"):
         return lines // 2
     return lines
+
+
+def progress_wanted(json_output: bool) -> bool:
+    """A progress bar only for a person at a terminal: not with --json, not in CI, not piped."""
+    import sys
+
+    return not json_output and not os.environ.get("CI") and sys.stderr.isatty()
 
 
 class Indexer:
@@ -114,99 +151,172 @@ class Indexer:
         self.batch_size = batch_size
         self.max_reject_ratio = max_reject_ratio
         self.progress = progress
+        self._lock = threading.Lock()  # the read-ahead and write-behind threads both reject rows
 
-    def _reject(self, report: IndexReport, rejection: Rejection, source: str) -> None:
-        report.rejected += 1
-        kind = rejection.reason.split(":", 1)[0]
-        report.reject_reasons[kind] = report.reject_reasons.get(kind, 0) + 1
-        self.dead_letter.write(rejection, source)
+    # ---- checks ---------------------------------------------------------------------------
 
-    def _batches(self, rows: Iterable[RawRow], report: IndexReport, source: str) -> Iterator[_Pending]:
-        pending = _Pending()
-        seen: set[str] = set()
+    def check_encoder(self) -> None:
+        """Refuse a bi-encoder whose vectors do not fit the index, before anything is read or written."""
+        if self.encoder.dim != VECTOR_DIM:
+            raise DimensionMismatchError(
+                f"the bi-encoder makes {self.encoder.dim}-d vectors but the index holds {VECTOR_DIM}-d ones; "
+                "nothing was written. Build the right model with `shoprank models build`"
+            )
+        probe = self.encoder.encode(["dimension check"])
+        if probe.shape != (1, VECTOR_DIM):
+            raise DimensionMismatchError(
+                f"the bi-encoder returned vectors of shape {probe.shape[1:]} although its model.json says "
+                f"{self.encoder.dim}; nothing was written. Rebuild it with `shoprank models build`"
+            )
+
+    # ---- rows → batches (read-ahead thread) -----------------------------------------------
+
+    def _reject(self, report: IndexReport, rejection: Rejection) -> None:
+        with self._lock:
+            report.rejected += 1
+            report.reject_reasons[rejection.kind] = report.reject_reasons.get(rejection.kind, 0) + 1
+            self.dead_letter.write(rejection, report.source)
+
+    def _batches(self, rows: Iterable[RawRow], report: IndexReport) -> Iterator[_Batch]:
+        batch = _Batch()
+        live: set[str] = set()  # ids with a valid row so far (and not deleted since): duplicates
         for row in rows:
-            if _is_delete(row):
-                doc_id = (row.data or {}).get("id")
-                if isinstance(doc_id, str) and doc_id:
-                    pending.deletes[doc_id] = row
-                    pending.products.pop(doc_id, None)
-                else:
-                    self._reject(report, Rejection(row.line, "delete without an id", row.raw), source)
-                continue
+            batch.rows += 1
             result = validate_row(row, self.mapping)
             if isinstance(result, Rejection):
-                self._reject(report, result, source)
+                self._reject(report, result)
                 continue
-            if result.id in seen:
+            if isinstance(result, Deletion):
+                batch.deletes[result.id] = result.line
+                batch.products.pop(result.id, None)
+                batch.origin.pop(result.id, None)
+                live.discard(result.id)
+                continue
+            if result.id in live:
                 report.duplicates += 1
-            seen.add(result.id)
-            pending.products.pop(result.id, None)  # re-insert so the last occurrence keeps its place
-            pending.products[result.id] = result
-            pending.origin[result.id] = row
-            pending.deletes.pop(result.id, None)
-            if len(pending.products) >= self.batch_size:
-                yield pending
-                pending = _Pending()
-        if pending.products or pending.deletes:
-            yield pending
+            live.add(result.id)
+            batch.products.pop(result.id, None)  # re-insert: the last occurrence keeps its place
+            batch.products[result.id] = result
+            batch.origin[result.id] = row
+            batch.deletes.pop(result.id, None)
+            if len(batch.products) >= self.batch_size:
+                yield self._with_texts(batch)
+                batch = _Batch()
+        if batch.rows:
+            yield self._with_texts(batch)
 
-    def _embed(self, products: Sequence[Product]) -> npt.NDArray[np.float32]:
-        vectors = self.encoder.encode([bi_encoder_text(p) for p in products])
-        if vectors.shape[1:] != (self.encoder.dim,):
-            raise EngineError(f"encoder returned vectors of shape {vectors.shape}, expected (n, {self.encoder.dim})")
+    @staticmethod
+    def _with_texts(batch: _Batch) -> _Batch:
+        batch.texts = [bi_encoder_text(p) for p in batch.products.values()]
+        return batch
+
+    # ---- embedding (calling thread) and writing (write-behind thread) ---------------------
+
+    def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, VECTOR_DIM), dtype=np.float32)
+        vectors = self.encoder.encode(texts)
+        if vectors.shape != (len(texts), VECTOR_DIM):
+            raise DimensionMismatchError(
+                f"encoder returned vectors of shape {vectors.shape}, expected (n, {VECTOR_DIM})"
+            )
         return vectors
 
-    def _write(self, report: IndexReport, stored: set[str], batch: _Pending, source: str, write: Any) -> None:
-        """Embed and write a batch; ids the engine refused are dead-lettered and not counted as stored."""
-        products = list(batch.products.values())
-        if not products:
-            return
-        failures: list[WriteFailure] = write(products, self._embed(products))
-        stored.update(p.id for p in products)
+    def _record_failures(
+        self, report: IndexReport, stored: set[str], batch: _Batch, failures: list[WriteFailure]
+    ) -> None:
+        """Ids the engine refused are dead-lettered and not counted as stored."""
         for failure in failures:
             stored.discard(failure.id)
             row = batch.origin.get(failure.id)
-            self._reject(
-                report,
-                Rejection(row.line if row else 0, f"engine: {failure.reason}", row.raw if row else "", failure.id),
-                source,
+            rejection = Rejection(
+                row.line if row else 0, f"engine: {failure.reason}", row.raw_text() if row else "", failure.id
             )
+            self._reject(report, rejection)
 
-    def _progress(self, source: Path, fmt: CatalogueFormat | None) -> tqdm[Any]:
-        total = _count_records(source, fmt) if self.progress else None
-        return tqdm(total=total, unit="doc", disable=not self.progress, dynamic_ncols=True, smoothing=0.1)
+    def _run(
+        self,
+        rows: Iterator[RawRow],
+        total: Callable[[], int | None],
+        report: IndexReport,
+        write: Callable[[_Batch, npt.NDArray[np.float32]], None],
+    ) -> None:
+        """Read ahead, embed here, write behind; returns when every batch is written."""
+        writer = WriteBehind(depth=2, name="index-writer")
+        clock = _StageClock(report.stage_seconds)
+        try:
+            with (
+                self._progress(total) as bar,
+                contextlib.closing(read_ahead(self._batches(rows, report), name="index-reader")) as batches,
+            ):
+                clock.lap()
+                for batch in batches:
+                    clock.lap("wait_read")
+                    vectors = self._embed(batch.texts)
+                    clock.lap("embed")
+                    writer.submit(functools.partial(write, batch, vectors))
+                    clock.lap("wait_write")
+                    bar.update(batch.rows)
+                writer.close()
+                clock.lap("wait_write")
+        except BaseException:
+            writer.cancel()
+            raise
 
-    def full(self, source: Path, fmt: CatalogueFormat | None = None) -> IndexReport:
-        """Rebuild the whole index from `source` as a new version and make it live."""
-        report = IndexReport(
-            mode="full",
+    def _progress(self, total: Callable[[], int | None]) -> tqdm[Any]:
+        return tqdm(
+            total=total() if self.progress else None,
+            unit="doc",
+            disable=not self.progress,
+            dynamic_ncols=True,
+            smoothing=0.1,
+            mininterval=0.5,
+        )
+
+    # ---- modes ----------------------------------------------------------------------------
+
+    def _new_report(self, mode: Literal["full", "incremental"], source: Path) -> IndexReport:
+        return IndexReport(
+            mode=mode,
             engine=self.engine.name,
             source=str(source),
             dead_letter=str(self.dead_letter.path) if self.dead_letter.path else None,
         )
+
+    def full(self, source: Path, fmt: CatalogueFormat | None = None) -> IndexReport:
+        """Rebuild the whole index from `source` as a new version and make it live.
+
+        Raises IndexAbortedError (live version unchanged) when no row is valid or the engine
+        refuses more than `max_reject_ratio` of them.
+        """
+        self.check_encoder()
+        report = self._new_report("full", source)
         started = time.perf_counter()
-        rows = read_catalogue(source, fmt)
+        rows = read_catalogue(source, fmt)  # a missing file or unknown format fails before a version exists
         builder = self.engine.begin_version(self.encoder.dim)
         stored: set[str] = set()
+
+        def write(batch: _Batch, vectors: npt.NDArray[np.float32]) -> None:
+            # A full rebuild leaves deleted ids out, dropping one written earlier in the run.
+            dropped = [i for i in batch.deletes if i in stored]
+            if dropped:
+                builder.write_deletes(dropped)
+                stored.difference_update(dropped)
+            report.deleted += len(batch.deletes)
+            products = batch.product_list()
+            if products:
+                failures = builder.write(products, vectors)
+                stored.update(batch.products)
+                self._record_failures(report, stored, batch, failures)
+
         try:
-            with self._progress(source, fmt) as bar:
-                for batch in self._batches(rows, report, str(source)):
-                    # A full rebuild simply leaves deleted ids out (and drops one written earlier in the run).
-                    dropped = [i for i in batch.deletes if i in stored]
-                    if dropped:
-                        builder.write_deletes(dropped)
-                        stored.difference_update(dropped)
-                    report.deleted += len(batch.deletes)
-                    self._write(report, stored, batch, str(source), builder.write)
-                    bar.update(len(batch.products) + len(batch.deletes))
+            self._run(rows, lambda: _count_records(source, fmt), report, write)
             report.indexed = len(stored)
-            self._check_rejects(report)
-            if report.indexed <= 0:
-                raise EngineError(
-                    f"no valid products in {source}; the live index is unchanged "
-                    f"(see the dead-letter file for why rows were rejected)"
-                )
+            stored.clear()  # not needed any more: leave the memory to the engine's index builds
+            self._refuse_if_unfit(report, source)
+            commit_started = time.perf_counter()
             report.version = builder.commit()
+            report.stage_seconds["commit"] = round(time.perf_counter() - commit_started, 3)
         except BaseException:
             builder.abort()
             raise
@@ -214,33 +324,46 @@ class Indexer:
 
     def incremental(self, source: Path, fmt: CatalogueFormat | None = None) -> IndexReport:
         """Apply a changes file (upserts and deletes by id) to the live version."""
-        report = IndexReport(
-            mode="incremental",
-            engine=self.engine.name,
-            source=str(source),
-            dead_letter=str(self.dead_letter.path) if self.dead_letter.path else None,
-        )
-        started = time.perf_counter()
+        report = self._new_report("incremental", source)
         report.version = self.engine.live_version()
+        if report.version is None:
+            raise NoLiveIndexError("there is no live index to change yet; run a full `shoprank index --catalogue PATH`")
+        self.check_encoder()
+        started = time.perf_counter()
         stored: set[str] = set()
-        with self._progress(source, fmt) as bar:
-            for batch in self._batches(read_catalogue(source, fmt), report, str(source)):
-                self._write(report, stored, batch, str(source), self.engine.upsert)
-                if batch.deletes:
-                    report.deleted += self.engine.delete(list(batch.deletes))
-                    stored.difference_update(batch.deletes)
-                bar.update(len(batch.products) + len(batch.deletes))
+
+        def write(batch: _Batch, vectors: npt.NDArray[np.float32]) -> None:
+            products = batch.product_list()
+            if products:
+                failures = self.engine.upsert(products, vectors)
+                stored.update(batch.products)
+                self._record_failures(report, stored, batch, failures)
+            if batch.deletes:
+                report.deleted += self.engine.delete(list(batch.deletes))
+                stored.difference_update(batch.deletes)
+
+        rows = read_catalogue(source, fmt)
+        self._run(rows, lambda: _count_records(source, fmt), report, write)
         report.indexed = len(stored)
         return self._finish(report, started)
 
-    def _check_rejects(self, report: IndexReport) -> None:
+    def _refuse_if_unfit(self, report: IndexReport, source: Path) -> None:
+        """Keep the live version when the new one would be empty or the engine refused too much."""
         engine_rejects = report.reject_reasons.get("engine", 0)
         attempted = report.indexed + engine_rejects
-        if attempted and engine_rejects / attempted > self.max_reject_ratio:
-            raise RejectThresholdError(
-                f"the engine refused {engine_rejects} of {attempted} products (> {self.max_reject_ratio:.0%}); "
-                "the new version was not made live. See the dead-letter file for the reasons."
+        if report.indexed <= 0:
+            report.aborted = (
+                f"no valid products in {source} ({report.rejected} rows rejected); the live index is unchanged. "
+                "See the dead-letter file for why rows were rejected"
             )
+        elif engine_rejects / attempted > self.max_reject_ratio:
+            report.aborted = (
+                f"the engine refused {engine_rejects} of {attempted} products (> {self.max_reject_ratio:.0%}); "
+                "the new version was not made live. See the dead-letter file for the reasons"
+            )
+        if report.aborted:
+            report.version = self.engine.live_version()
+            raise IndexAbortedError(report.aborted, report)
 
     def _finish(self, report: IndexReport, started: float) -> IndexReport:
         report.seconds = round(time.perf_counter() - started, 3)

@@ -14,7 +14,8 @@ import numpy.typing as npt
 from tokenizers import Tokenizer
 
 from shoprank.model_meta import BI_ENCODER, TOKENIZER_FILE, Precision, load_metadata, model_dir
-from shoprank.onnx_session import create_session
+from shoprank.onnx_session import create_session, resolve_device
+from shoprank.settings import Settings
 from shoprank.token_batches import pad_batch, plan_batches
 
 FloatArray = npt.NDArray[np.float32]
@@ -31,6 +32,7 @@ class BiEncoder:
         threads: int | None = None,
         token_budget: int = 8192,
         max_batch: int = 128,
+        spin: bool = True,
     ) -> None:
         directory = model_dir(models_dir, BI_ENCODER)
         self.meta = load_metadata(directory)
@@ -39,10 +41,22 @@ class BiEncoder:
         self._tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=self.meta.max_length)
-        self._session = create_session(self.meta.onnx_path(directory, precision), device, threads)
+        self.precision: Precision = precision
+        self._session = create_session(self.meta.onnx_path(directory, precision), device, threads, spinning=spin)
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._token_budget = token_budget
         self._max_batch = max_batch
+
+    @classmethod
+    def from_settings(cls, settings: Settings, threads: int | None = None, spin: bool = True) -> BiEncoder:
+        """The bi-encoder as configured: one precision embeds both products (indexer) and queries."""
+        return cls(
+            settings.models_dir(),
+            device=resolve_device(settings.device),
+            precision=settings.bi_encoder_precision,
+            threads=threads,
+            spin=spin,
+        )
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Tokenize (truncated to the model's max length) without padding."""

@@ -55,7 +55,24 @@ def _category(value: Any) -> Any:
 def _optional_number(value: Any) -> Any:
     if isinstance(value, str) and value.strip() == "":
         return None
+    if isinstance(value, bool):
+        # pydantic would read True as 1: a boolean in a number column is a wrong type, not a price.
+        raise ValueError("expected a number, got a boolean")
     return value
+
+
+def _flag(value: Any) -> Any:
+    # An empty cell (CSV) or null (JSON) means "not a book", like an absent field.
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return False
+    return value
+
+
+def parse_product_id(value: Any) -> str:
+    """A product id as text: strings and integers (CSV/JSON numeric ids) are ids, nothing else is."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"id must be a non-empty string, got {type(value).__name__}")
+    return str(value).strip()
 
 
 Text = Annotated[str, BeforeValidator(_text)]
@@ -76,16 +93,14 @@ class Product(BaseModel):
     price: Annotated[float | None, BeforeValidator(_optional_number)] = None
     rating: Annotated[float | None, BeforeValidator(_optional_number)] = None
     rating_count: Annotated[int | None, BeforeValidator(_optional_number)] = None
-    is_book: bool = False
+    is_book: Annotated[bool, BeforeValidator(_flag)] = False
     image: Text = ""
 
     @field_validator("id", mode="before")
     @classmethod
     def _id_is_text(cls, value: Any) -> Any:
         # Numeric ids from CSV/JSON are fine as text; anything else (lists, objects, bools) is not.
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ValueError("id must be a non-empty string")
-        return str(value).strip()
+        return parse_product_id(value)
 
     @field_validator("price")
     @classmethod

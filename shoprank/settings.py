@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # Sidecar (server side)
     listen: str = Field("127.0.0.1:50051", description="address the sidecar binds")
     device: Device = Field("auto", description="onnxruntime device: auto picks CUDA when available")
+    bi_encoder_precision: Literal["fp32", "fp16", "int8"] = Field(
+        "fp32",
+        description="bi-encoder ONNX precision for products AND queries (reindex after changing it)",
+    )
     max_pair_tokens: int = Field(128, ge=16, le=512, description="token budget of one query-product pair")
     max_candidates: int = Field(1000, ge=1, description="most candidates one Rerank request may carry")
     # Chosen on the dev queries for the released cross-encoder (models/cross-encoder/MODEL_CARD.md):
@@ -75,14 +79,75 @@ class Settings(BaseSettings):
     blend_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="sidecar default weight of the first-stage score in the blend"
     )
-    diversity_method: DiversityName = Field("none", description="sidecar default diversity method")
-    diversity_strength: float = Field(0.3, ge=0.0, le=1.0, description="sidecar default diversity strength")
+    # xQuAD at 0.5: of the settings within 1% NDCG@10 of rerank-only on the dev queries' judged lists,
+    # the one with the most category and brand coverage@10 (`shoprank eval --sweep --split dev`);
+    # none reached the issue's +20% on both.
+    diversity_method: DiversityName = Field(
+        "xquad", description="sidecar default diversity method, for requests that name none (none: relevance order)"
+    )
+    diversity_strength: float = Field(
+        0.5, ge=0.0, le=1.0, description="sidecar default diversity strength, for requests that give none"
+    )
     diversity_window: int = Field(
         10, ge=1, description="sidecar default DPP window: each pick is diversified against the previous window - 1"
     )
 
     # Front door (HTTP)
     http_listen: str = Field("127.0.0.1:8080", description="address `shoprank serve` binds")
+    search_cache_entries: int = Field(
+        256, ge=0, description="ranked rerank windows the front door keeps so pages come from one ordering (0: off)"
+    )
+    search_cache_ttl_s: float = Field(300.0, ge=0.0, description="seconds a ranked rerank window is kept for paging")
+
+    # Sidecar: inference, batching, cache
+    inference_threads: int = Field(
+        0, ge=0, description="onnxruntime intra-op threads of the cross-encoder; 0 = the cores this process may use"
+    )
+    inference_spinning: bool = Field(
+        False,
+        description="let onnxruntime threads spin between ops: a little faster on cores of its own, much slower "
+        "when the cores are shared",
+    )
+    batch_token_budget: int = Field(
+        8192,
+        ge=128,
+        description="padded tokens (pairs x longest pair) in one inference call; 8192 suits a CPU, a GPU wants 32768+",
+    )
+    batch_max_pairs: int = Field(256, ge=1, description="most pairs in one inference call")
+    batch_wait_ms: float = Field(
+        0.0, ge=0.0, le=100.0, description="wait this long for more requests before a batch (0: batch what is queued)"
+    )
+    queue_max_pairs: int = Field(
+        2000, ge=1, description="most pairs waiting for the model; beyond it requests get RESOURCE_EXHAUSTED"
+    )
+    score_cache_entries: int = Field(
+        50_000, ge=0, description="LRU cache of (model, template, query, product) scores; 0 turns it off"
+    )
+    max_field_bytes: int = Field(64 * 1024, ge=64, description="most UTF-8 bytes in one product field of a request")
+    max_request_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="most bytes in one Rerank request (INVALID_ARGUMENT beyond)"
+    )
+    drain_seconds: float = Field(10.0, ge=0.0, description="on SIGTERM, how long in-flight requests may finish")
+
+    # Sidecar: operations
+    metrics_listen: str = Field(
+        "127.0.0.1:9464",
+        description="address of the sidecar's HTTP endpoint: GET /metrics (Prometheus), POST /-/reload; empty = off",
+    )
+    log_format: Literal["text", "json"] = Field("text", description="log lines as text or JSON objects")
+    tls_cert: Path | None = Field(None, description="sidecar TLS certificate chain (PEM); with tls_key enables TLS")
+    tls_key: Path | None = Field(None, description="sidecar TLS private key (PEM)")
+    tls_client_ca: Path | None = Field(
+        None, description="CA bundle (PEM) the sidecar requires client certificates from (mTLS)"
+    )
+    sidecar_tls_ca: Path | None = Field(
+        None, description="CA bundle (PEM) the front door verifies the sidecar with; set to call it over TLS"
+    )
+    sidecar_tls_cert: Path | None = Field(None, description="front door's client certificate (PEM) for mTLS")
+    sidecar_tls_key: Path | None = Field(None, description="front door's client private key (PEM) for mTLS")
+    sidecar_tls_server_name: str = Field(
+        "", description="name expected in the sidecar's certificate when it differs from the address host"
+    )
 
     def models_dir(self) -> Path:
         """Directory of built ONNX models."""

@@ -17,12 +17,22 @@ import numpy as np
 import numpy.typing as npt
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from shoprank.settings import Settings
 from shoprank.template import ProductText
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
 from sidecar.convert import METHOD_ENUMS
+from sidecar.errors import RETRY_AFTER_KEY
+from sidecar.tls import channel_credentials
 
 log = logging.getLogger(__name__)
+
+# After RESOURCE_EXHAUSTED, skip the sidecar for the back-off it named (at most MAX_BACKOFF_S):
+# searches stay first-stage ordered for a moment instead of adding load to a full queue.
+DEFAULT_BACKOFF_S = 0.1
+MAX_BACKOFF_S = 1.0
+# Failures are logged at most this often (a down sidecar would otherwise log every search).
+WARNING_INTERVAL_S = 10.0
 
 
 class RerankInput(Protocol):
@@ -48,6 +58,7 @@ class RerankOptions:
     max_per_brand: int | None = None
     max_per_category: int | None = None
     window: int | None = None
+    page_size: int | None = None  # caps count per page of this many results
     explain: bool = False
 
 
@@ -67,9 +78,11 @@ class RerankReply:
     reranked: bool
     model_version: str = ""
     diversity_method: str = "none"
+    diversity_notes: tuple[str, ...] = ()  # e.g. caps that could not hold (fewer brands than the page)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     rpc_ms: float = 0.0
+    cache_hits: int = 0
 
 
 def _candidate(item: RerankInput) -> pb.Candidate:
@@ -100,11 +113,23 @@ def build_request(query: str, items: Sequence[RerankInput], top_k: int, options:
         o.blend_weight = options.blend_weight
     if options.diversity is not None:
         o.diversity.method = METHOD_ENUMS[options.diversity]  # type: ignore[assignment]
-    for name in ("strength", "max_per_brand", "max_per_category", "window"):
+    for name in ("strength", "max_per_brand", "max_per_category", "window", "page_size"):
         value = getattr(options, name)
         if value is not None:
             setattr(o.diversity, name, value)
     return request
+
+
+def _retry_after_s(error: grpc.RpcError) -> float:
+    """The back-off the sidecar asked for (trailing metadata), capped; a default when it named none."""
+    trailing_of = getattr(error, "trailing_metadata", None)
+    for key, value in (trailing_of() if callable(trailing_of) else None) or ():
+        if key == RETRY_AFTER_KEY:
+            try:
+                return min(MAX_BACKOFF_S, max(0.0, float(value) / 1000.0))
+            except ValueError:
+                break
+    return DEFAULT_BACKOFF_S
 
 
 def first_stage_reply(items: Sequence[RerankInput], top_k: int, error: str, rpc_ms: float = 0.0) -> RerankReply:
@@ -114,20 +139,47 @@ def first_stage_reply(items: Sequence[RerankInput], top_k: int, error: str, rpc_
 
 
 class RerankClient:
-    """A long-lived channel to one sidecar."""
+    """A long-lived channel to one sidecar.
 
-    def __init__(self, address: str, deadline_ms: int) -> None:
+    Failure behaviour, all fail-open: a sidecar that is down answers UNAVAILABLE at once
+    (connection refused; no wait-for-ready, no retries); a slow one is cut at the deadline; one
+    that sheds load (RESOURCE_EXHAUSTED) is not called again for the back-off it asked for, so
+    an overloaded sidecar is not piled on. Reconnection attempts are at most ~1 s apart, so a
+    restarted sidecar is used again within about a second.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        deadline_ms: int,
+        credentials: grpc.ChannelCredentials | None = None,
+        server_name: str = "",
+    ) -> None:
         self.address = address
         self.deadline_ms = deadline_ms
-        self._channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.enable_retries", 0),
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ],
-        )
+        options: list[tuple[str, Any]] = [
+            ("grpc.enable_retries", 0),
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+        ]
+        if server_name:
+            options.append(("grpc.ssl_target_name_override", server_name))
+        if credentials is None:
+            self._channel = grpc.insecure_channel(address, options=options)
+        else:
+            self._channel = grpc.secure_channel(address, credentials, options=options)
         self._stub = pb_grpc.RerankerStub(self._channel)
+        self._backoff_until = 0.0
+        self._last_warning = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RerankClient:
+        """A client for settings.sidecar with its deadline and TLS settings."""
+        credentials = channel_credentials(settings.sidecar_tls_ca, settings.sidecar_tls_cert, settings.sidecar_tls_key)
+        return cls(settings.sidecar, settings.sidecar_deadline_ms, credentials, settings.sidecar_tls_server_name)
 
     def rerank(
         self,
@@ -141,22 +193,15 @@ class RerankClient:
         if not items:
             return RerankReply(results=[], reranked=False, error="no candidates")
         started = time.perf_counter()
+        if time.monotonic() < self._backoff_until:
+            return first_stage_reply(items, top_k, "RESOURCE_EXHAUSTED: sidecar overloaded, backing off")
         request = build_request(query, items, top_k, options or RerankOptions())
         timeout = (deadline_ms or self.deadline_ms) / 1000.0
         try:
             response: pb.RerankResponse = self._stub.Rerank(request, timeout=timeout, wait_for_ready=False)
         except grpc.RpcError as error:
-            # Raised RpcErrors are also grpc.Call objects carrying the status.
-            code_of = getattr(error, "code", None)
-            code: grpc.StatusCode = code_of() if callable(code_of) else grpc.StatusCode.UNKNOWN
-            details_of = getattr(error, "details", None)
-            detail = details_of() if callable(details_of) else str(error)
-            if code == grpc.StatusCode.INVALID_ARGUMENT:
-                log.error("sidecar refused the request: %s", detail)
-            else:
-                log.warning("sidecar %s failed (%s): serving first-stage order", self.address, code.name)
             rpc_ms = (time.perf_counter() - started) * 1e3
-            return first_stage_reply(items, top_k, f"{code.name}: {detail}", rpc_ms)
+            return first_stage_reply(items, top_k, self._failure(error), rpc_ms)
         results = [
             RankedId(
                 r.id, r.score, r.relevance_score, _explanation(r.explanation) if r.HasField("explanation") else None
@@ -176,9 +221,28 @@ class RerankClient:
             reranked=response.reranked,
             model_version=response.model_version,
             diversity_method=response.diversity_method,
+            diversity_notes=tuple(response.diversity_notes),
             timings=timings,
             rpc_ms=(time.perf_counter() - started) * 1e3,
+            cache_hits=response.cache_hits,
         )
+
+    def _failure(self, error: grpc.RpcError) -> str:
+        """Log (throttled) and describe a failed call; start a back-off when the sidecar sheds load."""
+        # Raised RpcErrors are also grpc.Call objects carrying the status.
+        code_of = getattr(error, "code", None)
+        code: grpc.StatusCode = code_of() if callable(code_of) else grpc.StatusCode.UNKNOWN
+        details_of = getattr(error, "details", None)
+        detail = details_of() if callable(details_of) else str(error)
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            self._backoff_until = time.monotonic() + _retry_after_s(error)
+        now = time.monotonic()
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            log.error("sidecar refused the request: %s", detail)
+        elif now - self._last_warning >= WARNING_INTERVAL_S:
+            self._last_warning = now
+            log.warning("sidecar %s failed (%s): serving first-stage order", self.address, code.name)
+        return f"{code.name}: {detail}"
 
     def wait_until_serving(self, timeout_s: float) -> bool:
         """Poll standard gRPC health until SERVING or the timeout; True when serving."""

@@ -7,9 +7,11 @@ bad request becomes an InvalidRequestError naming the field.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar.diversify import DiversityParamError, DiversityParams, Method
@@ -33,10 +35,11 @@ class RequestLimits:
 
     max_candidates: int = 1000
     max_query_bytes: int = 1024
+    max_id_bytes: int = 512  # as the product schema's id
     max_field_bytes: int = 64 * 1024
     max_category_levels: int = 16
     max_embedding_dim: int = 4096
-    max_top_k: int = 1000
+    max_request_bytes: int = 16 * 1024 * 1024  # checked on the raw bytes by the servicer
 
 
 @dataclass(frozen=True)
@@ -90,13 +93,32 @@ def _diversity(message: pb.DiversityOptions, defaults: DiversityParams) -> Diver
             max_per_category=(
                 int(message.max_per_category) if message.HasField("max_per_category") else defaults.max_per_category
             ),
+            page_size=int(message.page_size) if message.HasField("page_size") else None,
         )
     except DiversityParamError as error:
         raise InvalidRequestError(f"options.diversity.{error.field}", error.problem) from error
 
 
+def parse_request(data: bytes, limits: RequestLimits) -> pb.RerankRequest:
+    """Parse the raw request bytes; oversized or undecodable input names the field "request"."""
+    if len(data) > limits.max_request_bytes:
+        raise InvalidRequestError(
+            "request", f"is {len(data)} bytes, more than the limit of {limits.max_request_bytes}; send fewer candidates"
+        )
+    request = pb.RerankRequest()
+    try:
+        request.ParseFromString(data)
+    except DecodeError as error:
+        raise InvalidRequestError("request", f"is not a valid shoprank.v1.RerankRequest ({error})") from error
+    return request
+
+
 def request_to_domain(
-    request: pb.RerankRequest, limits: RequestLimits, defaults: RequestDefaults, deadline: float | None = None
+    request: pb.RerankRequest,
+    limits: RequestLimits,
+    defaults: RequestDefaults,
+    deadline: float | None = None,
+    cancelled: threading.Event | None = None,
 ) -> RerankQuery:
     """Validate a RerankRequest and turn it into a RerankQuery."""
     query = request.query.strip()
@@ -109,15 +131,17 @@ def request_to_domain(
         raise InvalidRequestError("candidates", "must not be empty")
     if count > limits.max_candidates:
         raise InvalidRequestError("candidates", f"has {count} entries, more than the limit of {limits.max_candidates}")
-    if request.top_k > limits.max_top_k:
-        raise InvalidRequestError("top_k", f"must be at most {limits.max_top_k}")
+    if request.top_k > limits.max_candidates:
+        raise InvalidRequestError("top_k", f"must be at most {limits.max_candidates} (0 returns every candidate)")
     seen: set[str] = set()
     candidates = []
     dim: int | None = None
     for index, message in enumerate(request.candidates):
         path = f"candidates[{index}]"
-        if not message.id:
+        if not message.id.strip():
             raise InvalidRequestError(f"{path}.id", "must not be empty")
+        if len(message.id.encode("utf-8")) > limits.max_id_bytes:
+            raise InvalidRequestError(f"{path}.id", f"is longer than {limits.max_id_bytes} bytes")
         if message.id in seen:
             raise InvalidRequestError(f"{path}.id", f"duplicate id {message.id!r}")
         seen.add(message.id)
@@ -156,6 +180,7 @@ def request_to_domain(
         diversity=_diversity(options.diversity, defaults.diversity),
         explain=options.explain,
         deadline=deadline,
+        cancelled=cancelled,
     )
 
 
@@ -176,6 +201,10 @@ def outcome_to_response(outcome: RerankOutcome) -> pb.RerankResponse:
             inference_ms=t.inference_ms,
             diversify_ms=t.diversify_ms,
             total_ms=t.total_ms,
+            batches=t.batches,
+            batch_pairs=t.batch_pairs,
+            tokens=t.tokens,
+            padded_tokens=t.padded_tokens,
         )
     )
     for result in outcome.results:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -44,6 +45,7 @@ class RerankQuery:
     diversity: DiversityParams
     explain: bool = False
     deadline: float | None = None  # time.monotonic() by which the answer is useless
+    cancelled: threading.Event | None = None  # set when the caller has gone away
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,32 @@ class ScoredCandidate:
 
 @dataclass
 class Timings:
-    """Wall time per stage, milliseconds."""
+    """Wall time per stage, milliseconds, and how the request's model work was batched."""
 
     tokenize_ms: float = 0.0
     queue_ms: float = 0.0
     inference_ms: float = 0.0
     diversify_ms: float = 0.0
     total_ms: float = 0.0
+    batches: int = 0
+    batch_pairs: int = 0
+    tokens: int = 0
+    padded_tokens: int = 0
+
+
+@dataclass
+class PairScores:
+    """Cross-encoder logits of a request's pairs, in input order, with what producing them cost."""
+
+    logits: FloatArray
+    tokenize_ms: float = 0.0
+    queue_ms: float = 0.0
+    inference_ms: float = 0.0
+    cache_hits: int = 0
+    batches: int = 0
+    batch_pairs: int = 0
+    tokens: int = 0
+    padded_tokens: int = 0
 
 
 @dataclass

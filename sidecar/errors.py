@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import grpc
 
+# Trailing metadata key of RESOURCE_EXHAUSTED answers: milliseconds the client should back off.
+RETRY_AFTER_KEY = "retry-after-ms"
+
 
 class SidecarError(Exception):
     """Base of errors a client can act on."""
@@ -18,7 +21,11 @@ class InvalidRequestError(SidecarError):
 
 
 class OverloadedError(SidecarError):
-    """The queue is full: the client should back off or fail open."""
+    """The queue is full, or the work ahead would outlast the deadline: back off or fail open."""
+
+    def __init__(self, message: str, retry_after_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
 
 
 class DeadlineExceededError(SidecarError):
@@ -26,7 +33,11 @@ class DeadlineExceededError(SidecarError):
 
 
 class NotReadyError(SidecarError):
-    """No model is loaded and warmed yet."""
+    """No model is loaded and warmed yet, or the sidecar is stopping."""
+
+
+class InferenceError(SidecarError):
+    """The model failed on a batch (the sidecar keeps serving; the log has the cause)."""
 
 
 STATUS_CODES: dict[type[SidecarError], grpc.StatusCode] = {
@@ -34,6 +45,7 @@ STATUS_CODES: dict[type[SidecarError], grpc.StatusCode] = {
     OverloadedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     DeadlineExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
     NotReadyError: grpc.StatusCode.UNAVAILABLE,
+    InferenceError: grpc.StatusCode.INTERNAL,
 }
 
 

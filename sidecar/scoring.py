@@ -6,7 +6,9 @@ Knows nothing of gRPC: takes a validated `RerankQuery`, returns a `RerankOutcome
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -15,17 +17,24 @@ import numpy.typing as npt
 from shoprank.template import ProductText, bi_encoder_text
 from sidecar.blend import blend, min_max
 from sidecar.diversify import diversify
-from sidecar.domain import Explanation, FloatArray, RerankOutcome, RerankQuery, ScoredCandidate, Timings
+from sidecar.domain import Explanation, FloatArray, PairScores, RerankOutcome, RerankQuery, ScoredCandidate, Timings
 
 log = logging.getLogger(__name__)
 
 
 class PairScorer(Protocol):
-    """Scores (query, product) pairs; the CrossEncoder, or the batcher in front of it."""
+    """Scores (query, product) pairs: the CrossEncoder alone, or behind the cache and batcher."""
 
     version: str
 
-    def score(self, query: str, products: list[ProductText]) -> tuple[FloatArray, float, float]: ...
+    def score(
+        self,
+        query: str,
+        products: Sequence[ProductText],
+        deadline: float | None = None,
+        ids: Sequence[str] | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> PairScores: ...
 
 
 class TextEncoder(Protocol):
@@ -45,6 +54,12 @@ class RerankService:
     def model_version(self) -> str:
         """Version of the model that scores."""
         return self.scorer.version
+
+    def close(self) -> None:
+        """Release the scorer (its inference thread) once no request uses this service."""
+        close = getattr(self.scorer, "close", None)
+        if callable(close):
+            close()
 
     def _embeddings(self, query: RerankQuery) -> FloatArray | None:
         """Candidate embeddings for MMR/DPP: as sent, with the missing ones computed by the bi-encoder.
@@ -76,7 +91,10 @@ class RerankService:
         """Score, blend, diversify and cut to top_k."""
         started = time.perf_counter()
         products: list[ProductText] = [c.product for c in query.candidates]
-        relevance, tokenize_ms, inference_ms = self.scorer.score(query.query, products)
+        scored = self.scorer.score(
+            query.query, products, query.deadline, [c.id for c in query.candidates], query.cancelled
+        )
+        relevance = scored.logits
         first_stage = np.array([c.first_stage_score for c in query.candidates], dtype=np.float32)
         blended = blend(relevance, first_stage, query.blend_weight)
 
@@ -119,10 +137,15 @@ class RerankService:
                 )
             )
         timings = Timings(
-            tokenize_ms=tokenize_ms,
-            inference_ms=inference_ms,
+            tokenize_ms=scored.tokenize_ms,
+            queue_ms=scored.queue_ms,
+            inference_ms=scored.inference_ms,
             diversify_ms=diversify_ms,
             total_ms=(time.perf_counter() - started) * 1e3,
+            batches=scored.batches,
+            batch_pairs=scored.batch_pairs,
+            tokens=scored.tokens,
+            padded_tokens=scored.padded_tokens,
         )
         return RerankOutcome(
             results=results,
@@ -131,4 +154,5 @@ class RerankService:
             timings=timings,
             diversity_method=picked.method,
             diversity_notes=picked.notes,
+            cache_hits=scored.cache_hits,
         )

@@ -1,4 +1,8 @@
-"""Building and running the sidecar's gRPC server: Reranker, health, reflection, graceful shutdown."""
+"""Building and running the sidecar's gRPC server: Reranker, health, reflection, TLS, reload, drain.
+
+`start_sidecar` builds everything in-process (tests use port 0); `run_sidecar` is the process:
+it adds the metrics/admin HTTP endpoint and signals (SIGTERM/SIGINT drain, SIGHUP reload).
+"""
 
 from __future__ import annotations
 
@@ -7,42 +11,33 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent import futures
+from dataclasses import dataclass
 from types import FrameType
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from shoprank.bi_encoder import BiEncoder
-from shoprank.model_meta import ModelNotBuiltError
-from shoprank.onnx_session import resolve_device
 from shoprank.settings import Settings
-from shoprank.v1 import rerank_pb2 as pb
-from shoprank.v1 import rerank_pb2_grpc as pb_grpc
 from sidecar.blas_threads import use_one_blas_thread
 from sidecar.convert import RequestDefaults, RequestLimits
 from sidecar.diversify import DiversityParams
-from sidecar.reranker import CrossEncoder
+from sidecar.model_loading import load_service
+from sidecar.ops_http import OpsEndpoint
+from sidecar.reload import ModelReloader, ReloadResult
 from sidecar.scoring import RerankService
-from sidecar.servicer import ModelSlot, RerankerServicer
+from sidecar.servicer import SERVICE_NAME, ModelSlot, RerankerServicer
+from sidecar.tls import server_credentials
+
+__all__ = ["Sidecar", "create_server", "defaults_from", "load_service", "run_sidecar", "start_sidecar"]
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Reranker"].full_name
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-
-
-def load_service(settings: Settings) -> RerankService:
-    """Load and warm the cross-encoder (and the bi-encoder for diversity when built)."""
-    device = resolve_device(settings.device)
-    encoder = CrossEncoder(settings.models_dir(), device=device, max_length=settings.max_pair_tokens)
-    encoder.warm_up()
-    embedder = None
-    try:
-        embedder = BiEncoder(settings.models_dir(), device=device)
-    except ModelNotBuiltError:
-        log.warning("no bi-encoder built: MMR/DPP fall back to attribute redundancy for candidates without embeddings")
-    return RerankService(encoder, embedder)
+HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# Handler threads mostly wait on the batcher; the margin above them keeps health checks answered
+# when every handler is busy (gRPC refuses RPCs beyond maximum_concurrent_rpcs at once).
+HANDLER_THREADS = 64
+EXTRA_CONCURRENT_RPCS = 16
 
 
 def defaults_from(settings: Settings) -> RequestDefaults:
@@ -55,69 +50,134 @@ def defaults_from(settings: Settings) -> RequestDefaults:
     )
 
 
-def create_server(
+def limits_from(settings: Settings) -> RequestLimits:
+    """Request limits from settings (candidates, bytes per field, request size)."""
+    return RequestLimits(
+        max_candidates=settings.max_candidates,
+        max_field_bytes=settings.max_field_bytes,
+        max_request_bytes=settings.max_request_bytes,
+    )
+
+
+@dataclass
+class Sidecar:
+    """A started sidecar: the gRPC server, its port, the model slot, health and reload."""
+
+    server: grpc.Server
+    port: int
+    slot: ModelSlot
+    health: health.HealthServicer
+    reloader: ModelReloader
+
+    def reload(self) -> ReloadResult:
+        """Hot-reload the model (refused models leave the old one serving)."""
+        return self.reloader.reload()
+
+    def shutdown(self, grace_seconds: float) -> None:
+        """Stop taking requests, let in-flight ones finish within the grace period, then free the model."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace_seconds).wait()
+        self.slot.close()
+
+
+def _set_health(servicer: health.HealthServicer, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
+    for name in ("", SERVICE_NAME):
+        servicer.set(name, status)
+
+
+def start_sidecar(
     settings: Settings,
     loader: Callable[[Settings], RerankService] = load_service,
     background_load: bool = True,
-) -> tuple[grpc.Server, int, ModelSlot]:
-    """Build and start the server on settings.listen (port 0 picks a free port).
+) -> Sidecar:
+    """Build and start the gRPC server on settings.listen (port 0 picks a free port).
 
-    Health answers NOT_SERVING until the model is loaded and warmed; returns the server,
-    the bound port and the model slot.
+    Health answers NOT_SERVING until the model is loaded and warmed.
     """
+    credentials = server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     slot = ModelSlot()
     health_servicer = health.HealthServicer()
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="rerank"),
+        futures.ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="rerank"),
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # gRPC's own cap sits above the request limit so oversized requests reach the servicer
+            # and get INVALID_ARGUMENT naming "request"; beyond twice the limit gRPC refuses them.
+            ("grpc.max_receive_message_length", 2 * settings.max_request_bytes),
+            ("grpc.max_send_message_length", 2 * settings.max_request_bytes),
         ],
+        maximum_concurrent_rpcs=HANDLER_THREADS + EXTRA_CONCURRENT_RPCS,
     )
-    limits = RequestLimits(max_candidates=settings.max_candidates)
-    pb_grpc.add_RerankerServicer_to_server(RerankerServicer(slot, limits, defaults_from(settings)), server)
+    servicer = RerankerServicer(slot, limits_from(settings), defaults_from(settings))
+    server.add_generic_rpc_handlers((servicer.handler(),))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    port = server.add_insecure_port(settings.listen)
+    reflection.enable_server_reflection((SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server)
+    _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
+    if credentials is None:
+        port = server.add_insecure_port(settings.listen)
+    else:
+        port = server.add_secure_port(settings.listen, credentials)
     if port == 0:
         raise RuntimeError(f"could not bind {settings.listen}; is the port in use?")
     server.start()
+    reloader = ModelReloader(settings, slot, loader)
+    reloader.on_loaded = lambda _service: _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
 
     def load() -> None:
-        try:
-            slot.set(loader(settings))
-        except Exception:
-            log.exception("loading the model failed; the sidecar stays NOT_SERVING")
-            return
-        for name in ("", SERVICE_NAME):
-            health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("sidecar serving model %s on port %d", slot.get().model_version, port)
+        result = reloader.reload()
+        if result.loaded:
+            log.info("sidecar serving model %s on port %d", result.version, port)
+        else:
+            log.error("loading the model failed; the sidecar stays NOT_SERVING: %s", result.error)
 
     if background_load:
         threading.Thread(target=load, name="model-load", daemon=True).start()
     else:
         load()
-    server.health_servicer = health_servicer  # type: ignore[attr-defined]
-    return server, port, slot
+    return Sidecar(server, port, slot, health_servicer, reloader)
 
 
-def run_sidecar(settings: Settings, grace_seconds: float = 5.0) -> None:
-    """Serve until SIGTERM/SIGINT, then stop taking work and drain in-flight requests."""
+def create_server(
+    settings: Settings,
+    loader: Callable[[Settings], RerankService] = load_service,
+    background_load: bool = True,
+) -> tuple[grpc.Server, int, ModelSlot]:
+    """start_sidecar, returning (server, bound port, model slot)."""
+    sidecar = start_sidecar(settings, loader, background_load)
+    return sidecar.server, sidecar.port, sidecar.slot
+
+
+def run_sidecar(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT, then stop taking work and drain in-flight requests.
+
+    SIGHUP (or POST /-/reload on the metrics address) reloads the model.
+    """
     use_one_blas_thread()
-    server, port, _ = create_server(settings)
-    print(f"shoprank sidecar listening on {settings.listen.rsplit(':', 1)[0]}:{port}", flush=True)
+    log.info("sidecar settings: %s", settings.model_dump_json())  # secrets are SecretStr: printed masked
+    sidecar = start_sidecar(settings)
+    ops = None
+    if settings.metrics_listen:
+        try:
+            ops = OpsEndpoint(settings.metrics_listen, sidecar.reload)
+        except RuntimeError as error:
+            # Reranking matters more than its metrics: serve on, say so loudly (SIGHUP still reloads).
+            log.error("no metrics/admin endpoint: %s", error)
+    host = settings.listen.rsplit(":", 1)[0]
+    metrics_note = f", metrics on port {ops.port}" if ops is not None else ""
+    print(f"shoprank sidecar listening on {host}:{sidecar.port}{metrics_note}", flush=True)
     stopping = threading.Event()
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: draining", signum)
-        server.health_servicer.enter_graceful_shutdown()  # type: ignore[attr-defined]
+    def on_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: draining in-flight requests for up to %.1f s", signum, settings.drain_seconds)
         stopping.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    def on_reload(_signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=sidecar.reload, name="model-reload", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_reload)
     stopping.wait()
-    server.stop(grace_seconds).wait()
+    sidecar.shutdown(settings.drain_seconds)
+    if ops is not None:
+        ops.close()
+    log.info("sidecar stopped")

@@ -1,33 +1,59 @@
-"""The thin gRPC servicer: wire → domain, call the rerank service, domain → wire, errors → status."""
+"""The thin gRPC servicer: bytes → domain, call the rerank service, domain → wire, errors → status.
+
+The Rerank method is registered with no request deserializer so that undecodable or oversized
+bytes become INVALID_ARGUMENT naming "request" (gRPC's own deserialisation failure would be
+INTERNAL). Requests hold a lease on the model they started with, so a hot reload never closes
+a model under a request.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 
 from shoprank.v1 import rerank_pb2 as pb
-from shoprank.v1 import rerank_pb2_grpc as pb_grpc
-from sidecar.convert import RequestDefaults, RequestLimits, outcome_to_response, request_to_domain
-from sidecar.errors import NotReadyError, SidecarError, status_code
+from sidecar import metrics
+from sidecar.convert import RequestDefaults, RequestLimits, outcome_to_response, parse_request, request_to_domain
+from sidecar.errors import (
+    RETRY_AFTER_KEY,
+    DeadlineExceededError,
+    NotReadyError,
+    OverloadedError,
+    SidecarError,
+    status_code,
+)
 from sidecar.scoring import RerankService
 
 log = logging.getLogger(__name__)
 
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Reranker"].full_name
+
 
 class ModelSlot:
-    """The service currently serving; swapped atomically on load and hot reload."""
+    """The service currently serving; swapped atomically on load and hot reload.
+
+    A replaced service is closed (its inference thread stopped) once the last request that
+    leased it has finished.
+    """
 
     def __init__(self) -> None:
         self._service: RerankService | None = None
+        self._leases: dict[RerankService, int] = {}
+        self._retired: set[RerankService] = set()
         self._lock = threading.Lock()
 
-    def set(self, service: RerankService) -> None:
-        """Make `service` the one that answers."""
+    def set(self, service: RerankService) -> RerankService | None:
+        """Make `service` the one that answers; return the one it replaced."""
         with self._lock:
-            self._service = service
+            previous, self._service = self._service, service
+        if previous is not None and previous is not service:
+            self._retire(previous)
+        return previous
 
     def get(self) -> RerankService:
         """The serving service, or NotReadyError while none is loaded."""
@@ -36,30 +62,91 @@ class ModelSlot:
             raise NotReadyError("the model is still loading; retry shortly or fail open")
         return service
 
+    @contextmanager
+    def lease(self) -> Iterator[RerankService]:
+        """The serving service, kept open until the block ends."""
+        with self._lock:
+            service = self._service
+            if service is None:
+                raise NotReadyError("the model is still loading; retry shortly or fail open")
+            self._leases[service] = self._leases.get(service, 0) + 1
+        try:
+            yield service
+        finally:
+            with self._lock:
+                self._leases[service] -= 1
+                idle = self._leases[service] == 0
+                if idle:
+                    del self._leases[service]
+                close = idle and service in self._retired
+                if close:
+                    self._retired.discard(service)
+            if close:
+                service.close()
+
+    def close(self) -> None:
+        """Retire the serving service (shutdown); it closes when its last request ends."""
+        with self._lock:
+            previous, self._service = self._service, None
+        if previous is not None:
+            self._retire(previous)
+
+    def _retire(self, service: RerankService) -> None:
+        with self._lock:
+            busy = self._leases.get(service, 0) > 0
+            if busy:
+                self._retired.add(service)
+        if not busy:
+            service.close()
+
     @property
     def ready(self) -> bool:
         """Whether a warmed model is loaded."""
         return self._service is not None
 
 
-class RerankerServicer(pb_grpc.RerankerServicer):
-    """Implements shoprank.v1.Reranker."""
+class RerankerServicer:
+    """Implements shoprank.v1.Reranker/Rerank over raw request bytes."""
 
     def __init__(self, slot: ModelSlot, limits: RequestLimits, defaults: RequestDefaults) -> None:
         self.slot = slot
         self.limits = limits
         self.defaults = defaults
 
-    def Rerank(self, request: pb.RerankRequest, context: grpc.ServicerContext) -> pb.RerankResponse:  # noqa: N802
+    def rerank(self, data: bytes, context: grpc.ServicerContext) -> pb.RerankResponse:
         """Score, blend and diversify the candidates of one query."""
-        remaining = context.time_remaining()
-        deadline = time.monotonic() + remaining if remaining is not None else None
+        started = time.perf_counter()
+        status = grpc.StatusCode.OK
         try:
-            service = self.slot.get()
-            query = request_to_domain(request, self.limits, self.defaults, deadline)
-            return outcome_to_response(service.rerank(query))
+            remaining = context.time_remaining()
+            deadline = time.monotonic() + remaining if remaining is not None else None
+            if deadline is not None and remaining is not None and remaining <= 0:
+                raise DeadlineExceededError("the deadline passed before the sidecar picked the request up")
+            cancelled = threading.Event()
+            context.add_callback(cancelled.set)  # runs when the RPC ends: normal end, cancel or deadline
+            request = parse_request(data, self.limits)
+            with self.slot.lease() as service:
+                query = request_to_domain(request, self.limits, self.defaults, deadline, cancelled)
+                outcome = service.rerank(query)
+            return outcome_to_response(outcome)
         except SidecarError as error:
-            context.abort(status_code(error), str(error))
+            status = status_code(error)
+            if isinstance(error, OverloadedError) and error.retry_after_ms is not None:
+                context.set_trailing_metadata(((RETRY_AFTER_KEY, str(error.retry_after_ms)),))
+            context.abort(status, str(error))
         except Exception:
+            status = grpc.StatusCode.INTERNAL
             log.exception("rerank failed")
-            context.abort(grpc.StatusCode.INTERNAL, "internal error while reranking; see the sidecar log")
+            context.abort(status, "internal error while reranking; see the sidecar log")
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.REQUESTS.labels(status=status.name).inc()
+            metrics.REQUEST_SECONDS.labels(status=status.name).observe(elapsed)
+            log.debug("rerank %s in %.1f ms", status.name, elapsed * 1e3)
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The generic handler serving Rerank with raw request bytes."""
+        method: grpc.RpcMethodHandler[bytes, pb.RerankResponse] = grpc.unary_unary_rpc_method_handler(
+            self.rerank, request_deserializer=None, response_serializer=pb.RerankResponse.SerializeToString
+        )
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, {"Rerank": method})

@@ -73,10 +73,12 @@ def test_eval_runs_every_stage_in_both_modes(
     assert judged["stages"]["rerank"]["ndcg@10"] == pytest.approx(judged["stages"]["rerank_zero_shot"]["ndcg@10"])
     names = {(c["result"], c["baseline"]) for c in judged["comparisons"]}
     assert {("rerank", "knn"), ("rerank", "rerank_zero_shot"), ("diversified", "rerank")} <= names
+    diversity_target = "diversified NDCG@10 within 1% of rerank, category and brand coverage@10 +20%"
     assert set(report["targets"]) == {
         "judged: rerank > knn",
         "judged: rerank > rerank_zero_shot",
         f"end_to_end: rerank >= {e2e['best_first_stage']} + 0.03",
+        *(f"{mode}: {diversity_target}" for mode in ("judged", "end_to_end")),
     }
     assert report["models"]["rerank"] == "tiny-ce:int8"
 

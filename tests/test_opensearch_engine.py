@@ -348,7 +348,7 @@ def test_the_indexer_dead_letters_engine_refusals_and_keeps_the_old_index_past_t
     cluster: FakeCluster, tiny_models: Path, tmp_path: Path
 ) -> None:
     from indexer.dead_letter import DeadLetter
-    from indexer.pipeline import Indexer, RejectThresholdError
+    from indexer.pipeline import IndexAbortedError, Indexer
     from shoprank.bi_encoder import BiEncoder
 
     engine = make_engine(cluster)
@@ -367,7 +367,7 @@ def test_the_indexer_dead_letters_engine_refusals_and_keeps_the_old_index_past_t
     live = cluster.alias_targets("products")
 
     refused.update({"p1", "p2", "p4"})
-    with DeadLetter(tmp_path / "dead2.jsonl") as dead, pytest.raises(RejectThresholdError):
+    with DeadLetter(tmp_path / "dead2.jsonl") as dead, pytest.raises(IndexAbortedError):
         Indexer(engine, encoder, dead, max_reject_ratio=0.2).full(catalogue)
     assert cluster.alias_targets("products") == live  # the old index stays live
     assert len(cluster.indices) == 1  # the refused version was dropped

@@ -111,6 +111,7 @@ def test_unsatisfiable_caps_still_return_a_full_page_and_say_so(servers: Stub) -
         ({"strength": float("nan")}, "options.diversity.strength"),
         ({"window": 0}, "options.diversity.window"),
         ({"max_per_brand": 0}, "options.diversity.max_per_brand"),
+        ({"max_per_brand": 1, "page_size": 0}, "options.diversity.page_size"),
         ({"max_per_category": 0}, "options.diversity.max_per_category"),
     ],
 )

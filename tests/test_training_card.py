@@ -13,7 +13,7 @@ def _record(holdout: str, dev: dict[str, float]) -> dict[str, Any]:
         "version": f"minilm-l6-ce-{holdout}",
         "base_model": "sentence-transformers/all-MiniLM-L6-v2",
         "template_version": "t9",
-        "config": TrainConfig(holdout=holdout).model_dump(),  # type: ignore[arg-type]
+        "config": TrainConfig(holdout=holdout).model_dump(),
         "data": {
             "judgments": "judgments.csv",
             "judgments_sha256": "ab" * 32,

@@ -123,7 +123,7 @@ def test_released_weights_export_and_serve_in_the_sidecar(tokenizer: Any, tmp_pa
     encoder = CrossEncoder(tmp_path / "models", precision="fp32", max_length=48)
     assert encoder.version == f"{record['version']}:fp32"
     candidates = [CandidateProduct(title=p.title, brand=p.brand, category=tuple(p.category)) for p in PRODUCTS.values()]
-    served, _, _ = encoder.score("kitchen towels", candidates)
+    served = encoder.score("kitchen towels", candidates).logits
     pairs = [("kitchen towels", pid) for pid in PRODUCTS]
     reference = score_pairs(model, PairTokenizer(tokenizer, PRODUCTS, 48), pairs)
     np.testing.assert_allclose(served, reference, atol=1e-4)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from shoprank.cli import bench, eval, index, models, opensearch, search, serve, sidecar, train
+from shoprank.log_format import log_handler
 from shoprank.settings import add_settings_flags, settings_from_args
 
 COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, eval, train)
@@ -29,11 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _logging(verbosity: int) -> None:
+def _logging(verbosity: int, log_format: str = "text") -> None:
     level = logging.WARNING - 10 * min(verbosity, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # onnxruntime's quantiser and lance log a lot at INFO; keep them to warnings unless -vv.
-    for noisy in ("root", "onnx_model", "fusion_base"):
+    handler = log_handler(log_format, sys.stderr)
+    if verbosity < 2:
+        # onnxruntime's quantiser logs a lot at INFO through the root logger itself (logging.info):
+        # drop those records, not the level of the root logger every other logger inherits.
+        handler.addFilter(lambda record: record.name != "root" or record.levelno >= logging.WARNING)
+    logging.basicConfig(level=level, handlers=[handler])
+    for noisy in ("onnx_model", "fusion_base"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbosity < 2 else level)
     os.environ.setdefault("LANCE_LOG", "error")
 
@@ -42,8 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `shoprank` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _logging(args.verbose)
     settings = settings_from_args(args)
+    _logging(args.verbose, settings.log_format)
     try:
         return int(args.run(args, settings) or 0)
     except KeyboardInterrupt:

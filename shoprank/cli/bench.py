@@ -16,6 +16,9 @@ from shoprank.settings import Settings
 # name -> one-line help; the code lives in benchmarks/<name>.py.
 BENCHMARKS = {
     "diversify": "latency of the diversity step per method for a rerank window, beside the relevance-only sort",
+    "index": "indexing docs/s end to end beside raw bi-encoder embedding, peak RSS, on ESCI and a generated catalogue",
+    "frontdoor": "loopback load test of the front door: p50/p99 and req/s per concurrency, first stage vs reranked",
+    "rerank": "sidecar over gRPC vs a PyTorch fp32 baseline on ESCI windows: p50/p95/p99, pairs/s, NDCG@10",
 }
 
 

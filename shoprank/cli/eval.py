@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from shoprank.cli.common import add_command, print_json
+from shoprank.cli.eval_sweep import add_sweep_arguments, sweep_configs, write_sweep_plot
 from shoprank.settings import Settings
 
 STAGES = ("bm25", "knn", "hybrid", "rerank_zero_shot", "rerank", "rerank_fp32", "diversified")
@@ -60,6 +61,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--plot", type=Path, help="write a PNG of NDCG@10 per stage and mode")
+    parser.add_argument(
+        "--split",
+        choices=["train", "dev", "test"],
+        help="only the queries of this part of the seeded by-query split (the split training uses)",
+    )
+    add_sweep_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -77,16 +84,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         cross_encoder_dir=args.cross_encoder,
         depth=args.depth,
         end_to_end_fp32=args.e2e_fp32,
+        split=args.split,
+        sweep=sweep_configs(args, settings),
     )
     report = evaluate(settings, config)
     if args.plot:
         from evaluation.plot import plot_report
 
         plot_report(report.modes, args.plot, title=f"shoprank eval: {args.judgments.name}")
+    write_sweep_plot(args, report)
     if args.json:
         print_json(report.as_dict())
     else:
         print(report.format())
-        if args.plot:
-            print(f"plot: {args.plot}")
+        for plot in (args.plot, args.sweep_plot):
+            if plot:
+                print(f"plot: {plot}")
     return 0

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shoprank.cli.common import add_command, print_json
 from shoprank.settings import Settings
+
+if TYPE_CHECKING:
+    from indexer.pipeline import IndexReport
 
 
 def register(subparsers: Any) -> None:
@@ -40,43 +43,57 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the indexing job the flags ask for."""
     from engines.factory import open_engine
 
-    engine = open_engine(settings)
     if args.rollback:
+        engine = open_engine(settings)
         version = engine.rollback()
         summary = {"mode": "rollback", "engine": engine.name, "version": version}
         print_json(summary) if args.json else print(f"rolled back: {settings.index_name} -> {version}")
         return 0
 
     from indexer.dead_letter import DeadLetter
-    from indexer.pipeline import Indexer
+    from indexer.pipeline import IndexAbortedError, Indexer, progress_wanted
     from indexer.validate import FieldMapping
     from shoprank.bi_encoder import BiEncoder
-    from shoprank.onnx_session import resolve_device
 
     source = args.changes if args.incremental else args.catalogue
     if source is None:
         raise ValueError("say what to index: --catalogue PATH (full) or --incremental --changes PATH")
+    if args.batch_size < 1:
+        raise ValueError("--batch-size must be at least 1")
+    mapping = FieldMapping.load(args.mapping)  # a bad mapping is refused before the engine is touched
+    engine = open_engine(settings)
     dead_letter_path = args.dead_letter or settings.data_dir / "dead-letter.jsonl"
-    encoder = BiEncoder(settings.models_dir(), device=resolve_device(settings.device))
+    # The pipeline's reader and writer threads share the cores: idle onnxruntime threads must not spin.
+    encoder = BiEncoder.from_settings(settings, spin=False)
     with DeadLetter(dead_letter_path) as dead_letter:
         indexer = Indexer(
             engine,
             encoder,
             dead_letter,
-            FieldMapping.load(args.mapping),
+            mapping,
             batch_size=args.batch_size,
             max_reject_ratio=args.max_reject_ratio,
-            progress=not args.json and sys.stderr.isatty(),
+            progress=progress_wanted(args.json),
         )
-        report = indexer.incremental(source, args.format) if args.incremental else indexer.full(source, args.format)
-    if args.json:
-        print_json(report.as_dict())
-    else:
-        print(
-            f"{report.mode} index of {source}: {report.indexed} indexed, {report.rejected} rejected, "
-            f"{report.duplicates} duplicate ids (last wins), {report.deleted} deleted; "
-            f"live version {report.version} ({report.docs_per_s} docs/s)"
-        )
-        if report.rejected:
-            print(f"rejected rows and reasons: {report.dead_letter}")
+        try:
+            report = indexer.incremental(source, args.format) if args.incremental else indexer.full(source, args.format)
+        except IndexAbortedError as aborted:
+            _print_report(aborted.report, source, args.json)
+            print(f"shoprank index: {aborted}", file=sys.stderr)
+            return 1
+    _print_report(report, source, args.json)
     return 0
+
+
+def _print_report(report: IndexReport, source: Path, as_json: bool) -> None:
+    if as_json:
+        print_json(report.as_dict())
+        return
+    state = "NOT made live, live version stays" if report.aborted else "live version"
+    print(
+        f"{report.mode} index of {source}: {report.indexed} indexed, {report.rejected} rejected, "
+        f"{report.duplicates} duplicate ids (last wins), {report.deleted} deleted; "
+        f"{state} {report.version} ({report.docs_per_s} docs/s)"
+    )
+    if report.rejected:
+        print(f"rejected rows and reasons: {report.dead_letter}")

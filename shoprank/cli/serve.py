@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 from typing import Any
+
+from pydantic import SecretStr
 
 from shoprank.cli.common import add_command
 from shoprank.settings import Settings
@@ -25,39 +28,55 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def child_environment(settings: Settings) -> dict[str, str]:
+    """This process's environment plus every (non-secret) setting, so the child sidecar runs as configured."""
+    env = dict(os.environ)
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if value is None or isinstance(value, SecretStr):  # unset optional paths stay unset
+            continue
+        env[f"SHOPRANK_{name.upper()}"] = str(value)
+    env["SHOPRANK_LISTEN"] = settings.sidecar
+    return env
+
+
+def spawn_sidecar(settings: Settings) -> subprocess.Popen[bytes]:
+    """Start `shoprank sidecar` listening where the front door calls it."""
+    return subprocess.Popen([sys.executable, "-m", "shoprank", "sidecar"], env=child_environment(settings))
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until interrupted; the spawned sidecar (if any) is stopped on exit."""
     import uvicorn
 
     from frontdoor.http import create_app
+    from frontdoor.server import split_listen
     from frontdoor.wiring import build_search_service
     from sidecar.client import RerankClient
 
-    client = RerankClient(settings.sidecar, settings.sidecar_deadline_ms)
+    host, port = split_listen(settings.http_listen)
+    client = RerankClient.from_settings(settings)
+    service = build_search_service(settings, client)
+    products = service.engine.count()  # fails here, with what to do, when nothing is indexed
     child: subprocess.Popen[bytes] | None = None
     if not args.no_spawn_sidecar and not client.wait_until_serving(timeout_s=1.0):
-        child = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "shoprank",
-                "--data-dir",
-                str(settings.data_dir),
-                "sidecar",
-                "--listen",
-                settings.sidecar,
-                "--device",
-                settings.device,
-            ],
-        )
+        child = spawn_sidecar(settings)
         if not client.wait_until_serving(timeout_s=120.0):
             log.warning("the sidecar at %s is not serving yet: searches fail open until it is", settings.sidecar)
-    host, _, port = settings.http_listen.rpartition(":")
-    print(f"shoprank front door on http://{host}:{port}/ (sidecar {settings.sidecar})", flush=True)
+    print(
+        f"shoprank front door on http://{settings.http_listen}/ ({products} products, {service.engine.name}, "
+        f"sidecar {settings.sidecar})",
+        flush=True,
+    )
     try:
-        uvicorn.run(create_app(build_search_service(settings, client)), host=host, port=int(port), log_level="warning")
+        uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
     finally:
+        client.close()
         if child is not None:
             child.terminate()
-            child.wait(timeout=10)
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
     return 0

@@ -1,0 +1,239 @@
+// The shoprank demo page: calls GET /api/search and shows results, facets, per-stage latency,
+// the fail-open flag, and (compare mode) the first-stage / reranked / diversified orders side by side.
+// Plain browser JavaScript, no build step. Every product field is set with textContent, never as HTML.
+"use strict";
+
+const FACETS = [["brand", "Brand"], ["category", "Category"], ["color", "Color"], ["price", "Price"]];
+const STAGES = [
+  ["embed_ms", "embed", "#8e24aa"],
+  ["first_stage_ms", "first stage", "#1e88e5"],
+  ["sidecar_queue_ms", "sidecar queue", "#90a4ae"],
+  ["sidecar_tokenize_ms", "tokenize", "#43a047"],
+  ["sidecar_inference_ms", "inference", "#fb8c00"],
+  ["sidecar_diversify_ms", "diversify", "#e53935"],
+  ["rpc_other_ms", "rpc + other", "#bdbdbd"],
+];
+const $ = (id) => document.getElementById(id);
+let answered = 0; // searches answered so far, in data-answered: lets a test wait for the next one
+
+const state = {
+  q: "", page: 1, pageSize: 10,
+  brand: new Set(), category: new Set(), color: new Set(), priceMin: null, priceMax: null,
+};
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function apiParams() {
+  const params = new URLSearchParams({ q: state.q, page: state.page, page_size: state.pageSize });
+  for (const name of ["brand", "category", "color"]) for (const v of state[name]) params.append(name, v);
+  if (state.priceMin !== null) params.set("price_min", state.priceMin);
+  if (state.priceMax !== null) params.set("price_max", state.priceMax);
+  params.set("mode", $("mode").value);
+  params.set("rerank", $("rerank").checked);
+  if ($("diversity").value) {
+    params.set("diversity", $("diversity").value);
+    params.set("strength", $("strength").value);
+  }
+  if ($("compare").checked) params.set("compare", "true");
+  return params;
+}
+
+function restoreFromUrl() {
+  const params = new URLSearchParams(location.search);
+  state.q = params.get("q") || "";
+  state.page = Number(params.get("page") || 1);
+  for (const name of ["brand", "category", "color"]) state[name] = new Set(params.getAll(name));
+  state.priceMin = params.has("price_min") ? Number(params.get("price_min")) : null;
+  state.priceMax = params.has("price_max") ? Number(params.get("price_max")) : null;
+  if (params.has("mode")) $("mode").value = params.get("mode");
+  if (params.has("rerank")) $("rerank").checked = params.get("rerank") !== "false";
+  if (params.has("diversity")) $("diversity").value = params.get("diversity");
+  if (params.has("strength")) $("strength").value = params.get("strength");
+  $("compare").checked = params.get("compare") === "true";
+  $("q").value = state.q;
+  showStrength();
+}
+
+function showStrength() { $("strength-value").textContent = Number($("strength").value).toFixed(2); }
+
+async function search() {
+  if (!state.q.trim()) return;
+  const params = apiParams();
+  history.replaceState(null, "", "/?" + params.toString());
+  $("status").replaceChildren(el("span", { text: "searching…" }));
+  document.body.dataset.state = "loading";
+  let response, data;
+  try {
+    response = await fetch("/api/search?" + params.toString());
+    data = await response.json();
+  } catch (error) {
+    showError("the front door did not answer: " + error);
+    return;
+  }
+  if (!response.ok) { showError(data.error || response.statusText); return; }
+  render(data);
+  finished("done");
+}
+
+function finished(outcome) {
+  document.body.dataset.state = outcome;
+  document.body.dataset.answered = String(++answered);
+}
+
+function showError(message) {
+  $("status").replaceChildren(el("span", { class: "error", text: message }));
+  $("latency").replaceChildren();
+  finished("error");
+}
+
+function render(data) {
+  renderStatus(data);
+  renderLatency(data);
+  renderFacets(data.facets);
+  const compare = data.compare !== undefined;
+  $("results").hidden = compare;
+  $("compare-view").hidden = !compare;
+  if (compare) renderCompare(data); else renderList($("results"), data.results, data);
+  $("page-info").textContent = data.pages ? `page ${data.page} of ${data.pages}` : "";
+  $("prev").disabled = data.page <= 1;
+  $("next").disabled = data.page >= data.pages;
+}
+
+function renderStatus(data) {
+  const parts = [el("span", { text: `${data.window} results · ` })];
+  if (data.reranked) {
+    const method = data.diversity_method && data.diversity_method !== "none" ? `, diversified by ${data.diversity_method}` : "";
+    parts.push(el("span", { class: "ok", id: "reranked-state", text: `reranked by ${data.model_version}${method}` }));
+  } else if (data.fail_open) {
+    parts.push(el("span", { class: "flag", id: "fail-open", text: "FAIL-OPEN" }));
+    parts.push(el("span", { text: ` sidecar unavailable: first-stage order (${data.fail_open_reason || "no reason"})` }));
+  } else {
+    parts.push(el("span", { text: "first-stage order (reranking off)" }));
+  }
+  if (data.cached) parts.push(el("span", { text: " · page cut from the cached ranked window" }));
+  $("status").replaceChildren(...parts);
+}
+
+function renderLatency(data) {
+  // A page cut from the cached window did no retrieval or rerank: show what ranking that window took.
+  const t = { ...(data.cached ? data.window_timings : data.timings) };
+  const total = t.total_ms || 0;
+  t.rpc_other_ms = Math.max(0, (t.rerank_ms || 0) - (t.sidecar_total_ms || 0) - (t.sidecar_queue_ms || 0));
+  const bar = el("div", { class: "bar" });
+  const legend = el("div", { class: "legend" });
+  for (const [key, label, color] of STAGES) {
+    const ms = t[key];
+    if (ms === undefined) continue;
+    if (total > 0 && ms > 0) bar.append(el("span", { style: `width:${(100 * ms) / total}%;background:${color}`, title: `${label} ${ms.toFixed(1)} ms` }));
+    legend.append(el("span", { "data-stage": key }, el("span", { class: "swatch", style: `background:${color}` }), `${label} ${ms.toFixed(1)} ms`));
+  }
+  legend.append(el("strong", { "data-stage": "total_ms", text: `total ${total.toFixed(1)} ms` }));
+  const caption = data.cached
+    ? el("div", { id: "cached-note", text: `this page: ${data.timings.total_ms.toFixed(1)} ms from the cached ranked window, which took:` })
+    : null;
+  $("latency").replaceChildren(...[caption, bar, legend].filter(Boolean));
+}
+
+function renderFacets(facets) {
+  const aside = $("facets");
+  aside.replaceChildren();
+  for (const [name, title] of FACETS) {
+    const buckets = (facets || {})[name] || [];
+    if (!buckets.length) continue;
+    aside.append(el("h3", { text: title }));
+    for (const bucket of buckets) {
+      const box = el("input", { type: "checkbox", "data-facet": name, "data-value": bucket.value });
+      box.checked = bucket.selected;
+      box.addEventListener("change", () => toggleFacet(name, bucket, box.checked));
+      const label = name === "price" ? "$" + bucket.value : bucket.value;
+      aside.append(el("label", {}, box, el("span", { text: label }), el("span", { class: "count", text: bucket.count })));
+    }
+  }
+  if (state.brand.size || state.category.size || state.color.size || state.priceMin !== null || state.priceMax !== null) {
+    const clear = el("button", { type: "button", class: "clear", text: "clear filters" });
+    clear.addEventListener("click", () => {
+      for (const name of ["brand", "category", "color"]) state[name].clear();
+      state.priceMin = state.priceMax = null;
+      state.page = 1;
+      search();
+    });
+    aside.append(clear);
+  }
+}
+
+function toggleFacet(name, bucket, on) {
+  if (name === "price") {
+    state.priceMin = on ? bucket.price_min : null;
+    state.priceMax = on ? bucket.price_max : null;
+  } else if (on) state[name].add(bucket.value);
+  else state[name].delete(bucket.value);
+  state.page = 1;
+  search();
+}
+
+function movement(fromRank, toRank) {
+  const delta = fromRank - toRank;
+  if (delta > 0) return el("span", { class: "move up", text: `▲${delta} (was #${fromRank + 1})` });
+  if (delta < 0) return el("span", { class: "move down", text: `▼${-delta} (was #${fromRank + 1})` });
+  return el("span", { class: "move same", text: "=" });
+}
+
+function card(r, rank, showMove) {
+  const thumb = el("div", { class: "thumb" });
+  if (r.image) {
+    const img = el("img", { alt: "", loading: "lazy", referrerpolicy: "no-referrer" });
+    img.addEventListener("error", () => thumb.replaceChildren(el("span", { text: "no image" })));
+    img.src = r.image;
+    thumb.append(img);
+  } else thumb.append(el("span", { text: "no image" }));
+  const price = r.price !== null && r.price !== undefined ? el("span", { class: "price", text: "$" + r.price.toFixed(2) }) : null;
+  const sub = el("div", { class: "sub" }, el("span", { class: "brand", text: r.brand || "no brand" }), price ? " · " : null, price);
+  const title = el("div", { class: "title", text: r.title });
+  if (showMove) title.append(movement(r.first_stage_rank, rank));
+  return el("li", { class: "card", "data-id": r.id }, thumb, el("div", {}, title, sub));
+}
+
+function renderList(list, results, data, showMove = true) {
+  list.replaceChildren();
+  if (!results.length) { list.append(el("li", { class: "empty", text: "No products match; try fewer words or filters." })); return; }
+  const offset = (data.page - 1) * data.page_size;
+  results.forEach((r, i) => list.append(card(r, offset + i, showMove && data.reranked)));
+}
+
+function renderCompare(data) {
+  const columns = [
+    ["first_stage", "First stage", $("mode").value],
+    ["reranked", "Reranked", data.reranked ? data.model_version : "not reranked"],
+    ["diversified", "Diversified", data.reranked ? data.diversity_method : "not reranked"],
+  ];
+  const view = $("compare-view");
+  view.replaceChildren();
+  for (const [key, title, detail] of columns) {
+    const list = el("ol");
+    renderList(list, data.compare[key], data, key !== "first_stage");
+    view.append(el("div", { class: "column", "data-column": key }, el("h2", { text: title + " " }, el("small", { text: detail })), list));
+  }
+}
+
+$("search").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.q = $("q").value;
+  state.page = 1;
+  search();
+});
+for (const id of ["mode", "rerank", "diversity", "compare"]) $(id).addEventListener("change", () => { state.page = 1; search(); });
+$("strength").addEventListener("input", showStrength);
+$("strength").addEventListener("change", () => { state.page = 1; search(); });
+$("prev").addEventListener("click", () => { state.page -= 1; search(); });
+$("next").addEventListener("click", () => { state.page += 1; search(); });
+restoreFromUrl();
+search();

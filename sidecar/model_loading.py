@@ -1,0 +1,95 @@
+"""Loading the serving model from settings: device choice with CPU fallback, warm-up, batcher, cache.
+
+`load_service` is what the server calls at start and on every hot reload: it raises on
+anything that should not serve (see sidecar.reranker), so a refused reload leaves the old
+model answering.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from shoprank.bi_encoder import BiEncoder
+from shoprank.model_meta import ModelNotBuiltError
+from shoprank.onnx_session import CudaUnavailableError, intra_op_threads, resolve_device
+from shoprank.settings import Settings
+from sidecar import metrics
+from sidecar.batching import BatchingConfig, DynamicBatcher
+from sidecar.pair_scoring import BatchedScorer
+from sidecar.reranker import CrossEncoder
+from sidecar.score_cache import ScoreCache
+from sidecar.scoring import RerankService
+
+log = logging.getLogger(__name__)
+
+
+def open_cross_encoder(settings: Settings, directory: Path | None = None) -> CrossEncoder:
+    """The cross-encoder on the configured device: CUDA fp16 when asked or available, else CPU int8.
+
+    With --device auto a CUDA start that fails (libraries missing, no GPU visible) falls back to
+    the CPU with a warning; with --device cuda it is an error.
+    """
+    device = resolve_device(settings.device)
+
+    def build(on: str) -> CrossEncoder:
+        return CrossEncoder(
+            settings.models_dir(),
+            device=on,
+            max_length=settings.max_pair_tokens,
+            threads=intra_op_threads(on, settings.inference_threads),
+            token_budget=settings.batch_token_budget,
+            max_batch=settings.batch_max_pairs,
+            directory=directory,
+            spinning=settings.inference_spinning,
+        )
+
+    if device == "cuda":
+        try:
+            return build("cuda")
+        except CudaUnavailableError as error:
+            if settings.device == "cuda":
+                raise
+            log.warning("CUDA unavailable, serving on the CPU: %s", error)
+    return build("cpu")
+
+
+def load_service(settings: Settings) -> RerankService:
+    """Load, check and warm the cross-encoder, and put the batcher and cache in front of it.
+
+    The bi-encoder (for diversity embeddings the engine did not send) is optional.
+    """
+    encoder = open_cross_encoder(settings)
+    tokens_per_s = encoder.warm_up()
+    embedder = None
+    try:
+        # One thread: it embeds a page's worth of short texts beside the cross-encoder's pool, at the
+        # precision the indexed vectors were made with.
+        embedder = BiEncoder.from_settings(settings, threads=1)
+    except ModelNotBuiltError:
+        log.warning("no bi-encoder built: MMR/DPP fall back to attribute redundancy for candidates without embeddings")
+    except Exception:  # optional: a broken bi-encoder must not take reranking down with it
+        log.exception("the bi-encoder does not load; MMR/DPP fall back to attribute redundancy")
+    # Last, once nothing else can fail: the batcher starts the inference thread.
+    batcher = DynamicBatcher(
+        encoder,
+        BatchingConfig(
+            token_budget=settings.batch_token_budget,
+            max_pairs=settings.batch_max_pairs,
+            queue_max_pairs=settings.queue_max_pairs,
+            wait_ms=settings.batch_wait_ms,
+            call_overhead_tokens=encoder.call_overhead_tokens,
+        ),
+        tokens_per_s,
+        name=encoder.meta.version,
+    )
+    cache = ScoreCache(settings.score_cache_entries) if settings.score_cache_entries else None
+    log.info(
+        "cross-encoder %s ready on %s (max %d tokens a pair, ~%.0f tokens/s at warm-up)",
+        encoder.version,
+        encoder.device,
+        encoder.max_length,
+        tokens_per_s,
+    )
+    metrics.set_serving_model(encoder.version, encoder.device, encoder.precision)
+    return RerankService(BatchedScorer(encoder, batcher, cache), embedder)

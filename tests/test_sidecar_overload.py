@@ -1,0 +1,107 @@
+"""Overload: offered load several times capacity sheds with RESOURCE_EXHAUSTED at once, admitted
+requests meet their deadline, and memory and the queue return to their baseline."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import time
+from collections import Counter
+from pathlib import Path
+
+import grpc
+
+from shoprank.v1 import rerank_pb2_grpc as pb_grpc
+from sidecar import metrics
+from sidecar.batching import _Work
+from tests.sidecar_harness import request, running, settings_with, slowed_loader
+
+# The slowed tiny model costs 40 us per padded token: a 20-candidate request (~1,500 tokens)
+# takes ~60 ms, so the sidecar's capacity is ~15 requests/s. The flood offers 60/s.
+SECONDS_PER_TOKEN = 40e-6
+OFFERED_PER_S = 60
+FLOOD_S = 2.5
+DEADLINE_S = 0.5
+
+
+def resident_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def flood(stub: pb_grpc.RerankerStub) -> list[tuple[grpc.StatusCode, float]]:
+    """Open-loop load: a request every 1/OFFERED_PER_S seconds whatever the answers; (status, seconds)."""
+    requests = [request(20, seed=i) for i in range(int(OFFERED_PER_S * FLOOD_S))]
+    pending = []
+    finished: dict[int, float] = {}
+
+    def mark_done(index: int, _future: object) -> None:
+        finished[index] = time.monotonic()
+
+    started = time.monotonic()
+    for i, message in enumerate(requests):
+        time.sleep(max(0.0, started + i / OFFERED_PER_S - time.monotonic()))
+        future = stub.Rerank.future(message, timeout=DEADLINE_S)
+        future.add_done_callback(functools.partial(mark_done, i))
+        pending.append((time.monotonic(), future))
+    outcomes = []
+    for i, (sent, future) in enumerate(pending):
+        try:
+            future.result()
+            code = grpc.StatusCode.OK
+        except grpc.RpcError as error:
+            code = error.code()
+        outcomes.append((code, finished.get(i, time.monotonic()) - sent))
+    return outcomes
+
+
+def answered_at(outcome_futures: list[tuple[grpc.StatusCode, float]], code: grpc.StatusCode) -> list[float]:
+    return [seconds for status, seconds in outcome_futures if status == code]
+
+
+def test_flood_sheds_at_once_admitted_meet_deadline_and_memory_returns(tiny_models: Path, tmp_path: Path) -> None:
+    settings = settings_with(tiny_models, tmp_path, score_cache_entries=0, batch_token_budget=4096)
+    with running(settings, slowed_loader(0.0, SECONDS_PER_TOKEN)) as (_, stub):
+        for i in range(3):  # warm: the throughput estimate sees the slowed model
+            stub.Rerank(request(20, seed=1000 + i), timeout=10)
+        shed_before = sum(
+            metrics.REGISTRY.get_sample_value("shoprank_sidecar_shed_requests_total", {"reason": r}) or 0
+            for r in ("queue_full", "deadline_unmeetable")
+        )
+        first = flood(stub)
+        gc.collect()
+        after_first = resident_mb()
+        second = flood(stub)
+        time.sleep(DEADLINE_S)  # any work still queued is past its deadline by now
+        gc.collect()
+        after_second = resident_mb()
+
+        outcomes = first + second
+        statuses = Counter(status for status, _ in outcomes)
+        assert set(statuses) <= {
+            grpc.StatusCode.OK,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+        }, statuses
+        # It sheds, and sheds at once rather than at the deadline.
+        shed = answered_at(outcomes, grpc.StatusCode.RESOURCE_EXHAUSTED)
+        assert len(shed) >= len(outcomes) // 3, statuses
+        assert sorted(shed)[len(shed) // 2] < DEADLINE_S / 4
+        # It keeps doing useful work, and what it admits it answers in time.
+        admitted = answered_at(outcomes, grpc.StatusCode.OK)
+        assert len(admitted) >= FLOOD_S * 2 * 5, statuses  # at least a third of capacity
+        assert all(seconds <= DEADLINE_S + 0.05 for seconds in admitted)
+        assert statuses[grpc.StatusCode.DEADLINE_EXCEEDED] <= 0.2 * len(admitted), statuses
+        shed_after = sum(
+            metrics.REGISTRY.get_sample_value("shoprank_sidecar_shed_requests_total", {"reason": r}) or 0
+            for r in ("queue_full", "deadline_unmeetable")
+        )
+        assert shed_after - shed_before == len(shed)
+
+        # Nothing is left behind: an empty queue, no work objects alive, no memory growth.
+        assert metrics.REGISTRY.get_sample_value("shoprank_sidecar_queued_pairs") == 0
+        assert not [o for o in gc.get_objects() if isinstance(o, _Work)]
+        assert after_second - after_first < 25, (after_first, after_second)
+        assert stub.Rerank(request(20, seed=5000), timeout=10).reranked  # and it still serves
