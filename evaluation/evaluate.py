@@ -235,6 +235,7 @@ def evaluate(settings: Settings, config: EvalConfig) -> EvalReport:
         "engine": getattr(engine, "name", "?"),
         "rerank_window": settings.rerank_window,
         "max_pair_tokens": settings.max_pair_tokens,
+        "blend_weight": settings.blend_weight,
         "hardware": hardware(),
         "models": versions,
         "seconds": round(time.perf_counter() - started, 1),

@@ -44,6 +44,7 @@ def test_card_states_version_data_split_dev_figures_notes_and_held_out_eval() ->
     report = {
         "judgments": "judgments.csv",
         "queries": 30,
+        "blend_weight": 0.5,
         "modes": {
             "judged": {
                 "stages": {"knn": _stage(0.6), "rerank": _stage(0.7)},
@@ -63,6 +64,7 @@ def test_card_states_version_data_split_dev_figures_notes_and_held_out_eval() ->
     assert "ndcg@10 0.6570" in card
     assert "| steps | 200 |" in card  # the full recipe, from the record
     assert "## How it was chosen\n\nOn dev." in card
+    assert "first-stage score at weight 0.5" in card
     assert "| rerank | 0.700 [0.650, 0.750] |" in card
     assert "- rerank vs knn: +0.100 [+0.020, +0.180]" in card
     assert "judged: rerank > knn: met" in card

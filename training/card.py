@@ -24,7 +24,12 @@ def _eval_section(report: Mapping[str, Any]) -> list[str]:
         "",
         f"Judgments `{report.get('judgments', '?')}`, {report.get('queries', '?')} queries the model was not "
         f"trained on; {report.get('hardware', '')}. NDCG with ESCI gains (E=1, S=0.1, C=0.01, I=0), "
-        "95% bootstrap intervals over queries.",
+        "95% bootstrap intervals over queries."
+        + (
+            f" Rerank stages blend in the first-stage score at weight {report['blend_weight']}."
+            if "blend_weight" in report
+            else ""
+        ),
         "",
     ]
     for mode, data in report.get("modes", {}).items():
