@@ -99,11 +99,19 @@ class Deletion:
     id: str
 
 
+# pydantic's words for an empty required text ("at least 1 item after validation") say less than ours.
+EMPTY_ERRORS = frozenset({"string_too_short", "too_short"})
+
+
 def _reason(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "row"
-        parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+        message = item["msg"].removeprefix("Value error, ")
+        value = item.get("input")
+        if item["type"] in EMPTY_ERRORS and (value is None or (isinstance(value, str) and not value.strip())):
+            message = "must not be empty"
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 

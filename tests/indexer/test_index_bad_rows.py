@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from engines.base import RetrievalQuery
+from indexer.dead_letter import DeadLetter
+from indexer.pipeline import Indexer
 from indexer.validate import FieldMapping
+from shoprank.bi_encoder import BiEncoder
 from shoprank.settings import Settings
+from shoprank.template import MAX_TITLE_CHARS
 from tests.indexer.bad_catalogues import BIG_DESCRIPTION, SUFFIXES, WRITERS, good
 from tests.indexer.conftest import CliRun, dead_letters, open_lance, write_jsonl
 
@@ -113,3 +120,34 @@ def test_all_rejected_catalogue_never_replaces_the_live_index(
     assert [p.id for p in engine.get(["a"])] == ["a"]
     assert engine.versions() == [first["version"]]  # the refused version left nothing behind
     assert len(dead_letters(tmp_path / "dl.jsonl")) == 3
+
+
+class RecordingEncoder:
+    """A bi-encoder that remembers every text it was asked to embed."""
+
+    def __init__(self, models_dir: Path) -> None:
+        self.inner = BiEncoder(models_dir)
+        self.dim = self.inner.dim
+        self.texts: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.texts.extend(texts)
+        return self.inner.encode(texts)
+
+
+def test_huge_fields_are_stored_whole_but_embedded_cut(settings: Settings, tmp_path: Path) -> None:
+    long_title = "Oversized beach towel " * 5000
+    catalogue = write_jsonl(
+        tmp_path / "huge.jsonl",
+        [good("big", "Towel with a huge description", description=BIG_DESCRIPTION), good("long", long_title)],
+    )
+    encoder = RecordingEncoder(settings.models_dir())
+    report = Indexer(open_lance(settings), encoder, DeadLetter(None)).full(catalogue)
+
+    assert (report.indexed, report.rejected) == (2, 0)
+    embedded = [t for t in encoder.texts if t != "dimension check"]
+    assert len(embedded) == 2
+    assert all(len(text) <= MAX_TITLE_CHARS + 200 for text in embedded)  # title capped, plus brand and category
+    stored = {p.id: p for p in open_lance(settings).get(["big", "long"])}
+    assert stored["big"].description == BIG_DESCRIPTION
+    assert stored["long"].title == long_title.strip()

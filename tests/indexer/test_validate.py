@@ -79,3 +79,10 @@ def test_mapping_renames_nests_and_applies_to_delete_markers(tmp_path: Path) -> 
     path.write_text("{not json")
     with pytest.raises(ValueError, match="cannot read the field mapping"):
         FieldMapping.load(path)
+
+
+@pytest.mark.parametrize("data", [{"id": "a", "title": ""}, {"id": "a", "title": "  \n "}, {"id": " ", "title": "x"}])
+def test_an_empty_required_field_says_so(data: dict[str, Any]) -> None:
+    result = check(data)
+    assert isinstance(result, Rejection)
+    assert result.reason == f"{result.kind}: must not be empty"
