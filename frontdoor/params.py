@@ -104,6 +104,8 @@ class SearchParams(BaseModel):
                 max_per_brand=self.max_per_brand,
                 max_per_category=self.max_per_category,
                 window=self.diversity_window,
+                # Pages are cut from one ranked window: caps must hold on each page, not on the window.
+                page_size=self.page_size if self.max_per_brand or self.max_per_category else None,
                 explain=self.explain,
             ),
             facets=True,

@@ -139,6 +139,7 @@ class SearchPage:
     window: int
     model_version: str = ""
     diversity_method: str = "none"
+    diversity_notes: tuple[str, ...] = ()
     fail_open: bool = False
     fail_open_reason: str | None = None
     cached: bool = False
@@ -161,6 +162,7 @@ class SearchPage:
             "fail_open_reason": self.fail_open_reason,
             "model_version": self.model_version,
             "diversity_method": self.diversity_method,
+            "diversity_notes": list(self.diversity_notes),
             "page": self.page,
             "page_size": self.page_size,
             "pages": self.pages,
@@ -189,13 +191,17 @@ class SearchService:
         window: int,
         cache: WindowCache[RankedWindow] | None = None,
         cache_ttl_s: float = 300.0,
+        default_diversity: str = "none",
     ) -> None:
+        """default_diversity: the method the sidecar applies when a request names none
+        (settings.diversity_method); MMR and DPP need the candidates' vectors."""
         self.engine = engine
         self.encoder = encoder
         self.client = client
         self.window = window
         self.cache: WindowCache[RankedWindow] = cache if cache is not None else WindowCache(0)
         self.cache_ttl_s = cache_ttl_s
+        self.default_diversity = default_diversity
 
     def search(self, request: SearchRequest) -> SearchPage:
         """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window."""
@@ -243,6 +249,7 @@ class SearchService:
             window=len(ranked.served),
             model_version=reply.model_version,
             diversity_method=reply.diversity_method,
+            diversity_notes=reply.diversity_notes,
             fail_open=request.rerank and not reply.reranked and bool(ranked.hits),
             fail_open_reason=public_reason(reply.error),
             cached=cached,
@@ -259,7 +266,8 @@ class SearchService:
         started = time.perf_counter()
         vector = self.encoder.encode_one(text) if request.mode in ("knn", "hybrid") else None
         embedded = time.perf_counter()
-        needs_vectors = (request.options.diversity or "") in EMBEDDING_METHODS
+        # Send the stored vectors when the sidecar will diversify on embeddings (else it embeds them itself).
+        needs_vectors = (request.options.diversity or self.default_diversity) in EMBEDDING_METHODS
         retrieved = self.engine.retrieve(
             RetrievalQuery(
                 text=text,

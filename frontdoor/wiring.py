@@ -21,4 +21,5 @@ def build_search_service(settings: Settings, client: RerankClient | None = None)
         settings.rerank_window,
         cache=WindowCache[RankedWindow](settings.search_cache_entries),
         cache_ttl_s=settings.search_cache_ttl_s,
+        default_diversity=settings.diversity_method,
     )

@@ -18,6 +18,9 @@ BI_ENCODER = "bi-encoder"
 CROSS_ENCODER = "cross-encoder"
 METADATA_FILE = "model.json"
 TOKENIZER_FILE = "tokenizer.json"
+# A fine-tuned cross-encoder's training record (config, split, dev figures, the queries it was
+# trained on) travels with its weights and its built model; the eval reads it to hold those out.
+TRAINING_RECORD_FILE = "training.json"
 
 Precision = Literal["fp32", "fp16", "int8"]
 

@@ -10,18 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-TEMPLATE_VERSION = "t1"
+TEMPLATE_VERSION = "t2"
 
 # Explicit field separator for the cross-encoder: BERT's own [SEP] token, which the
 # tokenizer maps to its special id, so the model sees field boundaries.
 FIELD_SEPARATOR = " [SEP] "
 
-# Character caps bound tokenization cost on pathological rows (a 1 MB description);
-# the token budget truncates further. Title first: it carries most of the signal.
+# Character caps bound tokenization cost on pathological rows (a 1 MB description); the
+# token budget truncates further, on the product side only. Title first: it carries most of
+# the signal. The details (bullets, or the description when a product has none) come last as
+# a short snippet. Measured with the release recipe on the dev queries (judged NDCG@10): no
+# details 0.642, a 100-character snippet 0.657, 200 characters 0.593 (and half the training
+# speed); every extra token also costs serving latency.
 MAX_TITLE_CHARS = 400
-MAX_BULLETS_CHARS = 1200
-MAX_DESCRIPTION_CHARS = 800
+MAX_DETAILS_CHARS = 100
 MAX_QUERY_CHARS = 256
+# Only the most specific category levels: the top levels ("Home & Kitchen") say little.
+CATEGORY_LEVELS = 3
 
 
 class ProductText(Protocol):
@@ -45,6 +50,16 @@ def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit]
 
 
+def _snippet(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` characters at a word boundary when there is one."""
+    # Look at a bounded prefix only: this runs per candidate in the sidecar's hot path.
+    line = " ".join(text[: 4 * limit].split())
+    if len(line) <= limit:
+        return line
+    cut = line[: limit + 1].rsplit(" ", 1)[0]
+    return cut if cut and len(cut) <= limit else line[:limit]
+
+
 def query_text(query: str) -> str:
     """Normalise a shopper's query: one line, collapsed whitespace, bounded length."""
     return _cap(" ".join(query.split()), MAX_QUERY_CHARS)
@@ -58,11 +73,10 @@ def cross_encoder_text(product: ProductText) -> str:
     if product.color:
         fields.append(f"color: {product.color}")
     if product.category:
-        fields.append("category: " + " > ".join(product.category))
-    if product.bullet_points:
-        fields.append(_cap(product.bullet_points.replace("\n", "; "), MAX_BULLETS_CHARS))
-    if product.description:
-        fields.append(_cap(product.description.replace("\n", " "), MAX_DESCRIPTION_CHARS))
+        fields.append("category: " + " > ".join(product.category[-CATEGORY_LEVELS:]))
+    details = product.bullet_points.replace("\n", "; ") if product.bullet_points.strip() else product.description
+    if details.strip():
+        fields.append(_snippet(details, MAX_DETAILS_CHARS))
     return FIELD_SEPARATOR.join(fields)
 
 

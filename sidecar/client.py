@@ -58,6 +58,7 @@ class RerankOptions:
     max_per_brand: int | None = None
     max_per_category: int | None = None
     window: int | None = None
+    page_size: int | None = None  # caps count per page of this many results
     explain: bool = False
 
 
@@ -77,6 +78,7 @@ class RerankReply:
     reranked: bool
     model_version: str = ""
     diversity_method: str = "none"
+    diversity_notes: tuple[str, ...] = ()  # e.g. caps that could not hold (fewer brands than the page)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     rpc_ms: float = 0.0
@@ -111,7 +113,7 @@ def build_request(query: str, items: Sequence[RerankInput], top_k: int, options:
         o.blend_weight = options.blend_weight
     if options.diversity is not None:
         o.diversity.method = METHOD_ENUMS[options.diversity]  # type: ignore[assignment]
-    for name in ("strength", "max_per_brand", "max_per_category", "window"):
+    for name in ("strength", "max_per_brand", "max_per_category", "window", "page_size"):
         value = getattr(options, name)
         if value is not None:
             setattr(o.diversity, name, value)
@@ -219,6 +221,7 @@ class RerankClient:
             reranked=response.reranked,
             model_version=response.model_version,
             diversity_method=response.diversity_method,
+            diversity_notes=tuple(response.diversity_notes),
             timings=timings,
             rpc_ms=(time.perf_counter() - started) * 1e3,
             cache_hits=response.cache_hits,

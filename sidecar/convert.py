@@ -93,6 +93,7 @@ def _diversity(message: pb.DiversityOptions, defaults: DiversityParams) -> Diver
             max_per_category=(
                 int(message.max_per_category) if message.HasField("max_per_category") else defaults.max_per_category
             ),
+            page_size=int(message.page_size) if message.HasField("page_size") else None,
         )
     except DiversityParamError as error:
         raise InvalidRequestError(f"options.diversity.{error.field}", error.problem) from error

@@ -5,7 +5,7 @@ from __future__ import annotations
 from shoprank.schema import Product
 from shoprank.template import (
     FIELD_SEPARATOR,
-    MAX_DESCRIPTION_CHARS,
+    MAX_DETAILS_CHARS,
     bi_encoder_text,
     cross_encoder_text,
     query_text,
@@ -31,8 +31,25 @@ def test_cross_encoder_text_labels_fields_with_explicit_separators() -> None:
         "color: Grey",
         "category: Home & Kitchen > Kitchen & Dining > Dish Towels",
         "100% cotton; Machine washable",
-        "Soft and absorbent.",
     ]
+
+
+def test_cross_encoder_text_keeps_the_most_specific_category_levels() -> None:
+    product = Product(id="p3", title="Mug", category=["A", "B", "C", "D", "E"])
+    assert cross_encoder_text(product).split(FIELD_SEPARATOR) == ["Mug", "category: C > D > E"]
+
+
+def test_cross_encoder_text_uses_the_description_only_without_bullets() -> None:
+    product = Product(id="p4", title="Mug", bullet_points=" \n ", description="Holds\n  tea.")
+    assert cross_encoder_text(product).split(FIELD_SEPARATOR) == ["Mug", "Holds tea."]
+
+
+def test_cross_encoder_text_cuts_long_details_at_a_word_boundary() -> None:
+    words = "absorbent cotton towel " * 100
+    details = cross_encoder_text(Product(id="p5", title="Towel", bullet_points=words)).split(FIELD_SEPARATOR)[1]
+    assert len(details) <= MAX_DETAILS_CHARS
+    assert len(details) > MAX_DETAILS_CHARS - len("absorbent ")
+    assert words.startswith(details + " ")
 
 
 def test_cross_encoder_text_skips_empty_fields_and_caps_huge_ones() -> None:
@@ -40,7 +57,7 @@ def test_cross_encoder_text_skips_empty_fields_and_caps_huge_ones() -> None:
     fields = cross_encoder_text(product).split(FIELD_SEPARATOR)
     assert fields[0] == "Mug"
     assert len(fields) == 2
-    assert len(fields[1]) == MAX_DESCRIPTION_CHARS
+    assert fields[1] == "x" * MAX_DETAILS_CHARS
 
 
 def test_bi_encoder_text_is_short_natural_text() -> None:

@@ -136,6 +136,19 @@ def test_caps_that_cannot_hold_still_fill_the_page() -> None:
         assert all("cap exceeded" in r for r in page.reasons[2:])
 
 
+def test_caps_count_per_page_when_a_window_is_cut_into_pages() -> None:
+    relevance = np.linspace(1, 0, 12).astype(np.float32)
+    brands = ["A", "A", "B", "A", "B", "C", "A", "B", "B", "C", "C", "C"]
+    whole = diversify(relevance, 12, DiversityParams(max_per_brand=1), brands=brands)
+    paged = diversify(relevance, 12, DiversityParams(max_per_brand=1, page_size=3), brands=brands)
+    for page in range(4):
+        on_page = [brands[i] for i in paged.order[page * 3 : page * 3 + 3]]
+        assert sorted(on_page) == ["A", "B", "C"], f"page {page + 1}: {on_page}"
+    assert paged.notes == ()
+    assert "caps could not hold: 9 of 12" in whole.notes[0], "one window-wide cap cannot hold past 3 results"
+    assert paged.order[:3] == whole.order[:3] == [0, 2, 5]
+
+
 def test_unbranded_and_uncategorised_products_are_never_capped() -> None:
     relevance = np.linspace(1, 0, 6).astype(np.float32)
     page = diversify(relevance, 6, DiversityParams(max_per_brand=1, max_per_category=1), brands=[""] * 6)
@@ -192,6 +205,16 @@ def test_dpp_survives_exact_duplicates_and_more_picks_than_kernel_rank() -> None
     assert page.order[:3] == [0, 1, 2]  # one of each direction first
     assert page.order[3:] == list(range(3, 20))  # then, with the kernel exhausted, by relevance
     assert all(np.isfinite(page.scores))
+
+
+def test_a_dpp_window_wider_than_the_candidates_is_the_whole_list() -> None:
+    # Any positive window is valid on the wire; a huge one must not size memory by it.
+    rng = np.random.default_rng(5)
+    relevance, embeddings = rng.random(12), rng.normal(size=(12, 8)).astype(np.float32)
+    whole = diversify(relevance, 12, DiversityParams(method="dpp", strength=0.5, window=12), embeddings)
+    huge = diversify(relevance, 12, DiversityParams(method="dpp", strength=0.5, window=2**32 - 1), embeddings)
+    assert huge.order == whole.order
+    assert huge.scores == whole.scores
 
 
 def _min_max(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -57,7 +57,8 @@ def servers(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """Start sidecars lazily per loader (with / without a bi-encoder); stop them all at the end."""
     data_dir = tmp_path_factory.mktemp("sidecar-data")
     (data_dir / "models").symlink_to(tiny_models, target_is_directory=True)
-    settings = Settings(data_dir=data_dir, listen="127.0.0.1:0")
+    # Blend weight 0: the page is built from the cross-encoder's relevance alone, as asserted below.
+    settings = Settings(data_dir=data_dir, listen="127.0.0.1:0", blend_weight=0.0)
     started: dict[object, tuple[grpc.Server, grpc.Channel, pb_grpc.RerankerStub]] = {}
 
     def stub(loader: Callable[[Settings], RerankService] | None = None) -> pb_grpc.RerankerStub:
@@ -110,6 +111,7 @@ def test_unsatisfiable_caps_still_return_a_full_page_and_say_so(servers: Stub) -
         ({"strength": float("nan")}, "options.diversity.strength"),
         ({"window": 0}, "options.diversity.window"),
         ({"max_per_brand": 0}, "options.diversity.max_per_brand"),
+        ({"max_per_brand": 1, "page_size": 0}, "options.diversity.page_size"),
         ({"max_per_category": 0}, "options.diversity.max_per_category"),
     ],
 )

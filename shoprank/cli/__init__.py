@@ -8,11 +8,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shoprank.cli import bench, index, models, opensearch, search, serve, sidecar
+from shoprank.cli import bench, eval, index, models, opensearch, search, serve, sidecar, train
 from shoprank.log_format import log_handler
 from shoprank.settings import add_settings_flags, settings_from_args
 
-COMMANDS = (models, index, sidecar, search, serve, opensearch, bench)
+COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, eval, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -124,6 +124,7 @@ class DiversityOptions(_message.Message):
     MAX_PER_BRAND_FIELD_NUMBER: _builtins.int
     MAX_PER_CATEGORY_FIELD_NUMBER: _builtins.int
     WINDOW_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
     method: Global___DiversityMethod.ValueType
     strength: _builtins.float
     """Trade-off in [0, 1]: 0 = relevance only, 1 = diversity only. Unset = server default."""
@@ -134,6 +135,10 @@ class DiversityOptions(_message.Message):
     max_per_category: _builtins.int
     window: _builtins.int
     """Sliding-window size for DPP (>= 1): each pick is diversified against the previous window - 1. Unset = server default."""
+    page_size: _builtins.int
+    """Caps count per page of this many results (>= 1), for a caller that ranks a whole window once
+    and cuts its pages from it (the front door). Unset = one page of top_k.
+    """
     def __init__(
         self,
         *,
@@ -142,15 +147,18 @@ class DiversityOptions(_message.Message):
         max_per_brand: _builtins.int | None = ...,
         max_per_category: _builtins.int | None = ...,
         window: _builtins.int | None = ...,
+        page_size: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand", "_max_per_category", b"_max_per_category", "_strength", b"_strength", "_window", b"_window", "max_per_brand", b"max_per_brand", "max_per_category", b"max_per_category", "strength", b"strength", "window", b"window"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand", "_max_per_category", b"_max_per_category", "_page_size", b"_page_size", "_strength", b"_strength", "_window", b"_window", "max_per_brand", b"max_per_brand", "max_per_category", b"max_per_category", "page_size", b"page_size", "strength", b"strength", "window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand", "_max_per_category", b"_max_per_category", "_strength", b"_strength", "_window", b"_window", "max_per_brand", b"max_per_brand", "max_per_category", b"max_per_category", "method", b"method", "strength", b"strength", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand", "_max_per_category", b"_max_per_category", "_page_size", b"_page_size", "_strength", b"_strength", "_window", b"_window", "max_per_brand", b"max_per_brand", "max_per_category", b"max_per_category", "method", b"method", "page_size", b"page_size", "strength", b"strength", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_per_brand: _TypeAlias = _typing.Literal["max_per_brand"]  # noqa: Y015
     _WhichOneofArgType__max_per_brand: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand"]  # noqa: Y015
     _WhichOneofReturnType__max_per_category: _TypeAlias = _typing.Literal["max_per_category"]  # noqa: Y015
     _WhichOneofArgType__max_per_category: _TypeAlias = _typing.Literal["_max_per_category", b"_max_per_category"]  # noqa: Y015
+    _WhichOneofReturnType__page_size: _TypeAlias = _typing.Literal["page_size"]  # noqa: Y015
+    _WhichOneofArgType__page_size: _TypeAlias = _typing.Literal["_page_size", b"_page_size"]  # noqa: Y015
     _WhichOneofReturnType__strength: _TypeAlias = _typing.Literal["strength"]  # noqa: Y015
     _WhichOneofArgType__strength: _TypeAlias = _typing.Literal["_strength", b"_strength"]  # noqa: Y015
     _WhichOneofReturnType__window: _TypeAlias = _typing.Literal["window"]  # noqa: Y015
@@ -159,6 +167,8 @@ class DiversityOptions(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_per_brand) -> _WhichOneofReturnType__max_per_brand | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_per_category) -> _WhichOneofReturnType__max_per_category | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__page_size) -> _WhichOneofReturnType__page_size | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__strength) -> _WhichOneofReturnType__strength | None: ...
     @_typing.overload

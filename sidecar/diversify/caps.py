@@ -4,7 +4,9 @@ Caps combine with every method: the greedy pick takes the best candidate by the 
 objective among those within the caps. When no remaining candidate is within the caps (fewer
 brands than the page, say) the page is filled with the best remaining candidate anyway and
 its reason says the cap was exceeded: a page is never shorter than asked while candidates exist.
-Products without a brand (or category) are never counted against that cap.
+Products without a brand (or category) are never counted against that cap. With a page size,
+counting starts again on every page: a window ranked once and cut into pages keeps the caps on
+each page.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ class PageCaps:
     """Counts brands and categories on the page as it fills and says who is over a cap."""
 
     def __init__(
-        self, n: int, attributes: CandidateAttributes, max_per_brand: int | None, max_per_category: int | None
+        self,
+        n: int,
+        attributes: CandidateAttributes,
+        max_per_brand: int | None,
+        max_per_category: int | None,
+        page_size: int | None = None,
     ) -> None:
         self._caps: list[tuple[str, npt.NDArray[np.int64], int]] = []
         if max_per_brand is not None:
@@ -28,6 +35,8 @@ class PageCaps:
             self._caps.append(("category", attributes.category_codes, max_per_category))
         # Page positions (0-based) already taken by each brand / category code.
         self._positions: dict[tuple[str, int], list[int]] = {}
+        self._n = n
+        self._page_size = page_size
         self.allowed = np.ones(n, dtype=bool)
 
     def add(self, index: int, position: int) -> None:
@@ -40,6 +49,9 @@ class PageCaps:
             taken.append(position)
             if len(taken) >= cap:
                 self.allowed &= codes != code
+        if self._page_size is not None and (position + 1) % self._page_size == 0:
+            self._positions.clear()  # the next position opens a new page
+            self.allowed = np.ones(self._n, dtype=bool)
 
     def _over(self, index: int) -> list[str]:
         reasons = []

@@ -127,7 +127,7 @@ def diversify(
 
     caps = None
     if params.has_caps:
-        caps = PageCaps(n, attributes, params.max_per_brand, params.max_per_category)
+        caps = PageCaps(n, attributes, params.max_per_brand, params.max_per_category, params.page_size)
     picks = (
         relevance_prefix(relevance_sorted, k)
         if method == "none" and caps is None

@@ -38,8 +38,10 @@ class SlidingWindowDPP:
         self._strength = strength
         self._similarity = similarity
         self._kernel = similarity.matrix
-        self._conditioning = window - 1
         n = len(relevance)
+        # A window wider than the candidates never slides; capping it keeps the factor n x n at most
+        # (a request may ask for any window: 10^8 would otherwise allocate gigabytes).
+        self._conditioning = min(window - 1, n)
         self._factor = np.zeros((max(self._conditioning, 0), n))
         self._rows = 0
         self._residual = np.ones(n)

@@ -35,6 +35,7 @@ class DiversityParams:
     strength: 0 = relevance order exactly, 1 = diversity only (the MMR lambda / xQuAD lambda /
     DPP trade-off). Caps (at most N per brand / per leaf category on the page) combine with any
     method, "none" included. window: DPP conditions each pick on the previous window - 1 picks.
+    page_size: caps count per page of this many results (None: the whole list is one page).
     """
 
     method: Method = "none"
@@ -42,6 +43,7 @@ class DiversityParams:
     max_per_brand: int | None = None
     max_per_category: int | None = None
     window: int = 10
+    page_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -54,6 +56,7 @@ class DiversityParams:
         _positive_int(self.window, "window", "")
         _positive_int(self.max_per_brand, "max_per_brand", " (leave unset for no cap)")
         _positive_int(self.max_per_category, "max_per_category", " (leave unset for no cap)")
+        _positive_int(self.page_size, "page_size", " (leave unset for one page)")
 
     @property
     def has_caps(self) -> bool:

@@ -191,6 +191,20 @@ def test_reranked_search_with_compare_columns(api_for: Api, tiny_sidecar: str) -
         assert body["timings"][name] > 0
 
 
+def test_caps_that_cannot_hold_still_fill_the_page_and_say_so(api_for: Api, tiny_sidecar: str) -> None:
+    api = api_for(tiny_sidecar)
+    # The catalogue has three brands: a page of five at one per brand cannot hold the cap.
+    body = api.get("/api/search", params={"q": "mug", "page_size": 5, "max_per_brand": 1}).json()
+    assert body["reranked"] is True
+    assert len(body["results"]) == 5
+    brands = [r["brand"] for r in body["results"]]
+    assert len(set(brands[:3])) == 3, "the first three results take one brand each"
+    assert any("caps could not hold" in note for note in body["diversity_notes"])
+    holds = api.get("/api/search", params={"q": "mug", "page_size": 3, "max_per_brand": 1}).json()
+    assert len({r["brand"] for r in holds["results"]}) == 3
+    assert not any("caps could not hold" in note for note in holds["diversity_notes"])
+
+
 @pytest.mark.parametrize("cache_entries", [256, 0])
 def test_page_two_never_repeats_page_one(api_for: Api, tiny_sidecar: str, cache_entries: int) -> None:
     api = api_for(tiny_sidecar, search_cache_entries=cache_entries)

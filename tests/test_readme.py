@@ -1,0 +1,24 @@
+"""The README documents every setting and every command (it is the user's manual)."""
+
+from __future__ import annotations
+
+from shoprank.cli import COMMANDS
+from shoprank.settings import REPO_ROOT, Settings
+
+README = (REPO_ROOT / "README.md").read_text()
+
+
+def test_every_setting_is_documented_with_its_environment_variable() -> None:
+    missing = [name for name in Settings.model_fields if f"`SHOPRANK_{name.upper()}`" not in README]
+    assert not missing, f"add these settings to README.md's Settings table: {missing}"
+
+
+def test_every_command_is_documented() -> None:
+    names = [module.__name__.rsplit(".", 1)[-1] for module in COMMANDS]
+    missing = [name for name in names if f"`shoprank {name}" not in README]
+    assert not missing, f"add these commands to README.md's CLI table: {missing}"
+
+
+def test_no_placeholder_is_left() -> None:
+    assert "FIGURES-" not in README
+    assert "SETTINGS-TABLE" not in README
