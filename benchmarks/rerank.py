@@ -39,10 +39,11 @@ from benchmarks.hardware import hardware
 from benchmarks.torch_baseline import TorchCrossEncoder
 from shoprank.model_meta import CROSS_ENCODER, model_dir
 from shoprank.onnx_session import available_cores
+from shoprank.schema import Product
 from shoprank.settings import REPO_ROOT, Settings
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
-from sidecar.client import RerankClient
+from sidecar.client import RerankClient, RerankOptions, build_request
 
 ESCI = REPO_ROOT.parent / "shared" / "data" / "esci"
 REQUEST_DEADLINE_S = 600.0
@@ -111,23 +112,21 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass(frozen=True)
+class _WindowHit:
+    """A product of a benchmark list as the client's request builder takes it (a RerankInput)."""
+
+    id: str
+    first_stage_score: float
+    product: Product
+    embedding: None = None
+
+
 def to_request(item: RerankList) -> pb.RerankRequest:
     """The wire request of one list; top_k=0 returns every candidate's score (NDCG needs them)."""
-    message = pb.RerankRequest(query=item.query, top_k=0)
-    for rank, p in enumerate(item.products):
-        message.candidates.add(
-            id=p.id,
-            first_stage_score=float(len(item.products) - rank),
-            product=pb.Product(
-                title=p.title,
-                brand=p.brand,
-                category=list(p.category),
-                color=p.color,
-                bullet_points=p.bullet_points,
-                description=p.description,
-            ),
-        )
-    return message
+    n = len(item.products)
+    hits = [_WindowHit(p.id, float(n - rank), p) for rank, p in enumerate(item.products)]
+    return build_request(item.query, hits, top_k=0, options=RerankOptions())
 
 
 class SidecarProcess:
