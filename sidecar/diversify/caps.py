@@ -35,7 +35,6 @@ class PageCaps:
             self._caps.append(("category", attributes.category_codes, max_per_category))
         # Page positions (0-based) already taken by each brand / category code.
         self._positions: dict[tuple[str, int], list[int]] = {}
-        self._n = n
         self._page_size = page_size
         self.allowed = np.ones(n, dtype=bool)
 
@@ -51,7 +50,7 @@ class PageCaps:
                 self.allowed &= codes != code
         if self._page_size is not None and (position + 1) % self._page_size == 0:
             self._positions.clear()  # the next position opens a new page
-            self.allowed = np.ones(self._n, dtype=bool)
+            self.allowed = np.ones_like(self.allowed)
 
     def _over(self, index: int) -> list[str]:
         reasons = []
