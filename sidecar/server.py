@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -68,16 +69,34 @@ class Sidecar:
     slot: ModelSlot
     health: health.HealthServicer
     reloader: ModelReloader
+    servicer: RerankerServicer
 
     def reload(self) -> ReloadResult:
         """Hot-reload the model (refused models leave the old one serving)."""
         return self.reloader.reload()
 
-    def shutdown(self, grace_seconds: float) -> None:
-        """Stop taking requests, let in-flight ones finish within the grace period, then free the model."""
+    def shutdown(self, grace_seconds: float) -> int:
+        """Stop taking requests, let in-flight ones finish within the grace period, then free the model.
+
+        Returns how many requests were still running when the grace period ended (cut off).
+        Calls that reach the transport while it stops can end CANCELLED or UNAVAILABLE on the
+        client without the sidecar ever seeing them; the client helper fails open on both.
+        """
         self.health.enter_graceful_shutdown()
-        self.server.stop(grace_seconds).wait()
+        started = time.monotonic()
+        in_flight = self.servicer.in_flight
+        stopped = self.server.stop(grace_seconds)
+        cut_off = self.servicer.drain(grace_seconds)
+        stopped.wait()
         self.slot.close()
+        log.info(
+            "drained %d in-flight requests in %.2f s; %d cut off at the %.1f s grace",
+            in_flight,
+            time.monotonic() - started,
+            cut_off,
+            grace_seconds,
+        )
+        return cut_off
 
 
 def _set_health(servicer: health.HealthServicer, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
@@ -133,7 +152,7 @@ def start_sidecar(
         threading.Thread(target=load, name="model-load", daemon=True).start()
     else:
         load()
-    return Sidecar(server, port, slot, health_servicer, reloader)
+    return Sidecar(server, port, slot, health_servicer, reloader, servicer)
 
 
 def create_server(

@@ -106,18 +106,42 @@ class ModelSlot:
 
 
 class RerankerServicer:
-    """Implements shoprank.v1.Reranker/Rerank over raw request bytes."""
+    """Implements shoprank.v1.Reranker/Rerank over raw request bytes.
+
+    It counts the requests it is handling so that shutdown can tell drained from cut off.
+    """
 
     def __init__(self, slot: ModelSlot, limits: RequestLimits, defaults: RequestDefaults) -> None:
         self.slot = slot
         self.limits = limits
         self.defaults = defaults
+        self._in_flight = 0
+        self._draining = False
+        self._idle = threading.Condition()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled now."""
+        with self._idle:
+            return self._in_flight
+
+    def drain(self, timeout: float) -> int:
+        """Refuse new requests (UNAVAILABLE), wait up to `timeout` s for in-flight ones; return those left."""
+        with self._idle:
+            self._draining = True
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=max(timeout, 0.0))
+            return self._in_flight
 
     def rerank(self, data: bytes, context: grpc.ServicerContext) -> pb.RerankResponse:
         """Score, blend and diversify the candidates of one query."""
         started = time.perf_counter()
         status = grpc.StatusCode.OK
+        with self._idle:
+            draining = self._draining
+            self._in_flight += 1
         try:
+            if draining:
+                raise NotReadyError("the sidecar is shutting down; fail open or use another replica")
             remaining = context.time_remaining()
             deadline = time.monotonic() + remaining if remaining is not None else None
             if deadline is not None and remaining is not None and remaining <= 0:
@@ -139,6 +163,9 @@ class RerankerServicer:
             log.exception("rerank failed")
             context.abort(status, "internal error while reranking; see the sidecar log")
         finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
             elapsed = time.perf_counter() - started
             metrics.REQUESTS.labels(status=status.name).inc()
             metrics.REQUEST_SECONDS.labels(status=status.name).observe(elapsed)

@@ -223,7 +223,13 @@ def test_sidecar_process_reloads_on_sighup_drains_on_sigterm_and_logs_json_witho
             process.wait(10)
     log_reader.join(10)
     assert grpc.StatusCode.OK in statuses
-    assert set(statuses) <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, set(statuses)
+    # What the sidecar handled, it finished: nothing was cut off by the drain's grace period.
+    drained = [line for line in logs if "in-flight requests in" in line]
+    assert drained, logs[-5:]
+    assert "; 0 cut off" in drained[-1], drained
+    # Calls that reach the transport while it stops end UNAVAILABLE, or CANCELLED when gRPC's core
+    # drops a call the application never received (reproduced with a bare grpc.server); both fail open.
+    assert set(statuses) <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}, set(statuses)
     assert logs, "the sidecar logged nothing"
     entries = [json.loads(line) for line in logs if line.strip()]  # every line is one JSON object
     assert {"ts", "level", "logger", "message"} <= set(entries[0])

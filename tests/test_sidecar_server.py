@@ -258,7 +258,8 @@ def test_graceful_shutdown_finishes_in_flight_requests(tiny_models: Path, tmp_pa
     for caller in callers:
         caller.start()
     time.sleep(0.3)  # all three are in flight: ~10 slowed calls of work queued
-    sidecar.shutdown(grace_seconds=20)
+    assert sidecar.servicer.in_flight == 3
+    assert sidecar.shutdown(grace_seconds=20) == 0
     for caller in callers:
         caller.join(30)
     assert len(results) == 3
@@ -267,3 +268,25 @@ def test_graceful_shutdown_finishes_in_flight_requests(tiny_models: Path, tmp_pa
     with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as after:
         pb_grpc.RerankerStub(channel).Rerank(request(3), timeout=2)
     assert after.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_shutdown_reports_requests_cut_off_at_the_grace_period(tiny_models: Path, tmp_path: Path) -> None:
+    settings = settings_with(tiny_models, tmp_path, batch_token_budget=512)
+    sidecar = start_sidecar(settings, slowed_loader(0.15), background_load=False)
+    results: list[grpc.StatusCode] = []
+
+    def call() -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{sidecar.port}") as channel:
+            try:
+                pb_grpc.RerankerStub(channel).Rerank(request(40), timeout=30)
+                results.append(grpc.StatusCode.OK)
+            except grpc.RpcError as error:
+                results.append(error.code())
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(0.3)  # ~10 slowed model calls queued: far more than the 0.05 s grace
+    assert sidecar.shutdown(grace_seconds=0.05) == 1
+    caller.join(30)
+    assert len(results) == 1
+    assert results[0] in {grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE}, results
