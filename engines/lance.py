@@ -19,31 +19,27 @@ from typing import Any
 import lancedb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from lancedb.query import FullTextOperator, MultiMatchQuery
 
 from engines.base import (
-    PRICE_BUCKETS,
     EngineError,
-    FacetBucket,
     FloatArray,
     Hit,
     NoLiveIndexError,
     RetrievalQuery,
     RetrievalResult,
     WriteFailure,
-    price_bucket_label,
 )
 from engines.bm25_fields import BM25_FIELDS
 from engines.fusion import min_max_fusion
 from engines.heap import bound_heap_growth, release_free_heap
+from engines.lance_query import FACET_COLUMNS, empty_facet_rows, facet_counts, filter_sql, quote, union_by_id
+from engines.lance_schema import arrow_schema, product_from_row, to_arrow
 from engines.versions import AliasFile, AliasState, new_version_name
 from shoprank.schema import VECTOR_DIM, Product
 
 log = logging.getLogger(__name__)
 
-# Columns a facet count reads: never the text or the vector.
-FACET_COLUMNS = ["id", "brand", "category_leaf", "color", "price"]
 # Below this many rows an exact (flat) vector scan is as fast as an ANN index and exact.
 ANN_MIN_ROWS = 20_000
 # Rows buffered before one write to a new version: fewer, larger fragments to index and search.
@@ -63,85 +59,6 @@ LANCE_ENVIRONMENT = {"LANCE_DEFAULT_FRAGMENT_READAHEAD": "1", "LANCE_LEGACY_SHUF
 # Incremental rows not yet in the indices are searched by a scan; fold them in past this share.
 UNINDEXED_SHARE_TO_OPTIMIZE = 0.05
 UNINDEXED_MIN_TO_OPTIMIZE = 1000
-
-
-def arrow_schema(dim: int) -> pa.Schema:
-    """Physical table schema: the product fields, derived search columns and the vector."""
-    return pa.schema(
-        [
-            pa.field("id", pa.string(), nullable=False),
-            pa.field("title", pa.string()),
-            pa.field("description", pa.string()),
-            pa.field("bullet_points", pa.string()),
-            pa.field("brand", pa.string()),
-            pa.field("color", pa.string()),
-            pa.field("category", pa.list_(pa.string())),
-            pa.field("category_path", pa.string()),
-            pa.field("category_leaf", pa.string()),
-            pa.field("price", pa.float64()),
-            pa.field("rating", pa.float64()),
-            pa.field("rating_count", pa.int64()),
-            pa.field("is_book", pa.bool_()),
-            pa.field("image", pa.string()),
-            pa.field("vector", pa.list_(pa.float32(), dim)),
-        ]
-    )
-
-
-def to_arrow(products: Sequence[Product], vectors: FloatArray) -> pa.Table:
-    """Products and their vectors as one Arrow table in the physical schema."""
-    if len(products) != len(vectors):
-        raise ValueError("one vector per product")
-    dim = vectors.shape[1] if vectors.ndim == 2 else VECTOR_DIM
-    columns: dict[str, list[Any]] = {name: [] for name in arrow_schema(dim).names if name != "vector"}
-    for p in products:
-        for name in (
-            "id",
-            "title",
-            "description",
-            "bullet_points",
-            "brand",
-            "color",
-            "category",
-            "price",
-            "rating",
-            "rating_count",
-            "is_book",
-            "image",
-        ):
-            columns[name].append(getattr(p, name))
-        columns["category_path"].append(p.category_path)
-        columns["category_leaf"].append(p.category[-1] if p.category else "")
-    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
-    return pa.table({**columns, "vector": pa.FixedSizeListArray.from_arrays(flat, dim)}, schema=arrow_schema(dim))
-
-
-def _product(row: dict[str, Any]) -> Product:
-    # Rows were validated on the way in; construct without re-validating on the hot path.
-    fields = {name: row[name] for name in Product.model_fields if name in row}
-    fields["category"] = list(fields.get("category") or [])
-    return Product.model_construct(**fields)
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def filter_sql(query: RetrievalQuery) -> str | None:
-    """Shopper filters as a Lance SQL predicate; every value is a quoted literal, never parsed."""
-    f = query.filters
-    clauses = []
-    if f.brands:
-        clauses.append(f"brand IN ({', '.join(_quote(b) for b in f.brands)})")
-    if f.colors:
-        clauses.append(f"color IN ({', '.join(_quote(c) for c in f.colors)})")
-    if f.categories:
-        clauses.append(f"array_has_any(category, make_array({', '.join(_quote(c) for c in f.categories)}))")
-    if f.price_min is not None:
-        clauses.append(f"price >= {float(f.price_min)!r}")
-    if f.price_max is not None:
-        clauses.append(f"price <= {float(f.price_max)!r}")
-    return " AND ".join(clauses) or None
 
 
 class LanceVersionBuilder:
@@ -192,7 +109,7 @@ class LanceVersionBuilder:
 
     def _delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), 1000):
-            self._table.delete(f"id IN ({', '.join(_quote(i) for i in ids[start : start + 1000])})")
+            self._table.delete(f"id IN ({', '.join(quote(i) for i in ids[start : start + 1000])})")
         self._written.difference_update(ids)
 
     def write_deletes(self, ids: Sequence[str]) -> None:
@@ -394,7 +311,7 @@ class LanceEngine:
             table = self._live_table()
             for start in range(0, len(ids), 1000):
                 chunk = ids[start : start + 1000]
-                table.delete(f"id IN ({', '.join(_quote(i) for i in chunk)})")
+                table.delete(f"id IN ({', '.join(quote(i) for i in chunk)})")
             self._changed(table)
         return len(ids)
 
@@ -408,8 +325,8 @@ class LanceEngine:
         """Products by id, in the order asked."""
         if not ids:
             return []
-        rows = self._live_table().search().where(f"id IN ({', '.join(_quote(i) for i in ids)})").limit(len(ids))
-        by_id = {row["id"]: _product(row) for row in rows.to_arrow().to_pylist()}
+        rows = self._live_table().search().where(f"id IN ({', '.join(quote(i) for i in ids)})").limit(len(ids))
+        by_id = {row["id"]: product_from_row(row) for row in rows.to_arrow().to_pylist()}
         return [by_id[i] for i in ids if i in by_id]
 
     def _fts(self, table: Any, query: RetrievalQuery, where: str | None) -> Any:
@@ -432,7 +349,7 @@ class LanceEngine:
     def _bm25_matches(self, table: Any, query: RetrievalQuery, where: str | None) -> pa.Table:
         """Every BM25 match (no top-k cut), facet columns only: what the facets count."""
         if not query.text.strip():
-            return _empty_facet_rows()
+            return empty_facet_rows()
         # No limit means Lance's default of 10; the row count bounds the matches.
         everything = max(1, int(table.count_rows()))
         rows = self._fts(table, query, where).select([*FACET_COLUMNS, "_score"]).limit(everything).to_arrow()
@@ -452,7 +369,7 @@ class LanceEngine:
         scores = {
             doc: 1.0 - d / 2.0 for doc, d in zip(rows["id"].to_pylist(), rows["_distance"].to_pylist(), strict=True)
         }
-        return scores, (rows.select(FACET_COLUMNS) if query.with_facets else _empty_facet_rows())
+        return scores, (rows.select(FACET_COLUMNS) if query.with_facets else empty_facet_rows())
 
     def retrieve(self, query: RetrievalQuery) -> RetrievalResult:
         """BM25, kNN or hybrid (min-max fusion) top hits, with products, optional vectors and facets.
@@ -479,7 +396,7 @@ class LanceEngine:
         rows = self._fetch(table, [doc for doc, _ in ranked], query.with_vectors)
         hits = [
             Hit(
-                product=_product(rows[doc]),
+                product=product_from_row(rows[doc]),
                 score=float(score),
                 vector=np.asarray(rows[doc]["vector"], dtype=np.float32) if query.with_vectors else None,
             )
@@ -488,7 +405,7 @@ class LanceEngine:
         ]
         result = RetrievalResult(hits=hits)
         if query.with_facets:
-            result.facets = facet_counts(_union_by_id(matched))
+            result.facets = facet_counts(union_by_id(matched))
         return result
 
     def _fetch(self, table: Any, ids: list[str], with_vectors: bool) -> dict[str, dict[str, Any]]:
@@ -497,46 +414,9 @@ class LanceEngine:
         columns = [name for name in arrow_schema(VECTOR_DIM).names if with_vectors or name != "vector"]
         rows = (
             table.search()
-            .where(f"id IN ({', '.join(_quote(i) for i in ids)})")
+            .where(f"id IN ({', '.join(quote(i) for i in ids)})")
             .select(columns)
             .limit(len(ids))
             .to_arrow()
         )
         return {row["id"]: row for row in rows.to_pylist()}
-
-
-def _empty_facet_rows() -> pa.Table:
-    return arrow_schema(VECTOR_DIM).empty_table().select(FACET_COLUMNS)
-
-
-def _union_by_id(tables: Sequence[pa.Table]) -> pa.Table:
-    """Rows of all tables, each id once (the first table's row wins)."""
-    if not tables:
-        return _empty_facet_rows()
-    union = tables[0]
-    for table in tables[1:]:
-        new = pc.invert(pc.is_in(table["id"], value_set=union["id"]))
-        union = pa.concat_tables([union, table.filter(new).cast(union.schema)])
-    return union
-
-
-def facet_counts(rows: pa.Table) -> dict[str, list[FacetBucket]]:
-    """Brand / leaf-category / color counts (most frequent first) and price-bucket counts (in bucket
-    order, empty buckets left out) over rows with the FACET_COLUMNS."""
-    facets: dict[str, list[FacetBucket]] = {}
-    for name, column in (("brand", "brand"), ("category", "category_leaf"), ("color", "color")):
-        counted = pc.value_counts(rows[column]) if rows.num_rows else pa.array([], pa.struct([]))
-        buckets = [
-            FacetBucket(str(item["values"]), int(item["counts"]))
-            for item in counted.to_pylist()
-            if item.get("values")  # nulls and empty strings are no facet value
-        ]
-        facets[name] = sorted(buckets, key=lambda b: (-b.count, b.value))
-    prices = rows["price"].drop_null().to_numpy(zero_copy_only=False) if rows.num_rows else np.empty(0)
-    facets["price"] = []
-    for low, high in PRICE_BUCKETS:
-        inside = (prices >= low) if high is None else ((prices >= low) & (prices < high))
-        count = int(np.count_nonzero(inside))
-        if count:
-            facets["price"].append(FacetBucket(price_bucket_label(low, high), count))
-    return facets
