@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 Device = Literal["auto", "cpu", "cuda"]
 EngineName = Literal["lancedb", "opensearch"]
 DiversityName = Literal["none", "mmr", "xquad", "dpp"]
+FacetName = Literal["category", "brand"]  # sidecar/diversify/params.py FACETS (a test keeps them equal)
 HybridTechnique = Literal["min_max", "rrf"]
 
 
@@ -91,6 +92,11 @@ class Settings(BaseSettings):
     diversity_window: int = Field(
         10, ge=1, description="sidecar default DPP window: each pick is diversified against the previous window - 1"
     )
+    diversity_facets: Annotated[tuple[FacetName, ...], NoDecode] = Field(
+        ("category",),
+        min_length=1,
+        description="sidecar default xQuAD aspects, for requests that name none: category, brand or category,brand",
+    )
 
     # Front door (HTTP)
     http_listen: str = Field("127.0.0.1:8080", description="address `shoprank serve` binds")
@@ -148,6 +154,14 @@ class Settings(BaseSettings):
     sidecar_tls_server_name: str = Field(
         "", description="name expected in the sidecar's certificate when it differs from the address host"
     )
+
+    @field_validator("diversity_facets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """Environment and flags give "category,brand"; Python callers may give a sequence."""
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
 
     def models_dir(self) -> Path:
         """Directory of built ONNX models."""
