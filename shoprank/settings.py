@@ -170,12 +170,19 @@ class Settings(BaseSettings):
         return self.data_dir / "models"
 
 
+def environment_value(value: object) -> str:
+    """A setting's value as its SHOPRANK_<NAME> variable reads it back (tuples comma-separated)."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     """Add one `--flag` per settings field; unset flags leave env/defaults alone."""
     group = parser.add_argument_group("settings (also SHOPRANK_<NAME> environment variables)")
     for name, field in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
-        help_text = f"{field.description} (default: {field.default})"
+        help_text = f"{field.description} (default: {environment_value(field.default)})"
         if field.annotation is bool:
             group.add_argument(
                 flag,
