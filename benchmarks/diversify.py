@@ -146,7 +146,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         ("relevance sort (numpy argsort)", _sort_only),
         ("none (diversify, relevance order)", _method(DiversityParams(method="none"))),
         ("mmr", _method(DiversityParams(method="mmr", strength=strength))),
-        ("xquad", _method(DiversityParams(method="xquad", strength=strength))),
+        ("xquad", _method(DiversityParams(method="xquad", strength=strength, facets=("category",)))),
+        ("xquad (brand)", _method(DiversityParams(method="xquad", strength=strength, facets=("brand",)))),
+        (
+            "xquad (category + brand)",
+            _method(DiversityParams(method="xquad", strength=strength, facets=("category", "brand"))),
+        ),
         (f"dpp (window {window})", _method(DiversityParams(method="dpp", strength=strength, window=window))),
         ("caps (brand 2, category 3)", _method(DiversityParams(max_per_brand=2, max_per_category=3))),
         ("mmr + caps (brand 2)", _method(DiversityParams(method="mmr", strength=strength, max_per_brand=2))),

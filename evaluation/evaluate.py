@@ -12,7 +12,7 @@ import os
 import platform
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ from shoprank.template import bi_encoder_text
 from sidecar.diversify import DiversityParams
 from sidecar.reranker import CrossEncoder
 from sidecar.scoring import RerankService
+from sidecar.server import defaults_from
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +154,12 @@ def _embeddings(encoder: BiEncoder, products: Mapping[str, Product]) -> dict[str
 
 
 def _diversity(settings: Settings) -> tuple[DiversityParams, str | None]:
-    if settings.diversity_method != "none":
-        return DiversityParams(method=settings.diversity_method, strength=settings.diversity_strength), None
+    """The sidecar's default diversity (the same settings → params mapping the server uses)."""
+    default = defaults_from(settings).diversity
+    if default.method != "none":
+        return default, None
     note = f"the sidecar's default diversity is none; the diversified stage uses mmr at {settings.diversity_strength}"
-    return DiversityParams(method="mmr", strength=settings.diversity_strength), note
+    return replace(default, method="mmr"), note
 
 
 def _rerankers(

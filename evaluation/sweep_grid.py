@@ -6,13 +6,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.diversify.params import DiversityParams, Method
+from sidecar.diversify.params import DiversityParams, Facet, Method
 
-DEFAULT_STRENGTHS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
+DEFAULT_STRENGTHS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9)
 SWEPT_METHODS: tuple[Method, ...] = ("mmr", "xquad", "dpp")
+# xQuAD runs once per facet choice: its aspects from categories, brands, or both.
+XQUAD_FACETS: tuple[tuple[Facet, ...], ...] = (("category",), ("brand",), ("category", "brand"))
+DEFAULT_FACETS = DiversityParams().facets
 # (max per brand, max per category): the point set of the hard caps.
 Caps = tuple[int | None, int | None]
 DEFAULT_CAPS: tuple[Caps, ...] = ((1, None), (2, None), (3, None), (None, 2), (None, 3), (2, 3))
+
+
+def method_name(params: DiversityParams) -> str:
+    """The method as the sweep names its curve: "mmr", "xquad" (category aspects), "xquad[brand]",
+    "xquad[category+brand]"."""
+    if params.method == "xquad" and params.facets != DEFAULT_FACETS:
+        return f"xquad[{'+'.join(params.facets)}]"
+    return params.method
 
 
 @dataclass(frozen=True)
@@ -24,13 +35,13 @@ class SweepConfig:
 
     @property
     def label(self) -> str:
-        """E.g. "mmr 0.30", "caps brand<=2", "mmr 0.20 + brand<=2"."""
+        """E.g. "mmr 0.30", "xquad[category+brand] 0.50", "caps brand<=2", "mmr 0.20 + brand<=2"."""
         p = self.params
         caps = [f"brand<={p.max_per_brand}"] * (p.max_per_brand is not None)
         caps += [f"category<={p.max_per_category}"] * (p.max_per_category is not None)
         if p.method == "none":
             return "caps " + " ".join(caps) if caps else "rerank only"
-        name = f"{p.method} {p.strength:.2f}" + (f" w{p.window}" if p.method == "dpp" and p.window != 10 else "")
+        name = f"{method_name(p)} {p.strength:.2f}" + (f" w{p.window}" if p.method == "dpp" and p.window != 10 else "")
         return " + ".join([name, " ".join(caps)]) if caps else name
 
     def as_dict(self) -> dict[str, Any]:
@@ -44,6 +55,7 @@ class SweepConfig:
             "max_per_brand": p.max_per_brand,
             "max_per_category": p.max_per_category,
             "window": p.window,
+            "facets": list(p.facets),
         }
 
 
@@ -56,14 +68,18 @@ def sweep_grid(
     caps: Sequence[Caps] = DEFAULT_CAPS,
     combined_strengths: Sequence[float] = (),
     window: int = 10,
+    xquad_facets: Sequence[tuple[Facet, ...]] = XQUAD_FACETS,
 ) -> list[SweepConfig]:
-    """Each method over the strengths, each cap alone, and (for `combined_strengths`) MMR with a
-    brand cap of 2: the configurations of the sweep, in report order."""
-    grid = [
-        SweepConfig(method, DiversityParams(method=method, strength=s, window=window))
-        for method in methods
-        for s in strengths
-    ]
+    """Each method over the strengths (xQuAD once per facet choice), each cap alone, and (for
+    `combined_strengths`) MMR with a brand cap of 2: the configurations of the sweep, in report order."""
+    grid = []
+    for method in methods:
+        for facets in xquad_facets if method == "xquad" else (DEFAULT_FACETS,):
+            grid += [
+                SweepConfig(method_name(params), params)
+                for s in strengths
+                for params in [DiversityParams(method=method, strength=s, window=window, facets=facets)]
+            ]
     grid += [
         SweepConfig("caps", DiversityParams(method="none", strength=0.0, max_per_brand=b, max_per_category=c))
         for b, c in caps

@@ -14,7 +14,15 @@ from pathlib import Path
 
 from evaluation.tradeoff import MAX_NDCG_LOSS, MIN_COVERAGE_GAIN, SweepPoint, TradeoffReport
 
-COLORS = {"mmr": "#2f6fb0", "xquad": "#d9822b", "dpp": "#3d9a50", "caps": "#8e44ad", "mmr+caps": "#c0392b"}
+COLORS = {
+    "mmr": "#2f6fb0",
+    "xquad": "#d9822b",
+    "xquad[brand]": "#b8860b",
+    "xquad[category+brand]": "#e74c3c",
+    "dpp": "#3d9a50",
+    "caps": "#8e44ad",
+    "mmr+caps": "#7f8c8d",
+}
 COVERAGE_AXES = (("category_coverage@10", "category coverage@10"), ("brand_coverage@10", "brand coverage@10"))
 
 

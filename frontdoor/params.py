@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from engines.base import Filters, RetrievalMode
 from frontdoor.search import SearchRequest
 from sidecar.client import RerankOptions
-from sidecar.diversify import Method
+from sidecar.diversify import FACETS, Facet, Method
 
 MAX_QUERY_CHARS = 512
 MAX_PAGE_SIZE = 100
@@ -39,6 +39,7 @@ HINTS: dict[str, str] = {
     "price_max": "prices are non-negative USD amounts",
     "mode": "first stage: bm25, knn or hybrid",
     "diversity": "diversity method: none, mmr, xquad or dpp",
+    "diversity_facets": "xQuAD aspects: repeat the parameter for category and/or brand",
 }
 
 
@@ -68,6 +69,9 @@ class SearchParams(BaseModel):
     )
     diversity_window: Annotated[int, Field(ge=1, le=MAX_DIVERSITY_WINDOW)] | None = Field(
         None, description="sliding window of the DPP diversifier"
+    )
+    diversity_facets: Annotated[list[Facet], Field(max_length=len(FACETS))] = Field(
+        default_factory=list, description="xQuAD aspects, category and/or brand (repeatable; default: the sidecar's)"
     )
     explain: bool = Field(False, description="include why each result is where it is")
     compare: bool = Field(False, description="also return the first-stage and reranked orders of this page")
@@ -104,6 +108,7 @@ class SearchParams(BaseModel):
                 max_per_brand=self.max_per_brand,
                 max_per_category=self.max_per_category,
                 window=self.diversity_window,
+                facets=tuple(f for f in FACETS if f in self.diversity_facets),
                 # Pages are cut from one ranked window: caps must hold on each page, not on the window.
                 page_size=self.page_size if self.max_per_brand or self.max_per_category else None,
                 explain=self.explain,
@@ -113,5 +118,5 @@ class SearchParams(BaseModel):
         )
 
 
-LIST_PARAMS = frozenset({"brand", "category", "color"})
+LIST_PARAMS = frozenset({"brand", "category", "color", "diversity_facets"})
 SINGLE_VALUED = frozenset(SearchParams.model_fields) - LIST_PARAMS

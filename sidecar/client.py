@@ -21,7 +21,7 @@ from shoprank.settings import Settings
 from shoprank.template import ProductText
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
-from sidecar.convert import METHOD_ENUMS
+from sidecar.convert import FACET_ENUMS, METHOD_ENUMS
 from sidecar.errors import RETRY_AFTER_KEY
 from sidecar.tls import channel_credentials
 
@@ -59,6 +59,7 @@ class RerankOptions:
     max_per_category: int | None = None
     window: int | None = None
     page_size: int | None = None  # caps count per page of this many results
+    facets: tuple[str, ...] = ()  # xQuAD's aspects: "category" and/or "brand" (empty: server default)
     explain: bool = False
 
 
@@ -117,6 +118,7 @@ def build_request(query: str, items: Sequence[RerankInput], top_k: int, options:
         value = getattr(options, name)
         if value is not None:
             setattr(o.diversity, name, value)
+    o.diversity.facets.extend(FACET_ENUMS[name] for name in options.facets)  # type: ignore[misc]
     return request
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from shoprank.v1 import rerank_pb2 as pb
-from sidecar.diversify import DiversityParamError, DiversityParams, Method
+from sidecar.diversify import DiversityParamError, DiversityParams, Facet, Method
 from sidecar.domain import Candidate, CandidateProduct, RerankOutcome, RerankQuery
 from sidecar.errors import InvalidRequestError
 
@@ -26,6 +26,8 @@ METHODS: dict[int, Method | None] = {
     pb.DIVERSITY_METHOD_DPP: "dpp",
 }
 METHOD_ENUMS: dict[str, int] = {name: number for number, name in METHODS.items() if name is not None}
+FACETS: dict[int, Facet] = {pb.DIVERSITY_FACET_CATEGORY: "category", pb.DIVERSITY_FACET_BRAND: "brand"}
+FACET_ENUMS: dict[str, int] = {name: number for number, name in FACETS.items()}
 PRODUCT_TEXT_FIELDS = ("title", "brand", "color", "bullet_points", "description")
 
 
@@ -80,10 +82,22 @@ def _product(message: pb.Product, path: str, limits: RequestLimits) -> Candidate
     )
 
 
+def _facets(message: pb.DiversityOptions, defaults: DiversityParams) -> tuple[Facet, ...]:
+    """The facets asked for (the server default when none); an unknown or unspecified one names its index."""
+    for index, number in enumerate(message.facets):
+        if number not in FACETS:
+            raise InvalidRequestError(
+                f"options.diversity.facets[{index}]",
+                f"unknown facet {number}; use DIVERSITY_FACET_CATEGORY and/or DIVERSITY_FACET_BRAND",
+            )
+    return tuple(FACETS[number] for number in message.facets) or defaults.facets
+
+
 def _diversity(message: pb.DiversityOptions, defaults: DiversityParams) -> DiversityParams:
     """Request options over the server defaults; DiversityParams validates and names the bad field."""
     if message.method not in METHODS:
         raise InvalidRequestError("options.diversity.method", f"unknown method {message.method}")
+    facets = _facets(message, defaults)
     try:
         return DiversityParams(
             method=METHODS[message.method] or defaults.method,
@@ -94,6 +108,7 @@ def _diversity(message: pb.DiversityOptions, defaults: DiversityParams) -> Diver
                 int(message.max_per_category) if message.HasField("max_per_category") else defaults.max_per_category
             ),
             page_size=int(message.page_size) if message.HasField("page_size") else None,
+            facets=facets,
         )
     except DiversityParamError as error:
         raise InvalidRequestError(f"options.diversity.{error.field}", error.problem) from error

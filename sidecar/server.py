@@ -46,7 +46,10 @@ def defaults_from(settings: Settings) -> RequestDefaults:
     return RequestDefaults(
         blend_weight=settings.blend_weight,
         diversity=DiversityParams(
-            method=settings.diversity_method, strength=settings.diversity_strength, window=settings.diversity_window
+            method=settings.diversity_method,
+            strength=settings.diversity_strength,
+            window=settings.diversity_window,
+            facets=settings.diversity_facets,
         ),
     )
 

@@ -22,7 +22,7 @@ def test_bench_diversify_reports_methods_beside_the_baselines(
     report = json.loads(out.read_text())
     rows = {row["name"]: row for row in report["rows"]}
     assert list(rows)[:2] == ["relevance sort (numpy argsort)", "none (diversify, relevance order)"]
-    assert {"mmr", "xquad", "dpp (window 10)"} <= set(rows)
+    assert {"mmr", "xquad", "xquad (brand)", "xquad (category + brand)", "dpp (window 10)"} <= set(rows)
     assert set(report["hardware"]["blas_threads"]) == {1}  # every BLAS loaded (numpy's, torch's) at 1 thread
     for row in rows.values():
         assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]

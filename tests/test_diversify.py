@@ -4,6 +4,7 @@ and each method checked against a direct (slow) implementation of its formula.""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -91,7 +92,8 @@ def test_identical_inputs_give_identical_pages_and_ties_keep_input_order(method:
 @pytest.mark.parametrize(("cap_field", "cap"), [("max_per_brand", 1), ("max_per_brand", 2), ("max_per_category", 3)])
 def test_caps_hold_on_the_page_for_every_method(method: Method, cap_field: str, cap: int) -> None:
     c = clustered(5)
-    params = DiversityParams(method=method, strength=0.3, **{cap_field: cap})
+    caps: dict[str, Any] = {cap_field: cap}
+    params = DiversityParams(method=method, strength=0.3, **caps)
     page = diversify(c.relevance, 6, params, c.embeddings, c.brands, c.categories)
     assert len(page.order) == 6
     keys = c.brands if cap_field == "max_per_brand" else [" > ".join(p) for p in c.categories]

@@ -73,7 +73,13 @@ def _sweep(configs: Sequence[SweepConfig], gap: float = 2.0) -> TradeoffReport:
 
 def test_strength_zero_is_rerank_only_for_every_method() -> None:
     report = _sweep(sweep_grid(strengths=(0.0,), caps=()))
-    assert [p.config.label for p in report.points] == ["mmr 0.00", "xquad 0.00", "dpp 0.00"]
+    assert [p.config.label for p in report.points] == [
+        "mmr 0.00",
+        "xquad 0.00",
+        "xquad[brand] 0.00",
+        "xquad[category+brand] 0.00",
+        "dpp 0.00",
+    ]
     for point in report.points:
         assert point.values == report.baseline.values
         assert report.change(point, "ndcg@10") == 0.0
@@ -113,7 +119,8 @@ def test_coverage_rises_with_strength(method: Method) -> None:
     # The other brands score just below the towels. xQuAD weighs a category by its share of the
     # window's relevance, so it trades little for categories that hold little of it (until strength 1).
     strengths = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
-    report = _sweep(sweep_grid(strengths=strengths, methods=(method,), caps=()), gap=0.95)
+    grid = sweep_grid(strengths=strengths, methods=(method,), caps=(), xquad_facets=[("category",)])
+    report = _sweep(grid, gap=0.95)
     coverage = [p.mean("category_coverage@10") for p in report.points]
     brands = [p.mean("brand_coverage@10") for p in report.points]
     assert coverage == sorted(coverage)

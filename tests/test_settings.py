@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from shoprank.cli import build_parser
+from shoprank.cli.serve import child_environment
 from shoprank.settings import Settings, settings_from_args
 
 
@@ -43,3 +44,13 @@ def test_secrets_are_not_printed() -> None:
     settings = Settings(opensearch_password="hunter2")
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in str(settings.model_dump())
+
+
+def test_a_spawned_child_reads_back_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(diversity_facets="brand,category", rerank_window=7, tls_cert=Path("/tmp/cert.pem"))
+    for name, value in child_environment(settings).items():
+        monkeypatch.setenv(name, value)
+    child = Settings()
+    assert child.diversity_facets == ("brand", "category")
+    skip = {"opensearch_password", "listen"}  # secrets are not passed; the child listens where the parent calls
+    assert child.model_dump(exclude=skip) == settings.model_dump(exclude=skip)

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from shoprank.cli.common import add_command
-from shoprank.settings import Settings
+from shoprank.settings import Settings, environment_value
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
         value = getattr(settings, name)
         if value is None or isinstance(value, SecretStr):  # unset optional paths stay unset
             continue
-        env[f"SHOPRANK_{name.upper()}"] = str(value)
+        env[f"SHOPRANK_{name.upper()}"] = environment_value(value)
     env["SHOPRANK_LISTEN"] = settings.sidecar
     return env
 

@@ -42,6 +42,30 @@ DIVERSITY_METHOD_XQUAD: DiversityMethod.ValueType  # 3
 DIVERSITY_METHOD_DPP: DiversityMethod.ValueType  # 4
 Global___DiversityMethod: _TypeAlias = DiversityMethod  # noqa: Y015
 
+class _DiversityFacet:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DiversityFacetEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DiversityFacet.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DIVERSITY_FACET_UNSPECIFIED: _DiversityFacet.ValueType  # 0
+    """not a facet: rejected inside `facets`"""
+    DIVERSITY_FACET_CATEGORY: _DiversityFacet.ValueType  # 1
+    """leaf category (full path)"""
+    DIVERSITY_FACET_BRAND: _DiversityFacet.ValueType  # 2
+    """brand (case- and space-insensitive)"""
+
+class DiversityFacet(_DiversityFacet, metaclass=_DiversityFacetEnumTypeWrapper):
+    """What xQuAD diversifies over: each product covers one aspect of each facet."""
+
+DIVERSITY_FACET_UNSPECIFIED: DiversityFacet.ValueType  # 0
+"""not a facet: rejected inside `facets`"""
+DIVERSITY_FACET_CATEGORY: DiversityFacet.ValueType  # 1
+"""leaf category (full path)"""
+DIVERSITY_FACET_BRAND: DiversityFacet.ValueType  # 2
+"""brand (case- and space-insensitive)"""
+Global___DiversityFacet: _TypeAlias = DiversityFacet  # noqa: Y015
+
 @_typing.final
 class Product(_message.Message):
     """The product fields the text template needs; every field is optional text."""
@@ -125,6 +149,7 @@ class DiversityOptions(_message.Message):
     MAX_PER_CATEGORY_FIELD_NUMBER: _builtins.int
     WINDOW_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    FACETS_FIELD_NUMBER: _builtins.int
     method: Global___DiversityMethod.ValueType
     strength: _builtins.float
     """Trade-off in [0, 1]: 0 = relevance only, 1 = diversity only. Unset = server default."""
@@ -139,6 +164,10 @@ class DiversityOptions(_message.Message):
     """Caps count per page of this many results (>= 1), for a caller that ranks a whole window once
     and cuts its pages from it (the front door). Unset = one page of top_k.
     """
+    @_builtins.property
+    def facets(self) -> _containers.RepeatedScalarFieldContainer[Global___DiversityFacet.ValueType]:
+        """xQuAD's aspects: categories, brands or both (each at most once; other methods ignore it). Empty = server default."""
+
     def __init__(
         self,
         *,
@@ -148,10 +177,11 @@ class DiversityOptions(_message.Message):
         max_per_category: _builtins.int | None = ...,
         window: _builtins.int | None = ...,
         page_size: _builtins.int | None = ...,
+        facets: _abc.Iterable[Global___DiversityFacet.ValueType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand", "_max_per_category", b"_max_per_category", "_page_size", b"_page_size", "_strength", b"_strength", "_window", b"_window", "max_per_brand", b"max_per_brand", "max_per_category", b"max_per_category", "page_size", b"page_size", "strength", b"strength", "window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand", "_max_per_category", b"_max_per_category", "_page_size", b"_page_size", "_strength", b"_strength", "_window", b"_window", "max_per_brand", b"max_per_brand", "max_per_category", b"max_per_category", "method", b"method", "page_size", b"page_size", "strength", b"strength", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand", "_max_per_category", b"_max_per_category", "_page_size", b"_page_size", "_strength", b"_strength", "_window", b"_window", "facets", b"facets", "max_per_brand", b"max_per_brand", "max_per_category", b"max_per_category", "method", b"method", "page_size", b"page_size", "strength", b"strength", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_per_brand: _TypeAlias = _typing.Literal["max_per_brand"]  # noqa: Y015
     _WhichOneofArgType__max_per_brand: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand"]  # noqa: Y015

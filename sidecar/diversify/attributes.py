@@ -10,7 +10,7 @@ leaf paths per product against ~0.13 at depth 3, so the leaf is where a 10-resul
 room to vary. Products without a category have no aspect key (""): caps never count them,
 coverage never credits them, and xQuAD pools them into one "uncategorised" aspect so they
 are neither favoured nor penalised. Brands compare case- and space-insensitively
-("NIKE " is "Nike"); an empty brand is no brand.
+("NIKE " is "Nike"); an empty brand is no brand (xQuAD's brand facet pools those likewise).
 """
 
 from __future__ import annotations
@@ -70,8 +70,22 @@ class CandidateAttributes:
         return codes(self.aspects)
 
     @cached_property
+    def brand_keys(self) -> list[str]:
+        """Brand key per candidate ("" = no brand)."""
+        if not self._brands:
+            return [""] * len(self._order)
+        return [brand_key(self._brands[i]) for i in self._order]
+
+    @cached_property
     def brand_codes(self) -> npt.NDArray[np.int64]:
         """Brand code per candidate (-1 = no brand)."""
-        if not self._brands:
-            return np.full(len(self._order), -1, dtype=np.int64)
-        return codes([brand_key(self._brands[i]) for i in self._order])
+        return codes(self.brand_keys)
+
+    @cached_property
+    def brand_labels(self) -> dict[str, str]:
+        """Each brand key as the first candidate with it spells it, for explanations ("" = "no brand")."""
+        labels = {"": "no brand"}
+        for i, key in zip(self._order, self.brand_keys, strict=True):
+            if key not in labels:
+                labels[key] = " ".join(self._brands[i].split())
+        return labels

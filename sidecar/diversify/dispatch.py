@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.diversify.attributes import CandidateAttributes
+from sidecar.diversify.attributes import CandidateAttributes, category_label
 from sidecar.diversify.caps import PageCaps
 from sidecar.diversify.dpp import SlidingWindowDPP
 from sidecar.diversify.mmr import MMR
-from sidecar.diversify.params import DiversityParamError, DiversityParams
+from sidecar.diversify.params import DiversityParamError, DiversityParams, Facet
 from sidecar.diversify.selection import FloatArray, Objective, RelevanceOnly, greedy_fill, relevance_prefix
 from sidecar.diversify.similarity import similarity
-from sidecar.diversify.xquad import XQuAD
+from sidecar.diversify.xquad import FacetAspects, XQuAD
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,18 @@ def _min_max(values: FloatArray) -> FloatArray:
     return (values - low) / (high - low)
 
 
+def _facet_aspects(facets: Sequence[Facet], attributes: CandidateAttributes) -> list[FacetAspects]:
+    """xQuAD's aspects of each facet asked for, with the names explanations show."""
+    out = []
+    for facet in facets:
+        if facet == "category":
+            keys = attributes.aspects
+            out.append(FacetAspects(facet, keys, {key: category_label(key) for key in set(keys)}))
+        else:
+            out.append(FacetAspects(facet, attributes.brand_keys, attributes.brand_labels))
+    return out
+
+
 def diversify(
     relevance: npt.ArrayLike,
     k: int,
@@ -115,7 +127,7 @@ def diversify(
             notes.append(f"strength 0: relevance order ({params.method} not applied)")
         objective = RelevanceOnly(relevance_sorted, capped=params.has_caps)
     elif method == "xquad":
-        objective = XQuAD(normalised, attributes.aspects, params.strength)
+        objective = XQuAD(normalised, _facet_aspects(params.facets, attributes), params.strength)
     else:
         matrix = similarity(None if vectors is None else vectors[ranked], attributes)
         if matrix.note:

@@ -10,6 +10,9 @@ Method = Literal["none", "mmr", "xquad", "dpp"]
 METHODS: tuple[Method, ...] = ("none", "mmr", "xquad", "dpp")
 # Methods whose redundancy comes from product embeddings (attribute similarity without them).
 EMBEDDING_METHODS: tuple[Method, ...] = ("mmr", "dpp")
+# The product attributes xQuAD takes its aspects from (each product covers one aspect of each).
+Facet = Literal["category", "brand"]
+FACETS: tuple[Facet, ...] = ("category", "brand")
 
 
 class DiversityParamError(ValueError):
@@ -28,6 +31,20 @@ def _positive_int(value: int | None, field: str, hint: str) -> None:
         raise DiversityParamError(field, f"must be an integer of at least 1, got {value!r}{hint}")
 
 
+def _facets(value: object) -> tuple[Facet, ...]:
+    """The facets in FACETS order; a bad value raises naming the field "facets"."""
+    if isinstance(value, str) or not isinstance(value, tuple | list):
+        raise DiversityParamError("facets", f"must be a list of {' and/or '.join(FACETS)}, got {value!r}")
+    unknown = [f for f in value if f not in FACETS]
+    if unknown:
+        raise DiversityParamError("facets", f"unknown facet {unknown[0]!r}; use {' and/or '.join(FACETS)}")
+    if not value:
+        raise DiversityParamError("facets", f"must name at least one of {', '.join(FACETS)}")
+    if len(set(value)) != len(value):
+        raise DiversityParamError("facets", f"names a facet twice: {', '.join(map(str, value))}")
+    return tuple(f for f in FACETS if f in value)
+
+
 @dataclass(frozen=True)
 class DiversityParams:
     """How to diversify one page.
@@ -36,6 +53,8 @@ class DiversityParams:
     DPP trade-off). Caps (at most N per brand / per leaf category on the page) combine with any
     method, "none" included. window: DPP conditions each pick on the previous window - 1 picks.
     page_size: caps count per page of this many results (None: the whole list is one page).
+    facets: what xQuAD's aspects are, leaf categories, brands or both (other methods ignore it);
+    kept in FACETS order, so equal choices compare and hash equal.
     """
 
     method: Method = "none"
@@ -44,6 +63,7 @@ class DiversityParams:
     max_per_category: int | None = None
     window: int = 10
     page_size: int | None = None
+    facets: tuple[Facet, ...] = ("category",)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -57,6 +77,7 @@ class DiversityParams:
         _positive_int(self.max_per_brand, "max_per_brand", " (leave unset for no cap)")
         _positive_int(self.max_per_category, "max_per_category", " (leave unset for no cap)")
         _positive_int(self.page_size, "page_size", " (leave unset for one page)")
+        object.__setattr__(self, "facets", _facets(self.facets))
 
     @property
     def has_caps(self) -> bool:

@@ -1,75 +1,119 @@
-"""xQuAD (Santos, Macdonald & Ounis 2010) over leaf-category aspects.
+"""xQuAD (Santos, Macdonald & Ounis 2010) over leaf-category and/or brand aspects.
 
 objective(i) = (1 - strength) * rel(i) + strength * gain(i)
-gain(i) = P(a_i | q) / max_a P(a | q) * rel(i) * prod_{j on page, a_j = a_i} (1 - rel(j))
+gain(i) = 1/|F| * sum_{f in F} P(a_f(i) | q, f) / max_a P(a | q, f) * rel(i)
+                               * prod_{j on page, a_f(j) = a_f(i)} (1 - rel(j))
 
-Each product covers exactly one aspect: its leaf category (see attributes.py; products with
-no category share one "uncategorised" aspect). P(a | q), the aspect weight, is the
-relevance-weighted share of the candidates in that category, so a category that holds much
-of the relevant mass is worth covering and a stray one is not. rel is relevance min-max
-normalised to [0, 1] and stands in for P(d | q, a); the product term is how much of the
-aspect is still uncovered by the page.
+F are the facets asked for (params.py): "category" (the leaf category, see attributes.py)
+and "brand". Each product covers exactly one aspect of each facet; products with no category
+(no brand) share one "uncategorised" ("no brand") aspect. P(a | q, f), the aspect weight, is
+the relevance-weighted share of the candidates in that aspect, so a category or brand that
+holds much of the relevant mass is worth covering and a stray one is not. rel is relevance
+min-max normalised to [0, 1] and stands in for P(d | q, a); the product term is how much of
+the aspect is still uncovered by the page, kept per facet: a second Nike shoe in a new
+category still gains from the category and not from the brand.
 
-The diversity term is divided by max_a P(a | q), so the query's main aspect counts 1 and the
-others their share relative to it. That is a per-query constant, so the picks are exactly
-xQuAD's at lambda' with lambda' / (1 - lambda') = strength / (1 - strength) / max_a P(a | q):
-it only calibrates strength, so that 0.5 diversifies a query with ten even categories
-(each P = 0.1) as much as one with two, instead of the term shrinking with the aspect count.
+Each facet's term is divided by its max_a P(a | q, f), so the query's main category (brand)
+counts 1 and the others their share relative to it. That is a per-query constant per facet,
+and for one facet the picks are exactly xQuAD's at lambda' with lambda' / (1 - lambda') =
+strength / (1 - strength) / max_a P(a | q): it only calibrates strength, so that 0.5
+diversifies a query with ten even categories (each P = 0.1) as much as one with two, instead
+of the term shrinking with the aspect count. The facets are averaged (xQuAD over the union of
+their aspects, each facet holding an equal share of P), so the gain stays in [0, 1] and a
+strength means as much with one facet as with two.
+
+Vectorised: the aspects of all facets are numbered in one space (brand codes after category
+codes), so one `uncovered` vector and an (|F|, n) gather give every candidate's gain.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from sidecar.diversify.attributes import category_label
 from sidecar.diversify.selection import FloatArray
 
 
-class XQuAD:
-    """xQuAD objective over one-aspect-per-product category aspects."""
+@dataclass(frozen=True)
+class FacetAspects:
+    """One facet's aspect per candidate: `keys` ("" = none, pooled), `labels` names a key for explanations."""
 
-    def __init__(self, relevance: FloatArray, aspects: Sequence[str], strength: float) -> None:
-        """aspects: each candidate's category aspect key ("" = uncategorised, pooled into one aspect)."""
-        index: dict[str, int] = {}
-        self._aspects = np.array([index.setdefault(a, len(index)) for a in aspects], dtype=np.int64)
-        labels = list(index)
+    name: str
+    keys: Sequence[str]
+    labels: dict[str, str]
+
+
+def _weights(codes: npt.NDArray[np.int64], count: int, relevance: FloatArray) -> FloatArray:
+    """P(a | q): each aspect's share of the relevance mass (of the candidates when all are 0)."""
+    mass = np.bincount(codes, weights=relevance, minlength=count)
+    if float(mass.sum()) <= 0.0:  # all candidates equally (ir)relevant: weight by how many each aspect has
+        mass = np.bincount(codes, minlength=count).astype(np.float64)
+    return np.asarray(mass / mass.sum(), dtype=np.float64)
+
+
+class XQuAD:
+    """xQuAD objective over one-aspect-per-product facets (category, brand)."""
+
+    def __init__(self, relevance: FloatArray, facets: Sequence[FacetAspects], strength: float) -> None:
+        """relevance: min-max normalised, candidates in relevance order; facets: at least one."""
+        if not facets:
+            raise ValueError("xQuAD needs at least one facet")
         self._relevance = relevance
         self._weighted_relevance = (1.0 - strength) * relevance
         self._strength = strength
+        self._facets = [f.name for f in facets]
+        rows: list[npt.NDArray[np.int64]] = []
+        labels: list[str] = []
+        weights: list[FloatArray] = []
+        for facet in facets:
+            index: dict[str, int] = {}
+            local = np.array([index.setdefault(key, len(index)) for key in facet.keys], dtype=np.int64)
+            rows.append(local + len(labels))  # one aspect space across facets
+            labels += [facet.labels.get(key, key) for key in index]
+            weights.append(_weights(local, len(index), relevance))
+        self._codes = np.stack(rows)  # (facets, n): each candidate's aspect in each facet
+        self.weights = np.concatenate(weights)  # P(a | q, f) per aspect, each facet's summing to 1
+        top = np.concatenate([np.full(len(w), w.max()) for w in weights])
+        # Per facet and candidate: its aspect's weight relative to the facet's main aspect, times
+        # rel, over the number of facets (the average); multiplied by `uncovered` at pick time.
+        self._coverage_gain = self.weights[self._codes] / top[self._codes] * relevance / len(facets)
         self._labels = labels
-        mass = np.bincount(self._aspects, weights=relevance, minlength=len(labels))
-        total = float(mass.sum())
-        if total <= 0.0:  # all candidates equally (ir)relevant: weight by how many each aspect has
-            mass = np.bincount(self._aspects, minlength=len(labels)).astype(np.float64)
-            total = float(mass.sum())
-        self.weights = mass / total  # P(a | q)
-        self._coverage_gain = self.weights[self._aspects] / self.weights.max() * relevance
         self._uncovered = np.ones(len(labels))
         self._on_page: dict[int, list[int]] = {}
         self._placed = 0
 
+    def _gains(self) -> FloatArray:
+        """(facets, n): each facet's share of each candidate's aspect gain now."""
+        return np.asarray(self._coverage_gain * self._uncovered[self._codes], dtype=np.float64)
+
     def values(self) -> tuple[FloatArray, FloatArray]:
         """(1 - s) * rel + s * aspect gain, and the aspect gain."""
-        gain = self._coverage_gain * self._uncovered[self._aspects]
+        gain = self._gains().sum(axis=0)
         return self._weighted_relevance + self._strength * gain, gain
 
     def explain(self, index: int) -> str:
-        """E.g. "xQuAD: new category 'Tablets' (weight 0.31, aspect gain 0.25)"."""
-        aspect = int(self._aspects[index])
-        name = category_label(self._labels[aspect])
-        gain = float(self._coverage_gain[index] * self._uncovered[aspect])
-        weight = float(self.weights[aspect])
-        taken = self._on_page.get(aspect, [])
-        if not taken:
-            return f"xQuAD: new category '{name}' (weight {weight:.2f}, aspect gain {gain:.2f})"
-        shown = ", ".join(f"#{p + 1}" for p in taken[:5]) + (", ..." if len(taken) > 5 else "")
-        return f"xQuAD: category '{name}' already at {shown} (weight {weight:.2f}, aspect gain {gain:.2f})"
+        """E.g. "xQuAD: new category 'Tablets' (weight 0.31, aspect gain 0.25)", or with both facets
+        "xQuAD: new category 'Tablets' (weight 0.31), brand 'Apple' already at #1 (weight 0.62); aspect gain 0.12"."""
+        parts = []
+        for facet, aspect in zip(self._facets, self._codes[:, index].tolist(), strict=True):
+            name, weight = self._labels[aspect], float(self.weights[aspect])
+            taken = self._on_page.get(aspect, [])
+            if not taken:
+                parts.append(f"new {facet} '{name}' (weight {weight:.2f}")
+            else:
+                shown = ", ".join(f"#{p + 1}" for p in taken[:5]) + (", ..." if len(taken) > 5 else "")
+                parts.append(f"{facet} '{name}' already at {shown} (weight {weight:.2f}")
+        gain = float(self._gains()[:, index].sum())
+        if len(parts) == 1:
+            return f"xQuAD: {parts[0]}, aspect gain {gain:.2f})"
+        return f"xQuAD: {'), '.join(parts)}); aspect gain {gain:.2f}"
 
     def place(self, index: int) -> None:
-        """The pick covers its aspect by its relevance."""
-        aspect = int(self._aspects[index])
-        self._uncovered[aspect] *= 1.0 - self._relevance[index]
-        self._on_page.setdefault(aspect, []).append(self._placed)
+        """The pick covers its aspect of every facet by its relevance."""
+        for aspect in self._codes[:, index].tolist():
+            self._uncovered[aspect] *= 1.0 - self._relevance[index]
+            self._on_page.setdefault(aspect, []).append(self._placed)
         self._placed += 1

@@ -48,6 +48,7 @@ BAD_REQUESTS = [
     ({"q": "mug", "diversity": "random"}, "diversity method: none, mmr, xquad or dpp"),
     ({"q": "mug", "strength": 1.5}, "strength: Input should be less than or equal to 1"),
     ({"q": "mug", "max_per_brand": 0}, "max_per_brand"),
+    ({"q": "mug", "diversity_facets": "colour"}, "xQuAD aspects: repeat the parameter for category and/or brand"),
     ({"q": "mug", "page": ["1", "2"]}, "page given more than once"),
     ({"q": "mug", "page": 11, "page_size": 10}, "starts past the 100 results a search ranks"),
 ]
