@@ -80,22 +80,20 @@ class Settings(BaseSettings):
     blend_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="sidecar default weight of the first-stage score in the blend"
     )
-    # xQuAD over category and brand aspects at 0.9: of the settings within 1% NDCG@10 of rerank-only
-    # on the dev queries' judged lists, the one with the most category and brand coverage@10
-    # (`shoprank eval --sweep --split dev`); none reached the issue's +20% on both. The strength
-    # is the default of every method: MMR and DPP at 0.9 cost 20%+ NDCG@10, so a request that
-    # names them should give its own strength (the sweep: ~0.1 stays within 1%).
+    # xQuAD at 0.5: of the settings within 1% NDCG@10 of rerank-only on the dev queries' judged lists,
+    # the one with the most category and brand coverage@10 (`shoprank eval --sweep --split dev`);
+    # none reached the issue's +20% on both.
     diversity_method: DiversityName = Field(
         "xquad", description="sidecar default diversity method, for requests that name none (none: relevance order)"
     )
     diversity_strength: float = Field(
-        0.9, ge=0.0, le=1.0, description="sidecar default diversity strength, for requests that give none"
+        0.5, ge=0.0, le=1.0, description="sidecar default diversity strength, for requests that give none"
     )
     diversity_window: int = Field(
         10, ge=1, description="sidecar default DPP window: each pick is diversified against the previous window - 1"
     )
     diversity_facets: Annotated[tuple[FacetName, ...], NoDecode] = Field(
-        ("category", "brand"),
+        ("category",),
         min_length=1,
         description="sidecar default xQuAD aspects, for requests that name none: category, brand or category,brand",
     )
