@@ -32,7 +32,7 @@ from shoprank.model_meta import (
 from shoprank.onnx_session import CudaUnavailableError, create_session
 from shoprank.template import ProductText, cross_encoder_text, query_text
 from shoprank.token_batches import pad_batch
-from sidecar.bucketing import CPU_CALL_OVERHEAD_TOKENS, CUDA_CALL_OVERHEAD_TOKENS, plan_padded_batches
+from sidecar.bucketing import CPU_CALL_OVERHEAD_TOKENS, CUDA_CALL_OVERHEAD_TOKENS, padded_tokens, plan_padded_batches
 from sidecar.domain import PairScores
 from sidecar.onnx_runner import BatchRunner, runner_for
 
@@ -198,7 +198,7 @@ class CrossEncoder:
             batches=len(calls),
             batch_pairs=len(products),
             tokens=sum(lengths),
-            padded_tokens=sum(len(c) * max(lengths[i] for i in c) for c in calls),
+            padded_tokens=padded_tokens(lengths, calls),
         )
 
     def warm_up(self) -> float:
