@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from sidecar import metrics
 from sidecar.bucketing import CPU_CALL_OVERHEAD_TOKENS, plan_padded_batches
+from sidecar.domain import BatchUsage
 from sidecar.errors import DeadlineExceededError, InferenceError, NotReadyError, OverloadedError
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,7 @@ class BatchOutcome:
     logits: FloatArray
     queue_ms: float
     inference_ms: float
-    batches: int
-    batch_pairs: int
-    tokens: int
-    padded_tokens: int
+    usage: BatchUsage
 
 
 @dataclass(eq=False)
@@ -84,10 +82,7 @@ class _Work:
     done: threading.Event = field(default_factory=threading.Event)
     started: float | None = None
     inference_s: float = 0.0
-    batches: int = 0
-    batch_pairs: int = 0
-    tokens: int = 0
-    padded_tokens: int = 0
+    usage: BatchUsage = field(default_factory=BatchUsage)
 
     def __post_init__(self) -> None:
         self.remaining = len(self.ids)
@@ -125,10 +120,7 @@ class Ticket:
             logits=work.logits,
             queue_ms=(started - work.enqueued) * 1e3,
             inference_ms=work.inference_s * 1e3,
-            batches=work.batches,
-            batch_pairs=work.batch_pairs,
-            tokens=work.tokens,
-            padded_tokens=work.padded_tokens,
+            usage=work.usage,
         )
 
     def cancel(self) -> None:
@@ -339,14 +331,14 @@ class DynamicBatcher:
                     work.fail(failure or InferenceError("the model returned nothing"))
                     continue
                 work.logits[pair] = logits[row]
-                work.tokens += len(work.ids[pair])
-                work.padded_tokens += width
+                work.usage.tokens += len(work.ids[pair])
+                work.usage.padded_tokens += width
             for work in dict.fromkeys(work for work, _ in pairs):
                 if work.started is None:
                     work.started = started
                     metrics.QUEUE_SECONDS.observe(started - work.enqueued)
-                work.batches += 1
-                work.batch_pairs += len(pairs)
+                work.usage.batches += 1
+                work.usage.batch_pairs += len(pairs)
                 work.inference_s += elapsed
                 if work.remaining == 0 and work.error is None:
                     work.done.set()

@@ -216,10 +216,10 @@ def outcome_to_response(outcome: RerankOutcome) -> pb.RerankResponse:
             inference_ms=t.inference_ms,
             diversify_ms=t.diversify_ms,
             total_ms=t.total_ms,
-            batches=t.batches,
-            batch_pairs=t.batch_pairs,
-            tokens=t.tokens,
-            padded_tokens=t.padded_tokens,
+            batches=t.usage.batches,
+            batch_pairs=t.usage.batch_pairs,
+            tokens=t.usage.tokens,
+            padded_tokens=t.usage.padded_tokens,
         )
     )
     for result in outcome.results:

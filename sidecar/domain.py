@@ -69,6 +69,16 @@ class ScoredCandidate:
 
 
 @dataclass
+class BatchUsage:
+    """How a request's model work was batched: model calls, pairs in those calls, real and padded tokens."""
+
+    batches: int = 0
+    batch_pairs: int = 0
+    tokens: int = 0
+    padded_tokens: int = 0
+
+
+@dataclass
 class Timings:
     """Wall time per stage, milliseconds, and how the request's model work was batched."""
 
@@ -77,10 +87,7 @@ class Timings:
     inference_ms: float = 0.0
     diversify_ms: float = 0.0
     total_ms: float = 0.0
-    batches: int = 0
-    batch_pairs: int = 0
-    tokens: int = 0
-    padded_tokens: int = 0
+    usage: BatchUsage = field(default_factory=BatchUsage)
 
 
 @dataclass
@@ -92,10 +99,7 @@ class PairScores:
     queue_ms: float = 0.0
     inference_ms: float = 0.0
     cache_hits: int = 0
-    batches: int = 0
-    batch_pairs: int = 0
-    tokens: int = 0
-    padded_tokens: int = 0
+    usage: BatchUsage = field(default_factory=BatchUsage)
 
 
 @dataclass

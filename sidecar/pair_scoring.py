@@ -74,10 +74,7 @@ class BatchedScorer:
             queue_ms=outcome.queue_ms,
             inference_ms=outcome.inference_ms,
             cache_hits=hits,
-            batches=outcome.batches,
-            batch_pairs=outcome.batch_pairs,
-            tokens=outcome.tokens,
-            padded_tokens=outcome.padded_tokens,
+            usage=outcome.usage,
         )
 
     def close(self) -> None:

@@ -33,7 +33,7 @@ from shoprank.onnx_session import CudaUnavailableError, create_session
 from shoprank.template import ProductText, cross_encoder_text, query_text
 from shoprank.token_batches import pad_batch
 from sidecar.bucketing import CPU_CALL_OVERHEAD_TOKENS, CUDA_CALL_OVERHEAD_TOKENS, padded_tokens, plan_padded_batches
-from sidecar.domain import PairScores
+from sidecar.domain import BatchUsage, PairScores
 from sidecar.onnx_runner import BatchRunner, runner_for
 
 # The sidecar tokenizes on many gRPC handler threads at once; the tokenizers library's own
@@ -195,10 +195,12 @@ class CrossEncoder:
             logits=out,
             tokenize_ms=(tokenized - started) * 1e3,
             inference_ms=(done - tokenized) * 1e3,
-            batches=len(calls),
-            batch_pairs=len(products),
-            tokens=sum(lengths),
-            padded_tokens=padded_tokens(lengths, calls),
+            usage=BatchUsage(
+                batches=len(calls),
+                batch_pairs=len(products),
+                tokens=sum(lengths),
+                padded_tokens=padded_tokens(lengths, calls),
+            ),
         )
 
     def warm_up(self) -> float:

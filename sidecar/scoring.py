@@ -142,10 +142,7 @@ class RerankService:
             inference_ms=scored.inference_ms,
             diversify_ms=diversify_ms,
             total_ms=(time.perf_counter() - started) * 1e3,
-            batches=scored.batches,
-            batch_pairs=scored.batch_pairs,
-            tokens=scored.tokens,
-            padded_tokens=scored.padded_tokens,
+            usage=scored.usage,
         )
         return RerankOutcome(
             results=results,

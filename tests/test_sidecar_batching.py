@@ -56,9 +56,9 @@ def test_logits_come_back_in_submission_order(batcher: DynamicBatcher) -> None:
     ids = [[5] * 3, [1] * 9, [2] * 1, [7] * 4]  # lengths vary, so buckets reorder them
     outcome = batcher.submit(ids, ids, time.monotonic() + 5).wait(5)
     assert outcome.logits.tolist() == [15.0, 9.0, 2.0, 28.0]
-    assert outcome.tokens == 17
-    assert outcome.padded_tokens >= outcome.tokens
-    assert outcome.batches >= 1
+    assert outcome.usage.tokens == 17
+    assert outcome.usage.padded_tokens >= outcome.usage.tokens
+    assert outcome.usage.batches >= 1
 
 
 def test_concurrent_requests_share_inference_calls(batcher: DynamicBatcher, model: FakeModel) -> None:
@@ -70,7 +70,7 @@ def test_concurrent_requests_share_inference_calls(batcher: DynamicBatcher, mode
     first.wait(5)
     outcomes = [t.wait(5) for t in tickets]
     assert len(model.calls) == 2  # the three queued requests went in one call
-    assert [o.batch_pairs for o in outcomes] == [9, 9, 9]
+    assert [o.usage.batch_pairs for o in outcomes] == [9, 9, 9]
     assert outcomes[0].logits.tolist() == [80.0, 88.0, 96.0]
 
 
