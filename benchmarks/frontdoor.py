@@ -34,6 +34,7 @@ import httpx
 import numpy as np
 
 from benchmarks.hardware import hardware
+from shoprank.cli.serve import child_environment, stop_process
 from shoprank.settings import REPO_ROOT, Settings
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -171,8 +172,6 @@ class Stack:
     """The sidecar and the front door as child processes on loopback."""
 
     def __init__(self, settings: Settings) -> None:
-        from shoprank.cli.serve import child_environment
-
         self.sidecar_address = f"127.0.0.1:{free_port()}"
         self.http_address = f"127.0.0.1:{free_port()}"
         configured = settings.model_copy(
@@ -239,13 +238,7 @@ class Stack:
     def stop(self) -> None:
         """Stop both children (terminate, then kill after 10 s)."""
         for process in (self.frontdoor, self.sidecar):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process, 10)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

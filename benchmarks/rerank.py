@@ -37,6 +37,7 @@ import numpy as np
 from benchmarks.esci_lists import RerankList, mean_ndcg, rerank_lists
 from benchmarks.hardware import hardware
 from benchmarks.torch_baseline import TorchCrossEncoder
+from shoprank.cli.serve import stop_process
 from shoprank.model_meta import CROSS_ENCODER, model_dir
 from shoprank.onnx_session import available_cores
 from shoprank.schema import Product
@@ -153,13 +154,7 @@ class SidecarProcess:
 
     def stop(self) -> None:
         """SIGTERM (drain), then wait."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 60)
 
 
 def bench_sidecar(

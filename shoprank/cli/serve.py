@@ -45,6 +45,18 @@ def spawn_sidecar(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "shoprank", "sidecar"], env=child_environment(settings))
 
 
+def stop_process(process: subprocess.Popen[Any], grace_s: float) -> None:
+    """SIGTERM a child (the sidecar drains on it), wait up to grace_s, then SIGKILL; no-op when it has exited."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until interrupted; the spawned sidecar (if any) is stopped on exit."""
     import uvicorn
@@ -73,10 +85,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         client.close()
         if child is not None:
-            child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            stop_process(child, 10)
     return 0
