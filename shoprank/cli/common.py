@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shoprank.settings import add_settings_flags
@@ -17,6 +18,19 @@ def add_command(subparsers: Any, name: str, help_text: str) -> argparse.Argument
     )
     add_settings_flags(parser)
     return parser
+
+
+def comma_separated(choices: Sequence[str]) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list whose every item is one of `choices`."""
+
+    def parse(text: str) -> list[str]:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        unknown = [item for item in items if item not in choices]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}; choose from {', '.join(choices)}")
+        return items
+
+    return parse
 
 
 def print_json(data: Any) -> None:

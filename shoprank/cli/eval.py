@@ -6,22 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from shoprank.cli.common import add_command, print_json
+from shoprank.cli.common import add_command, comma_separated, print_json
 from shoprank.cli.eval_sweep import add_sweep_arguments, sweep_configs, write_sweep_plot
 from shoprank.settings import Settings
 
 STAGES = ("bm25", "knn", "hybrid", "rerank_zero_shot", "rerank", "rerank_fp32", "diversified")
-
-
-def _csv(choices: tuple[str, ...]) -> Any:
-    def parse(text: str) -> list[str]:
-        items = [item.strip() for item in text.split(",") if item.strip()]
-        unknown = [item for item in items if item not in choices]
-        if unknown:
-            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}; choose from {', '.join(choices)}")
-        return items
-
-    return parse
 
 
 def register(subparsers: Any) -> None:
@@ -47,9 +36,12 @@ def register(subparsers: Any) -> None:
         help="unseen (default): every judged query the cross-encoder was not trained on (its training record "
         "lists them), so a foreign file is evaluated whole; all: every query",
     )
-    parser.add_argument("--modes", type=_csv(("judged", "end_to_end")), default=["judged", "end_to_end"])
+    parser.add_argument("--modes", type=comma_separated(("judged", "end_to_end")), default=["judged", "end_to_end"])
     parser.add_argument(
-        "--stages", type=_csv(STAGES), default=list(STAGES), help=f"comma-separated subset of {','.join(STAGES)}"
+        "--stages",
+        type=comma_separated(STAGES),
+        default=list(STAGES),
+        help=f"comma-separated subset of {','.join(STAGES)}",
     )
     parser.add_argument("--cross-encoder", type=Path, help="evaluate this built cross-encoder dir as `rerank`")
     parser.add_argument("--max-queries", type=int, help="evaluate only the first N selected queries (smoke runs)")

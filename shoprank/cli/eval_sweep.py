@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shoprank.cli.common import comma_separated
 from shoprank.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,14 +26,6 @@ def _strengths(text: str) -> list[float]:
     return values
 
 
-def _methods(text: str) -> list[str]:
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    unknown = [item for item in items if item not in SWEEP_METHODS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}; choose from {', '.join(SWEEP_METHODS)}")
-    return items
-
-
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the sweep's options to the `eval` parser."""
     parser.add_argument(
@@ -50,7 +43,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sweep-methods",
-        type=_methods,
+        type=comma_separated(SWEEP_METHODS),
         default=list(SWEEP_METHODS),
         help=f"methods of the sweep (default {','.join(SWEEP_METHODS)})",
     )
