@@ -123,13 +123,17 @@ def slow_sidecar(stack_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def closed_address() -> str:
-    """A loopback address where nothing listens (a stopped sidecar)."""
+def closed_address() -> Iterator[str]:
+    """A loopback address where nothing listens (a stopped sidecar).
+
+    The port stays bound (never listening) for the session: connections are refused, and no
+    sidecar a later test starts on port 0 can be given it.
+    """
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture
