@@ -13,7 +13,7 @@ def _record(holdout: str, dev: dict[str, float]) -> dict[str, Any]:
         "version": f"minilm-l6-ce-{holdout}",
         "base_model": "sentence-transformers/all-MiniLM-L6-v2",
         "template_version": "t9",
-        "config": TrainConfig(holdout=holdout).model_dump(),
+        "config": TrainConfig(holdout=holdout, steps=321).model_dump(),
         "data": {
             "judgments": "judgments.csv",
             "judgments_sha256": "ab" * 32,
@@ -62,7 +62,7 @@ def test_card_states_version_data_split_dev_figures_notes_and_held_out_eval() ->
     assert "trained on train + dev (70 queries)" in card
     assert "(`--holdout dev`, version minilm-l6-ce-dev)" in card
     assert "ndcg@10 0.6570" in card
-    assert "| steps | 200 |" in card  # the full recipe, from the record
+    assert "| steps | 321 |" in card  # the full recipe, from the record
     assert "## How it was chosen\n\nOn dev." in card
     assert "first-stage score at weight 0.5" in card
     assert "| rerank | 0.700 [0.650, 0.750] |" in card

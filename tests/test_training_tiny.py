@@ -103,6 +103,27 @@ def test_training_is_reproducible(tokenizer: Any) -> None:
     assert fine_tuned_version(first) == fine_tuned_version(again)
 
 
+def test_cuda_training_says_what_to_do_without_a_gpu() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(RuntimeError, match="--train-device cpu"):
+        seed_everything(CONFIG.model_copy(update={"train_device": "cuda"}))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs on the device machine)")
+def test_training_on_cuda_learns_and_hands_back_a_cpu_model(tokenizer: Any) -> None:
+    config = CONFIG.model_copy(update={"train_device": "cuda"})
+    seed_everything(config)
+    model = _tiny_model(tokenizer)
+    torch.nn.Module.to(model, "cuda")  # transformers' own `to` is typed for dtypes only
+    pairs_tokenizer = PairTokenizer(tokenizer, PRODUCTS, config.max_tokens)
+    before = _dataset_loss(model, pairs_tokenizer, config)
+    result = train(config, model, pairs_tokenizer, labelled_groups(JUDGMENTS, config, PRODUCTS), dev=JUDGMENTS)
+    assert result.model.device.type == "cpu"  # export and hashing need CPU tensors
+    assert _dataset_loss(result.model, pairs_tokenizer, config) < 0.5 * before
+    assert judged_metrics(result.model, pairs_tokenizer, JUDGMENTS)["mrr"] == pytest.approx(1.0)
+
+
 def test_released_weights_export_and_serve_in_the_sidecar(tokenizer: Any, tmp_path: Path) -> None:
     config = CONFIG.model_copy(update={"steps": 4})
     model, _, _ = _run(tokenizer, config)

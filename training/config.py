@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from evaluation.judgments import DEFAULT_SPLIT_SEED
 
 Holdout = Literal["dev", "test"]
+TrainDevice = Literal["cpu", "cuda"]
 
 
 class TrainConfig(BaseModel):
@@ -41,6 +42,11 @@ class TrainConfig(BaseModel):
     freeze_embeddings: bool = Field(True, description="keep word embeddings fixed (few labels; faster steps)")
     threads: int = Field(
         1, ge=1, description="torch CPU threads (also fixes the float reduction order: same count, same weights)"
+    )
+    train_device: TrainDevice = Field(
+        "cpu",
+        description="where the steps run: cpu (the release's; same weights again on the same thread count) or "
+        "cuda (a GPU: the recipe in about a minute, in a GPU's float order, so other weights and version id)",
     )
 
     # Loss: listwise softmax cross-entropy over each group + pointwise BCE on graded targets

@@ -182,7 +182,7 @@ def run_training(
         "pairs_seen": result.pairs_seen,
         "train_seconds": round(result.seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
-        "hardware": f"{platform.machine()} {platform.processor()} torch threads={config.threads}".strip(),
+        "hardware": _hardware(config),
         "software": {"torch": torch.__version__, "transformers": transformers.__version__},
     }
     weights = output / WEIGHTS_DIR
@@ -201,6 +201,13 @@ def run_training(
     )
     log.info("trained %s in %.0f s; dev %s", version, record["total_seconds"], dev_figures)
     return TrainingRun(output, weights, models_dir, record)
+
+
+def _hardware(config: TrainConfig) -> str:
+    where = f"{platform.machine()} {platform.processor()}".strip()
+    if config.train_device == "cuda":
+        return f"{where}, {torch.cuda.get_device_name(0)}"
+    return f"{where} torch threads={config.threads}"
 
 
 def release_precision(model: Any) -> Any:

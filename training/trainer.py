@@ -10,6 +10,7 @@ model's parameters.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,6 +41,12 @@ def seed_everything(config: TrainConfig) -> None:
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
+    if config.train_device == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("--train-device cuda: torch sees no CUDA GPU here; train with --train-device cpu")
+        # cuBLAS is only deterministic with a fixed workspace; it must be set before its first use.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.cuda.manual_seed_all(config.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
@@ -47,7 +54,7 @@ def initial_model(config: TrainConfig) -> BertForSequenceClassification:
     """BertForSequenceClassification(num_labels=1) from all-MiniLM-L6-v2, seeded head."""
     torch.manual_seed(config.seed)
     model = BertForSequenceClassification.from_pretrained(str(base_model_dir()), num_labels=1)
-    return model.float()
+    return model.float().to(config.train_device)
 
 
 class PairTokenizer:
@@ -85,12 +92,14 @@ def score_pairs(
     order = sorted(range(len(pairs)), key=lambda i: len(pairs_tokenizer.text(pairs[i][1])))
     out = np.zeros(len(pairs), dtype=np.float32)
     was_training = model.training
+    device = model.device
     model.eval()
     with torch.no_grad():
         for start in range(0, len(order), SCORE_BATCH):
             chunk = order[start : start + SCORE_BATCH]
-            logits = model(**pairs_tokenizer([pairs[i] for i in chunk])).logits[:, 0]
-            out[chunk] = logits.numpy()
+            batch = pairs_tokenizer([pairs[i] for i in chunk])
+            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits[:, 0]
+            out[chunk] = logits.float().cpu().numpy()
     model.train(was_training)
     return out
 
@@ -178,6 +187,7 @@ def train(
     if labelled_stream is None:
         n_unlabelled = config.groups_per_step
     result = TrainResult(model)
+    device = model.device
     started = time.perf_counter()
     running, since_log = 0.0, 0
     model.train()
@@ -187,15 +197,16 @@ def train(
             groups += [next(labelled_stream) for _ in range(config.groups_per_step - n_unlabelled)]
         sampled = [g.sample(config.list_size, rng) for g in groups]
         pairs = [(g.query, pid) for g in sampled for pid in g.product_ids]
-        logits = model(**pairs_tokenizer(pairs)).logits[:, 0]
+        batch = pairs_tokenizer(pairs)
+        logits = model(**{k: v.to(device) for k, v in batch.items()}).logits[:, 0]
         loss = logits.sum() * 0.0
         offset = 0
         for g in sampled:
             n = len(g.product_ids)
             loss = loss + group_loss(
                 logits[offset : offset + n],
-                torch.tensor(g.targets, dtype=torch.float32),
-                torch.tensor(g.weights, dtype=torch.float32),
+                torch.tensor(g.targets, dtype=torch.float32, device=device),
+                torch.tensor(g.weights, dtype=torch.float32, device=device),
                 config.listwise_weight,
                 config.pointwise_weight,
             )
@@ -230,6 +241,7 @@ def train(
             result.history.append({"step": done, **{f"dev_{k}": v for k, v in figures.items()}})
             if on_progress:
                 on_progress(result.history)
-    model.eval()
+    # Saving, hashing and ONNX export work on CPU tensors, whichever device trained.
+    model.cpu().eval()
     result.seconds = time.perf_counter() - started
     return result
