@@ -32,7 +32,7 @@ class TrainConfig(BaseModel):
     )
 
     # Optimisation
-    steps: int = Field(200, ge=1, description="optimizer steps")
+    steps: int = Field(600, ge=1, description="optimizer steps")
     lr: float = Field(5e-5, gt=0, description="peak learning rate (AdamW, linear warmup then linear decay)")
     warmup: float = Field(0.1, ge=0, lt=1, description="share of steps spent warming up")
     weight_decay: float = Field(0.01, ge=0)
@@ -41,7 +41,7 @@ class TrainConfig(BaseModel):
     max_tokens: int = Field(128, ge=16, le=512, description="token budget of one pair in training")
     freeze_embeddings: bool = Field(True, description="keep word embeddings fixed (few labels; faster steps)")
     threads: int = Field(
-        1, ge=1, description="torch CPU threads (also fixes the float reduction order: same count, same weights)"
+        2, ge=1, description="torch CPU threads (also fixes the float reduction order: same count, same weights)"
     )
     train_device: TrainDevice = Field(
         "cpu",
