@@ -34,6 +34,7 @@ from shoprank.schema import Product
 from shoprank.settings import Settings
 from shoprank.template import bi_encoder_text
 from sidecar.diversify import DiversityParams
+from sidecar.model_loading import served_precision
 from sidecar.reranker import CrossEncoder
 from sidecar.scoring import RerankService
 from sidecar.server import defaults_from
@@ -179,7 +180,9 @@ def _rerankers(
         elif stage == "rerank_fp32":
             encoder = CrossEncoder(models_dir, device=device, precision="fp32", max_length=tokens, directory=directory)
         else:
-            encoder = CrossEncoder(models_dir, device=device, max_length=tokens, directory=directory)
+            encoder = CrossEncoder(
+                models_dir, device=device, precision=served_precision(settings), max_length=tokens, directory=directory
+            )
         diversity = DiversityParams(method="none")
         if stage == "diversified":
             diversity, note = _diversity(settings)

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         "fp32",
         description="bi-encoder ONNX precision for products AND queries (reindex after changing it)",
     )
+    # int8 costs the 600-step release about 0.01 NDCG@10 against fp32 (README Performance); fp32
+    # on CPU buys it back at about 1.5x the CPU time per pair.
+    cross_encoder_precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
+        "auto", description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA, int8 on CPU"
+    )
     max_pair_tokens: int = Field(128, ge=16, le=512, description="token budget of one query-product pair")
     max_candidates: int = Field(1000, ge=1, description="most candidates one Rerank request may carry")
     # Chosen on the dev queries for the released cross-encoder (models/cross-encoder/MODEL_CARD.md):

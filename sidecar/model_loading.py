@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from shoprank.bi_encoder import BiEncoder
-from shoprank.model_meta import ModelNotBuiltError
+from shoprank.model_meta import ModelNotBuiltError, Precision
 from shoprank.onnx_session import CudaUnavailableError, intra_op_threads, resolve_device
 from shoprank.settings import Settings
 from sidecar import metrics
@@ -24,18 +24,27 @@ from sidecar.scoring import RerankService
 log = logging.getLogger(__name__)
 
 
+def served_precision(settings: Settings) -> Precision | None:
+    """The configured cross-encoder precision; None lets the device choose (fp16 on CUDA, int8 on CPU)."""
+    chosen = settings.cross_encoder_precision
+    return None if chosen == "auto" else chosen
+
+
 def open_cross_encoder(settings: Settings, directory: Path | None = None) -> CrossEncoder:
-    """The cross-encoder on the configured device: CUDA fp16 when asked or available, else CPU int8.
+    """The cross-encoder on the configured device: CUDA fp16 when asked or available, else CPU int8
+    (unless `cross_encoder_precision` names one).
 
     With --device auto a CUDA start that fails (libraries missing, no GPU visible) falls back to
     the CPU with a warning; with --device cuda it is an error.
     """
     device = resolve_device(settings.device)
+    precision = served_precision(settings)
 
     def build(on: str) -> CrossEncoder:
         return CrossEncoder(
             settings.models_dir(),
             device=on,
+            precision=precision,
             max_length=settings.max_pair_tokens,
             threads=intra_op_threads(on, settings.inference_threads),
             token_budget=settings.batch_token_budget,

@@ -216,3 +216,15 @@ def test_the_sidecar_never_imports_torch(tiny_models: Path, tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_served_precision_is_a_setting(tiny_models: Path, tmp_path: Path) -> None:
+    auto = model_loading.open_cross_encoder(settings_with(tiny_models, tmp_path, device="cpu"))
+    assert (auto.precision, auto.version.rsplit(":", 1)[1]) == ("int8", "int8")
+    chosen = settings_with(tiny_models, tmp_path, device="cpu", cross_encoder_precision="fp32")
+    fp32 = model_loading.open_cross_encoder(chosen)
+    assert (fp32.precision, fp32.version.rsplit(":", 1)[1]) == ("fp32", "fp32")
+    pair = [CandidateProduct(title="kitchen towels", brand="Utopia")]
+    # Same weights, other arithmetic: close scores, not the same ones.
+    np.testing.assert_allclose(fp32.score("towels", pair).logits, auto.score("towels", pair).logits, atol=0.5)
+    assert fp32.score("towels", pair).logits[0] != auto.score("towels", pair).logits[0]
