@@ -201,13 +201,17 @@ def test_sent_embeddings_are_used_and_missing_or_zero_ones_are_completed(servers
 
 
 def test_server_defaults_fill_unset_options(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, diversity_method="dpp", diversity_strength=0.7, diversity_window=4)
+    settings = Settings(
+        data_dir=tmp_path, diversity_method="dpp", diversity_strength=0.7, diversity_window=4, diversity_facets="brand"
+    )
     defaults = defaults_from(settings)
-    assert defaults.diversity == DiversityParams(method="dpp", strength=0.7, window=4)
+    assert defaults.diversity == DiversityParams(method="dpp", strength=0.7, window=4, facets=("brand",))
     message = request(explain=False)
     query = request_to_domain(message, RequestLimits(), defaults)
-    assert query.diversity == DiversityParams(method="dpp", strength=0.7, window=4)
+    assert query.diversity == DiversityParams(method="dpp", strength=0.7, window=4, facets=("brand",))
     message.options.diversity.method = pb.DIVERSITY_METHOD_XQUAD
     message.options.diversity.max_per_category = 2
     query = request_to_domain(message, RequestLimits(), RequestDefaults(diversity=defaults.diversity))
-    assert query.diversity == DiversityParams(method="xquad", strength=0.7, window=4, max_per_category=2)
+    assert query.diversity == DiversityParams(
+        method="xquad", strength=0.7, window=4, max_per_category=2, facets=("brand",)
+    )
