@@ -72,9 +72,9 @@ class PairTokenizer:
             self._texts[product_id] = cross_encoder_text(self.products[product_id])
         return self._texts[product_id]
 
-    def __call__(self, pairs: Sequence[tuple[str, str]]) -> dict[str, torch.Tensor]:
-        """A padded batch of token ids, attention mask and segment ids."""
-        encoded: dict[str, torch.Tensor] = self.tokenizer(
+    def __call__(self, pairs: Sequence[tuple[str, str]], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """A padded batch of token ids, attention mask and segment ids, on `device` (the model's)."""
+        encoded = self.tokenizer(
             [query_text(q) for q, _ in pairs],
             [self.text(pid) for _, pid in pairs],
             truncation="only_second",
@@ -82,7 +82,7 @@ class PairTokenizer:
             padding=True,
             return_tensors="pt",
         )
-        return encoded
+        return {name: tensor.to(device) for name, tensor in encoded.items()}
 
 
 def score_pairs(
@@ -97,8 +97,7 @@ def score_pairs(
     with torch.no_grad():
         for start in range(0, len(order), SCORE_BATCH):
             chunk = order[start : start + SCORE_BATCH]
-            batch = pairs_tokenizer([pairs[i] for i in chunk])
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits[:, 0]
+            logits = model(**pairs_tokenizer([pairs[i] for i in chunk], device)).logits[:, 0]
             out[chunk] = logits.float().cpu().numpy()
     model.train(was_training)
     return out
@@ -197,8 +196,7 @@ def train(
             groups += [next(labelled_stream) for _ in range(config.groups_per_step - n_unlabelled)]
         sampled = [g.sample(config.list_size, rng) for g in groups]
         pairs = [(g.query, pid) for g in sampled for pid in g.product_ids]
-        batch = pairs_tokenizer(pairs)
-        logits = model(**{k: v.to(device) for k, v in batch.items()}).logits[:, 0]
+        logits = model(**pairs_tokenizer(pairs, device)).logits[:, 0]
         loss = logits.sum() * 0.0
         offset = 0
         for g in sampled:
