@@ -33,7 +33,7 @@ from engines.base import (
 from engines.bm25_fields import BM25_FIELDS
 from engines.fusion import min_max_fusion
 from engines.heap import bound_heap_growth, release_free_heap
-from engines.lance_query import FACET_COLUMNS, empty_facet_rows, facet_counts, filter_sql, quote, union_by_id
+from engines.lance_query import FACET_COLUMNS, empty_facet_rows, facet_counts, filter_sql, in_list, union_by_id
 from engines.lance_schema import arrow_schema, product_from_row, to_arrow
 from engines.versions import AliasFile, AliasState, new_version_name
 from shoprank.schema import VECTOR_DIM, Product
@@ -109,7 +109,7 @@ class LanceVersionBuilder:
 
     def _delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), 1000):
-            self._table.delete(f"id IN ({', '.join(quote(i) for i in ids[start : start + 1000])})")
+            self._table.delete(in_list("id", ids[start : start + 1000]))
         self._written.difference_update(ids)
 
     def write_deletes(self, ids: Sequence[str]) -> None:
@@ -311,7 +311,7 @@ class LanceEngine:
             table = self._live_table()
             for start in range(0, len(ids), 1000):
                 chunk = ids[start : start + 1000]
-                table.delete(f"id IN ({', '.join(quote(i) for i in chunk)})")
+                table.delete(in_list("id", chunk))
             self._changed(table)
         return len(ids)
 
@@ -325,7 +325,7 @@ class LanceEngine:
         """Products by id, in the order asked."""
         if not ids:
             return []
-        rows = self._live_table().search().where(f"id IN ({', '.join(quote(i) for i in ids)})").limit(len(ids))
+        rows = self._live_table().search().where(in_list("id", ids)).limit(len(ids))
         by_id = {row["id"]: product_from_row(row) for row in rows.to_arrow().to_pylist()}
         return [by_id[i] for i in ids if i in by_id]
 
@@ -412,11 +412,5 @@ class LanceEngine:
         if not ids:
             return {}
         columns = [name for name in arrow_schema(VECTOR_DIM).names if with_vectors or name != "vector"]
-        rows = (
-            table.search()
-            .where(f"id IN ({', '.join(quote(i) for i in ids)})")
-            .select(columns)
-            .limit(len(ids))
-            .to_arrow()
-        )
+        rows = table.search().where(in_list("id", ids)).select(columns).limit(len(ids)).to_arrow()
         return {row["id"]: row for row in rows.to_pylist()}

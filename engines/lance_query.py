@@ -21,14 +21,19 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def in_list(column: str, values: Sequence[str]) -> str:
+    """`column IN ('a', 'b')` with every value a quoted literal."""
+    return f"{column} IN ({', '.join(quote(v) for v in values)})"
+
+
 def filter_sql(query: RetrievalQuery) -> str | None:
     """Shopper filters as a Lance SQL predicate; every value is a quoted literal, never parsed."""
     f = query.filters
     clauses = []
     if f.brands:
-        clauses.append(f"brand IN ({', '.join(quote(b) for b in f.brands)})")
+        clauses.append(in_list("brand", f.brands))
     if f.colors:
-        clauses.append(f"color IN ({', '.join(quote(c) for c in f.colors)})")
+        clauses.append(in_list("color", f.colors))
     if f.categories:
         clauses.append(f"array_has_any(category, make_array({', '.join(quote(c) for c in f.categories)}))")
     if f.price_min is not None:
