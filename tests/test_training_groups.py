@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.judgments import Judgments
+from evaluation.judgments import Judgments, split_queries
 from shoprank.schema import Product
-from training.config import TrainConfig
+from training.config import Holdout, TrainConfig
 from training.distillation import distillation_groups, teacher_targets
 from training.groups import Group, labelled_groups, target_for
 from training.hard_negatives import RetrievedLists, select_hard_negatives
 from training.losses import listwise_softmax_ce, pointwise_bce
+from training.pipeline import training_queries
 from training.pseudo_queries import pseudo_groups, pseudo_queries, pseudo_query, title_words
 
 SLIPPERS = Product(
@@ -142,3 +143,19 @@ def test_distillation_groups_order_targets_by_bi_encoder_cosine() -> None:
     assert group.targets[1] > group.targets[0]
     assert group.weights == (0.0, 0.0)  # listwise only
     assert group.kind == "distill"
+
+
+@pytest.mark.parametrize(
+    ("holdout", "trained", "scored"),
+    [("test", ("train", "dev"), ("",)), ("dev", ("train",), ("dev",)), ("train", ("dev", "test"), ("train",))],
+)
+def test_each_holdout_trains_on_the_other_parts_and_scores_its_own(
+    holdout: Holdout, trained: tuple[str, ...], scored: tuple[str, ...]
+) -> None:
+
+    split = split_queries([f"q{i}" for i in range(100)], dev=20, test=30)
+    parts = {"train": list(split.train), "dev": list(split.dev), "test": list(split.test), "": []}
+    on, figures = training_queries(split, TrainConfig(holdout=holdout))
+    assert on == [q for part in trained for q in parts[part]]
+    assert figures == [q for part in scored for q in parts[part]]
+    assert not set(on) & set(parts["test" if holdout == "test" else holdout])

@@ -61,7 +61,7 @@ def render_card(
     free-form notes, e.g. how the recipe was chosen)."""
     data, split, config = record["data"], record["split"], record["config"]
     counts = split["counts"]
-    trained_on = "train + dev" if config["holdout"] == "test" else "train"
+    trained_on = {"test": "train + dev", "dev": "train", "train": "dev + test"}[config["holdout"]]
     lines = [
         f"# shoprank cross-encoder `{record['version']}`",
         "",

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evaluation.judgments import DEFAULT_SPLIT_SEED
 
-Holdout = Literal["dev", "test"]
+Holdout = Literal["dev", "test", "train"]
 TrainDevice = Literal["cpu", "cuda"]
 
 
@@ -28,7 +28,8 @@ class TrainConfig(BaseModel):
     holdout: Holdout = Field(
         "test",
         description="test: train on train+dev queries (the release recipe); dev: train on train queries only "
-        "and report dev figures (for experiments)",
+        "and report dev figures (for experiments); train: train on dev+test queries and report figures on the "
+        "train queries (so that, with the other two, every query has a model that never saw it)",
     )
 
     # Optimisation
@@ -78,4 +79,4 @@ class TrainConfig(BaseModel):
         3, ge=0, description="pseudo negatives are taken from hybrid hits after this rank"
     )
 
-    eval_every: int = Field(100, ge=1, description="dev evaluation interval in steps (holdout=dev)")
+    eval_every: int = Field(100, ge=1, description="dev evaluation interval in steps (holdout dev or train)")

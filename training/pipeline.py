@@ -68,6 +68,8 @@ def training_queries(split: QuerySplit, config: TrainConfig) -> tuple[list[str],
     """(queries trained on, queries for dev figures) for the configured holdout."""
     if config.holdout == "dev":
         return list(split.train), list(split.dev)
+    if config.holdout == "train":
+        return [*split.dev, *split.test], list(split.train)
     return [*split.train, *split.dev], []
 
 
