@@ -63,6 +63,7 @@ def diversified_ranking(window: ScoredWindow, params: DiversityParams, k: int = 
         embeddings=window.embeddings if params.needs_embeddings else None,
         brands=window.brands,
         categories=window.categories,
+        query=window.query,
     )
     return [window.ids[i] for i in result.order]
 

@@ -106,6 +106,7 @@ class RerankService:
             embeddings=self._embeddings(query),
             brands=[c.product.brand for c in query.candidates],
             categories=[tuple(c.product.category) for c in query.candidates],
+            query=query.query,
         )
         diversify_ms = (time.perf_counter() - diversify_started) * 1e3
 

@@ -92,6 +92,17 @@ def test_caps_hold_on_the_returned_page(servers: Stub, method: int) -> None:
     assert list(response.diversity_notes) == []
 
 
+def test_a_brand_the_query_names_is_not_capped(servers: Stub) -> None:
+    message = request(top_k=6, method=pb.DIVERSITY_METHOD_NONE, max_per_brand=1)
+    message.query = "ACME stoneware mug"
+    response = servers(None).Rerank(message, timeout=30)
+    brands = Counter(brand_of(response))
+    # 12 candidates may go on the page: the 8 Acme ones and the first of each other brand.
+    assert brands["Acme"] >= 2
+    assert max(n for brand, n in brands.items() if brand != "Acme") == 1
+    assert list(response.diversity_notes) == []
+
+
 def test_unsatisfiable_caps_still_return_a_full_page_and_say_so(servers: Stub) -> None:
     message = request(top_k=10, method=pb.DIVERSITY_METHOD_MMR, strength=0.3, max_per_brand=1)
     del message.candidates[:]

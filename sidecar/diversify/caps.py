@@ -4,7 +4,8 @@ Caps combine with every method: the greedy pick takes the best candidate by the 
 objective among those within the caps. When no remaining candidate is within the caps (fewer
 brands than the page, say) the page is filled with the best remaining candidate anyway and
 its reason says the cap was exceeded: a page is never shorter than asked while candidates exist.
-Products without a brand (or category) are never counted against that cap. With a page size,
+Products without a brand (or category) are never counted against that cap, nor are products
+of a brand the query names (attributes.py): "dewalt tool cases" may fill a page with DeWalt. With a page size,
 counting starts again on every page: a window ranked once and cut into pages keeps the caps on
 each page.
 """
@@ -30,7 +31,7 @@ class PageCaps:
     ) -> None:
         self._caps: list[tuple[str, npt.NDArray[np.int64], int]] = []
         if max_per_brand is not None:
-            self._caps.append(("brand", attributes.brand_codes, max_per_brand))
+            self._caps.append(("brand", attributes.capped_brand_codes, max_per_brand))
         if max_per_category is not None:
             self._caps.append(("category", attributes.category_codes, max_per_category))
         # Page positions (0-based) already taken by each brand / category code.

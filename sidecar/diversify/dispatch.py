@@ -83,7 +83,7 @@ def _facet_aspects(facets: Sequence[Facet], attributes: CandidateAttributes) -> 
             keys = attributes.aspects
             out.append(FacetAspects(facet, keys, {key: category_label(key) for key in set(keys)}))
         else:
-            out.append(FacetAspects(facet, attributes.brand_keys, attributes.brand_labels))
+            out.append(FacetAspects(facet, attributes.brand_keys, attributes.brand_labels, attributes.named_brands))
     return out
 
 
@@ -94,6 +94,7 @@ def diversify(
     embeddings: npt.ArrayLike | None = None,
     brands: Sequence[str] = (),
     categories: Sequence[Sequence[str]] = (),
+    query: str = "",
 ) -> DiversityResult:
     """Pick min(k, n) candidates, best first, trading relevance against diversity.
 
@@ -101,7 +102,9 @@ def diversify(
     trade-off). embeddings: (n, dim) product vectors for MMR/DPP; None, zero columns or
     zero rows fall back to attribute similarity (same brand / category) for those
     candidates. brands / categories (root-to-leaf paths): one per candidate, or empty for
-    unknown. Deterministic: ties go to the more relevant candidate, then to input order.
+    unknown. query: the shopper's text; a brand it names is not diversified away (caps do
+    not count it, xQuAD covers only it; attributes.py). Deterministic: ties go to the more
+    relevant candidate, then to input order.
     Raises DiversityParamError (a ValueError naming the field) on inconsistent input.
     """
     scores = _check_relevance(relevance)
@@ -116,7 +119,7 @@ def diversify(
 
     ranked = np.argsort(-scores, kind="stable")  # relevance order; everything below works in it
     relevance_sorted = scores[ranked]
-    attributes = CandidateAttributes(brands, categories, ranked.tolist())
+    attributes = CandidateAttributes(brands, categories, ranked.tolist(), query)
 
     notes: list[str] = []
     method = params.method if params.strength > 0.0 else "none"

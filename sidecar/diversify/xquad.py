@@ -22,6 +22,12 @@ of the term shrinking with the aspect count. The facets are averaged (xQuAD over
 their aspects, each facet holding an equal share of P), so the gain stays in [0, 1] and a
 strength means as much with one facet as with two.
 
+A facet may come with aspects the query states (a brand it names, attributes.py): then
+P(a | q, f) is the relevance-weighted share among those aspects only and 0 for the rest. The
+query has said which brand it wants, so no other brand is worth covering, and once the
+stated brand is on the page the facet adds nothing more: the page is left to relevance and
+the other facets.
+
 Vectorised: the aspects of all facets are numbered in one space (brand codes after category
 codes), so one `uncovered` vector and an (|F|, n) gather give every candidate's gain.
 """
@@ -39,18 +45,21 @@ from sidecar.diversify.selection import FloatArray
 
 @dataclass(frozen=True)
 class FacetAspects:
-    """One facet's aspect per candidate: `keys` ("" = none, pooled), `labels` names a key for explanations."""
+    """One facet's aspect per candidate: `keys` ("" = none, pooled), `labels` names a key for
+    explanations, `stated` the keys the query asks for (empty: the candidates decide)."""
 
     name: str
     keys: Sequence[str]
     labels: dict[str, str]
+    stated: frozenset[str] = frozenset()
 
 
-def _weights(codes: npt.NDArray[np.int64], count: int, relevance: FloatArray) -> FloatArray:
-    """P(a | q): each aspect's share of the relevance mass (of the candidates when all are 0)."""
-    mass = np.bincount(codes, weights=relevance, minlength=count)
+def _weights(codes: npt.NDArray[np.int64], count: int, relevance: FloatArray, counted: FloatArray) -> FloatArray:
+    """P(a | q): each aspect's share of the relevance mass of the `counted` (0/1) candidates (of
+    their number when all are irrelevant)."""
+    mass = np.bincount(codes, weights=relevance * counted, minlength=count)
     if float(mass.sum()) <= 0.0:  # all candidates equally (ir)relevant: weight by how many each aspect has
-        mass = np.bincount(codes, minlength=count).astype(np.float64)
+        mass = np.bincount(codes, weights=counted, minlength=count)
     return np.asarray(mass / mass.sum(), dtype=np.float64)
 
 
@@ -73,7 +82,8 @@ class XQuAD:
             local = np.array([index.setdefault(key, len(index)) for key in facet.keys], dtype=np.int64)
             rows.append(local + len(labels))  # one aspect space across facets
             labels += [facet.labels.get(key, key) for key in index]
-            weights.append(_weights(local, len(index), relevance))
+            counted = np.array([not facet.stated or key in facet.stated for key in facet.keys], dtype=np.float64)
+            weights.append(_weights(local, len(index), relevance, counted))
         self._codes = np.stack(rows)  # (facets, n): each candidate's aspect in each facet
         self.weights = np.concatenate(weights)  # P(a | q, f) per aspect, each facet's summing to 1
         top = np.concatenate([np.full(len(w), w.max()) for w in weights])
