@@ -188,6 +188,7 @@ class TradeoffReport:
         chosen, best = self.chosen(), self.best_within_budget()
         return {
             "queries": len(self.queries),
+            "query_texts": list(self.queries),
             "target": {"max_ndcg_loss": MAX_NDCG_LOSS, "min_coverage_gain": MIN_COVERAGE_GAIN},
             "rerank_only": {metric: self.baseline.mean(metric) for metric in METRICS},
             "points": [self._point_dict(p) for p in self.points],

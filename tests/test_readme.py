@@ -14,7 +14,7 @@ def test_every_setting_is_documented_with_its_environment_variable() -> None:
 
 
 def test_every_command_is_documented() -> None:
-    names = [module.__name__.rsplit(".", 1)[-1] for module in COMMANDS]
+    names = [module.__name__.rsplit(".", 1)[-1].replace("_", "-") for module in COMMANDS]  # eval_pool: eval-pool
     missing = [name for name in names if f"`shoprank {name}" not in README]
     assert not missing, f"add these commands to README.md's CLI table: {missing}"
 

@@ -8,11 +8,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shoprank.cli import bench, eval, index, models, opensearch, search, serve, sidecar, train
+from shoprank.cli import bench, eval, eval_pool, index, models, opensearch, search, serve, sidecar, train
 from shoprank.log_format import log_handler
 from shoprank.settings import add_settings_flags, settings_from_args
 
-COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, eval, train)
+COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, eval, eval_pool, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
