@@ -153,6 +153,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             _method(DiversityParams(method="xquad", strength=strength, facets=("category", "brand"))),
         ),
         (f"dpp (window {window})", _method(DiversityParams(method="dpp", strength=strength, window=window))),
+        (
+            f"dpp (window {window}, attributes {settings.diversity_attribute_weight:g})",
+            _method(
+                DiversityParams(
+                    method="dpp",
+                    strength=strength,
+                    window=window,
+                    attribute_weight=settings.diversity_attribute_weight,
+                )
+            ),
+        ),
         ("caps (brand 2, category 3)", _method(DiversityParams(max_per_brand=2, max_per_category=3))),
         ("mmr + caps (brand 2)", _method(DiversityParams(method="mmr", strength=strength, max_per_brand=2))),
     ]

@@ -56,6 +56,7 @@ class SweepConfig:
             "max_per_category": p.max_per_category,
             "window": p.window,
             "facets": list(p.facets),
+            "attribute_weight": p.attribute_weight,
         }
 
 
@@ -69,23 +70,34 @@ def sweep_grid(
     combined_strengths: Sequence[float] = (),
     window: int = 10,
     xquad_facets: Sequence[tuple[Facet, ...]] = XQUAD_FACETS,
+    attribute_weight: float = 0.0,
 ) -> list[SweepConfig]:
     """Each method over the strengths (xQuAD once per facet choice), each cap alone, and (for
-    `combined_strengths`) MMR with a brand cap of 2: the configurations of the sweep, in report order."""
+    `combined_strengths`) MMR with a brand cap of 2: the configurations of the sweep, in report order.
+    window and attribute_weight apply to MMR and DPP (the server's defaults, when the CLI sweeps)."""
     grid = []
     for method in methods:
         for facets in xquad_facets if method == "xquad" else (DEFAULT_FACETS,):
             grid += [
                 SweepConfig(method_name(params), params)
                 for s in strengths
-                for params in [DiversityParams(method=method, strength=s, window=window, facets=facets)]
+                for params in [
+                    DiversityParams(
+                        method=method, strength=s, window=window, facets=facets, attribute_weight=attribute_weight
+                    )
+                ]
             ]
     grid += [
         SweepConfig("caps", DiversityParams(method="none", strength=0.0, max_per_brand=b, max_per_category=c))
         for b, c in caps
     ]
     grid += [
-        SweepConfig("mmr+caps", DiversityParams(method="mmr", strength=s, max_per_brand=2, window=window))
+        SweepConfig(
+            "mmr+caps",
+            DiversityParams(
+                method="mmr", strength=s, max_per_brand=2, window=window, attribute_weight=attribute_weight
+            ),
+        )
         for s in combined_strengths
     ]
     return grid

@@ -40,6 +40,7 @@ HINTS: dict[str, str] = {
     "mode": "first stage: bm25, knn or hybrid",
     "diversity": "diversity method: none, mmr, xquad or dpp",
     "diversity_facets": "xQuAD aspects: repeat the parameter for category and/or brand",
+    "attribute_weight": "a share from 0 (embedding cosine only) to 1 (same brand / category only)",
 }
 
 
@@ -72,6 +73,10 @@ class SearchParams(BaseModel):
     )
     diversity_facets: Annotated[list[Facet], Field(max_length=len(FACETS))] = Field(
         default_factory=list, description="xQuAD aspects, category and/or brand (repeatable; default: the sidecar's)"
+    )
+    attribute_weight: UnitInterval | None = Field(
+        None,
+        description="MMR/DPP: share of same-brand/category similarity vs embedding cosine (default: the sidecar's)",
     )
     explain: bool = Field(False, description="include why each result is where it is")
     compare: bool = Field(False, description="also return the first-stage and reranked orders of this page")
@@ -109,6 +114,7 @@ class SearchParams(BaseModel):
                 max_per_category=self.max_per_category,
                 window=self.diversity_window,
                 facets=tuple(f for f in FACETS if f in self.diversity_facets),
+                attribute_weight=self.attribute_weight,
                 # Pages are cut from one ranked window: caps must hold on each page, not on the window.
                 page_size=self.page_size if self.max_per_brand or self.max_per_category else None,
                 explain=self.explain,

@@ -60,6 +60,7 @@ class RerankOptions:
     window: int | None = None
     page_size: int | None = None  # caps count per page of this many results
     facets: tuple[str, ...] = ()  # xQuAD's aspects: "category" and/or "brand" (empty: server default)
+    attribute_weight: float | None = None  # MMR/DPP: share of attribute similarity vs embedding cosine
     explain: bool = False
 
 
@@ -114,7 +115,7 @@ def build_request(query: str, items: Sequence[RerankInput], top_k: int, options:
         o.blend_weight = options.blend_weight
     if options.diversity is not None:
         o.diversity.method = METHOD_ENUMS[options.diversity]  # type: ignore[assignment]
-    for name in ("strength", "max_per_brand", "max_per_category", "window", "page_size"):
+    for name in ("strength", "max_per_brand", "max_per_category", "window", "page_size", "attribute_weight"):
         value = getattr(options, name)
         if value is not None:
             setattr(o.diversity, name, value)

@@ -109,6 +109,9 @@ def _diversity(message: pb.DiversityOptions, defaults: DiversityParams) -> Diver
             ),
             page_size=int(message.page_size) if message.HasField("page_size") else None,
             facets=facets,
+            attribute_weight=(
+                float(message.attribute_weight) if message.HasField("attribute_weight") else defaults.attribute_weight
+            ),
         )
     except DiversityParamError as error:
         raise InvalidRequestError(f"options.diversity.{error.field}", error.problem) from error

@@ -50,6 +50,7 @@ def defaults_from(settings: Settings) -> RequestDefaults:
             strength=settings.diversity_strength,
             window=settings.diversity_window,
             facets=settings.diversity_facets,
+            attribute_weight=settings.diversity_attribute_weight,
         ),
     )
 

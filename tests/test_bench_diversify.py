@@ -23,6 +23,7 @@ def test_bench_diversify_reports_methods_beside_the_baselines(
     rows = {row["name"]: row for row in report["rows"]}
     assert list(rows)[:2] == ["relevance sort (numpy argsort)", "none (diversify, relevance order)"]
     assert {"mmr", "xquad", "xquad (brand)", "xquad (category + brand)", "dpp (window 10)"} <= set(rows)
+    assert "dpp (window 10, attributes 0.75)" in rows  # the sidecar default kernel
     assert set(report["hardware"]["blas_threads"]) == {1}  # every BLAS loaded (numpy's, torch's) at 1 thread
     for row in rows.values():
         assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]

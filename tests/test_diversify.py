@@ -315,6 +315,8 @@ def test_xquad_explains_new_and_covered_categories() -> None:
         ({"max_per_brand": 0}, "max_per_brand", "max_per_brand: must be an integer of at least 1, got 0"),
         ({"max_per_category": True}, "max_per_category", "max_per_category: must be an integer of at least 1"),
         ({"method": "random"}, "method", "method: unknown method 'random'; use one of none, mmr, xquad, dpp"),
+        ({"attribute_weight": 1.2}, "attribute_weight", "attribute_weight: must be between 0 and 1, got 1.2"),
+        ({"attribute_weight": "x"}, "attribute_weight", "attribute_weight: must be a number between 0 and 1"),
     ],
 )
 def test_invalid_params_name_the_field(kwargs: dict[str, object], field: str, message: str) -> None:

@@ -124,6 +124,8 @@ def test_unsatisfiable_caps_still_return_a_full_page_and_say_so(servers: Stub) -
         ({"max_per_brand": 0}, "options.diversity.max_per_brand"),
         ({"max_per_brand": 1, "page_size": 0}, "options.diversity.page_size"),
         ({"max_per_category": 0}, "options.diversity.max_per_category"),
+        ({"attribute_weight": 1.5}, "options.diversity.attribute_weight"),
+        ({"attribute_weight": float("nan")}, "options.diversity.attribute_weight"),
     ],
 )
 def test_invalid_diversity_options_are_invalid_argument_naming_the_field(
@@ -213,16 +215,23 @@ def test_sent_embeddings_are_used_and_missing_or_zero_ones_are_completed(servers
 
 def test_server_defaults_fill_unset_options(tmp_path: Path) -> None:
     settings = Settings(
-        data_dir=tmp_path, diversity_method="dpp", diversity_strength=0.7, diversity_window=4, diversity_facets="brand"
+        data_dir=tmp_path,
+        diversity_method="dpp",
+        diversity_strength=0.7,
+        diversity_window=4,
+        diversity_facets="brand",
+        diversity_attribute_weight=0.4,
     )
     defaults = defaults_from(settings)
-    assert defaults.diversity == DiversityParams(method="dpp", strength=0.7, window=4, facets=("brand",))
+    expected = DiversityParams(method="dpp", strength=0.7, window=4, facets=("brand",), attribute_weight=0.4)
+    assert defaults.diversity == expected
     message = request(explain=False)
     query = request_to_domain(message, RequestLimits(), defaults)
-    assert query.diversity == DiversityParams(method="dpp", strength=0.7, window=4, facets=("brand",))
+    assert query.diversity == expected
     message.options.diversity.method = pb.DIVERSITY_METHOD_XQUAD
     message.options.diversity.max_per_category = 2
+    message.options.diversity.attribute_weight = 0.0
     query = request_to_domain(message, RequestLimits(), RequestDefaults(diversity=defaults.diversity))
     assert query.diversity == DiversityParams(
-        method="xquad", strength=0.7, window=4, max_per_category=2, facets=("brand",)
+        method="xquad", strength=0.7, window=4, max_per_category=2, facets=("brand",), attribute_weight=0.0
     )

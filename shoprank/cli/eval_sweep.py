@@ -64,6 +64,7 @@ def sweep_configs(args: argparse.Namespace, settings: Settings) -> list[SweepCon
         args.sweep_methods,
         combined_strengths=[s for s in strengths if s > 0.0],
         window=settings.diversity_window,
+        attribute_weight=settings.diversity_attribute_weight,
     )
 
 

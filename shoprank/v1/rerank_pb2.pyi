@@ -150,6 +150,7 @@ class DiversityOptions(_message.Message):
     WINDOW_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     FACETS_FIELD_NUMBER: _builtins.int
+    ATTRIBUTE_WEIGHT_FIELD_NUMBER: _builtins.int
     method: Global___DiversityMethod.ValueType
     strength: _builtins.float
     """Trade-off in [0, 1]: 0 = relevance only, 1 = diversity only. Unset = server default."""
@@ -163,6 +164,10 @@ class DiversityOptions(_message.Message):
     page_size: _builtins.int
     """Caps count per page of this many results (>= 1), for a caller that ranks a whole window once
     and cuts its pages from it (the front door). Unset = one page of top_k.
+    """
+    attribute_weight: _builtins.float
+    """MMR/DPP similarity: (1 - w) * embedding cosine + w * attributes (0.5 same brand + 0.5 same leaf
+    category), w in [0, 1]; a brand the query names is not counted. Unset = server default.
     """
     @_builtins.property
     def facets(self) -> _containers.RepeatedScalarFieldContainer[Global___DiversityFacet.ValueType]:
@@ -178,11 +183,14 @@ class DiversityOptions(_message.Message):
         window: _builtins.int | None = ...,
         page_size: _builtins.int | None = ...,
         facets: _abc.Iterable[Global___DiversityFacet.ValueType] | None = ...,
+        attribute_weight: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand", "_max_per_category", b"_max_per_category", "_page_size", b"_page_size", "_strength", b"_strength", "_window", b"_window", "max_per_brand", b"max_per_brand", "max_per_category", b"max_per_category", "page_size", b"page_size", "strength", b"strength", "window", b"window"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_attribute_weight", b"_attribute_weight", "_max_per_brand", b"_max_per_brand", "_max_per_category", b"_max_per_category", "_page_size", b"_page_size", "_strength", b"_strength", "_window", b"_window", "attribute_weight", b"attribute_weight", "max_per_brand", b"max_per_brand", "max_per_category", b"max_per_category", "page_size", b"page_size", "strength", b"strength", "window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand", "_max_per_category", b"_max_per_category", "_page_size", b"_page_size", "_strength", b"_strength", "_window", b"_window", "facets", b"facets", "max_per_brand", b"max_per_brand", "max_per_category", b"max_per_category", "method", b"method", "page_size", b"page_size", "strength", b"strength", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_attribute_weight", b"_attribute_weight", "_max_per_brand", b"_max_per_brand", "_max_per_category", b"_max_per_category", "_page_size", b"_page_size", "_strength", b"_strength", "_window", b"_window", "attribute_weight", b"attribute_weight", "facets", b"facets", "max_per_brand", b"max_per_brand", "max_per_category", b"max_per_category", "method", b"method", "page_size", b"page_size", "strength", b"strength", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__attribute_weight: _TypeAlias = _typing.Literal["attribute_weight"]  # noqa: Y015
+    _WhichOneofArgType__attribute_weight: _TypeAlias = _typing.Literal["_attribute_weight", b"_attribute_weight"]  # noqa: Y015
     _WhichOneofReturnType__max_per_brand: _TypeAlias = _typing.Literal["max_per_brand"]  # noqa: Y015
     _WhichOneofArgType__max_per_brand: _TypeAlias = _typing.Literal["_max_per_brand", b"_max_per_brand"]  # noqa: Y015
     _WhichOneofReturnType__max_per_category: _TypeAlias = _typing.Literal["max_per_category"]  # noqa: Y015
@@ -193,6 +201,8 @@ class DiversityOptions(_message.Message):
     _WhichOneofArgType__strength: _TypeAlias = _typing.Literal["_strength", b"_strength"]  # noqa: Y015
     _WhichOneofReturnType__window: _TypeAlias = _typing.Literal["window"]  # noqa: Y015
     _WhichOneofArgType__window: _TypeAlias = _typing.Literal["_window", b"_window"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__attribute_weight) -> _WhichOneofReturnType__attribute_weight | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_per_brand) -> _WhichOneofReturnType__max_per_brand | None: ...
     @_typing.overload

@@ -118,8 +118,8 @@ class CandidateAttributes:
         return codes(self.brand_keys)
 
     @cached_property
-    def capped_brand_codes(self) -> npt.NDArray[np.int64]:
-        """Brand codes as a brand cap counts them: products of a brand the query names count as no brand."""
+    def diversity_brand_codes(self) -> npt.NDArray[np.int64]:
+        """Brand codes as caps and attribute similarity count them: a brand the query names counts as no brand."""
         named = self.named_brands
         if not named:
             return self.brand_codes

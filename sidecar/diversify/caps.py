@@ -31,7 +31,7 @@ class PageCaps:
     ) -> None:
         self._caps: list[tuple[str, npt.NDArray[np.int64], int]] = []
         if max_per_brand is not None:
-            self._caps.append(("brand", attributes.capped_brand_codes, max_per_brand))
+            self._caps.append(("brand", attributes.diversity_brand_codes, max_per_brand))
         if max_per_category is not None:
             self._caps.append(("category", attributes.category_codes, max_per_category))
         # Page positions (0-based) already taken by each brand / category code.

@@ -132,7 +132,7 @@ def diversify(
     elif method == "xquad":
         objective = XQuAD(normalised, _facet_aspects(params.facets, attributes), params.strength)
     else:
-        matrix = similarity(None if vectors is None else vectors[ranked], attributes)
+        matrix = similarity(None if vectors is None else vectors[ranked], attributes, params.attribute_weight)
         if matrix.note:
             notes.append(f"{method}: {matrix.note}")
         if method == "mmr":

@@ -54,7 +54,9 @@ class DiversityParams:
     method, "none" included. window: DPP conditions each pick on the previous window - 1 picks.
     page_size: caps count per page of this many results (None: the whole list is one page).
     facets: what xQuAD's aspects are, leaf categories, brands or both (other methods ignore it);
-    kept in FACETS order, so equal choices compare and hash equal.
+    kept in FACETS order, so equal choices compare and hash equal. attribute_weight: how much of
+    MMR's and DPP's similarity is the catalogue's structure (same brand, same leaf category)
+    rather than embedding cosine, 0 (cosine only) to 1 (attributes only); see similarity.py.
     """
 
     method: Method = "none"
@@ -64,6 +66,7 @@ class DiversityParams:
     window: int = 10
     page_size: int | None = None
     facets: tuple[Facet, ...] = ("category",)
+    attribute_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -73,6 +76,11 @@ class DiversityParams:
             raise DiversityParamError("strength", f"must be a number between 0 and 1, got {strength!r}")
         if not 0.0 <= strength <= 1.0:
             raise DiversityParamError("strength", f"must be between 0 and 1, got {strength}")
+        weight = self.attribute_weight
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
+            raise DiversityParamError("attribute_weight", f"must be a number between 0 and 1, got {weight!r}")
+        if not 0.0 <= weight <= 1.0:
+            raise DiversityParamError("attribute_weight", f"must be between 0 and 1, got {weight}")
         _positive_int(self.window, "window", "")
         _positive_int(self.max_per_brand, "max_per_brand", " (leave unset for no cap)")
         _positive_int(self.max_per_category, "max_per_category", " (leave unset for no cap)")

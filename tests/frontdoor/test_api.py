@@ -49,6 +49,7 @@ BAD_REQUESTS = [
     ({"q": "mug", "strength": 1.5}, "strength: Input should be less than or equal to 1"),
     ({"q": "mug", "max_per_brand": 0}, "max_per_brand"),
     ({"q": "mug", "diversity_facets": "colour"}, "xQuAD aspects: repeat the parameter for category and/or brand"),
+    ({"q": "mug", "attribute_weight": 2}, "attribute_weight: Input should be less than or equal to 1"),
     ({"q": "mug", "page": ["1", "2"]}, "page given more than once"),
     ({"q": "mug", "page": 11, "page_size": 10}, "starts past the 100 results a search ranks"),
 ]
@@ -190,6 +191,19 @@ def test_reranked_search_with_compare_columns(api_for: Api, tiny_sidecar: str) -
         assert body["timings"][f"sidecar_{name}"] > 0
     for name in ("embed_ms", "first_stage_ms", "rerank_ms", "total_ms"):
         assert body["timings"][name] > 0
+
+
+def test_attribute_weight_reaches_the_sidecars_similarity(api_for: Api, tiny_sidecar: str) -> None:
+    api = api_for(tiny_sidecar)
+    params: dict[str, Any] = {"q": "mug", "page_size": 5, "diversity": "dpp", "strength": 0.5, "explain": True}
+
+    def reasons(weight: float) -> str:
+        body = api.get("/api/search", params={**params, "attribute_weight": weight}).json()
+        assert body["reranked"] is True
+        return " ".join(r["explanation"]["reason"] for r in body["results"])
+
+    assert "similarity" not in reasons(0.0)
+    assert "; closest #1, similarity" in reasons(1.0)
 
 
 def test_caps_that_cannot_hold_still_fill_the_page_and_say_so(api_for: Api, tiny_sidecar: str) -> None:
