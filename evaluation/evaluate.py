@@ -173,15 +173,17 @@ def _rerankers(
     directory = config.cross_encoder_dir or model_dir(models_dir, CROSS_ENCODER)
     out: dict[str, Reranker] = {}
     tokens = settings.max_pair_tokens
+    precision = served_precision(settings)
     for stage in wanted:
         if stage == "rerank_zero_shot":
+            # At the served precision too: rerank vs zero-shot compares training, not quantisation.
             root = config.zero_shot_dir or zero_shot_models(settings)
-            encoder = CrossEncoder(root, device=device, max_length=tokens)
+            encoder = CrossEncoder(root, device=device, precision=precision, max_length=tokens)
         elif stage == "rerank_fp32":
             encoder = CrossEncoder(models_dir, device=device, precision="fp32", max_length=tokens, directory=directory)
         else:
             encoder = CrossEncoder(
-                models_dir, device=device, precision=served_precision(settings), max_length=tokens, directory=directory
+                models_dir, device=device, precision=precision, max_length=tokens, directory=directory
             )
         diversity = DiversityParams(method="none")
         if stage == "diversified":

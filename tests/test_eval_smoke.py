@@ -83,6 +83,24 @@ def test_eval_runs_every_stage_in_both_modes(
     assert report["models"]["rerank"] == "tiny-ce:int8"
 
 
+def test_zero_shot_is_scored_at_the_served_precision(
+    small_esci: tuple[Path, Path], tiny_models: Path, settings_for: Callable[..., Settings]
+) -> None:
+    judgments, catalogue = small_esci
+    settings = settings_for(tiny_models, rerank_window=20, cross_encoder_precision="fp32")
+    config = EvalConfig(
+        judgments=judgments,
+        catalogue=catalogue,
+        zero_shot_dir=tiny_models,
+        modes=["judged"],
+        stages=["rerank_zero_shot", "rerank"],
+    )
+    report = evaluate(settings, config).as_dict()
+    assert report["models"]["rerank"] == report["models"]["rerank_zero_shot"] == "tiny-ce:fp32"
+    stages = report["modes"]["judged"]["stages"]
+    assert stages["rerank"]["ndcg@10"] == pytest.approx(stages["rerank_zero_shot"]["ndcg@10"])
+
+
 def test_unseen_queries_leave_out_what_the_model_was_trained_on(
     small_esci: tuple[Path, Path], tiny_models: Path, settings_for: Callable[..., Settings], tmp_path: Path
 ) -> None:
