@@ -102,7 +102,8 @@ class SweepPoint:
         return float(np.mean(values)) if values else math.nan
 
 
-def _relative(value: float, baseline: float) -> float:
+def relative_change(value: float, baseline: float) -> float:
+    """value / baseline - 1 (0 when both are 0, inf when only the baseline is 0)."""
     if baseline == 0.0:
         return 0.0 if value == 0.0 else math.inf
     return value / baseline - 1.0
@@ -126,7 +127,7 @@ class TradeoffReport:
 
     def change(self, point: SweepPoint, metric: str) -> float:
         """Relative change of the mean vs rerank-only (-0.01 = 1% lower)."""
-        return _relative(point.mean(metric), self.baseline.mean(metric))
+        return relative_change(point.mean(metric), self.baseline.mean(metric))
 
     def _coverage_changes(self, point: SweepPoint) -> tuple[float, float]:
         return self.change(point, "category_coverage@10"), self.change(point, "brand_coverage@10")
@@ -205,7 +206,7 @@ def diversity_targets(modes: Mapping[str, ModeReport]) -> dict[str, bool]:
         if "diversified" not in report.stages or "rerank" not in report.stages:
             continue
         result, base = report.stages["diversified"].values, report.stages["rerank"].values
-        changes = [_relative(float(np.mean(result[m])), float(np.mean(base[m]))) for m in TARGET_METRICS]
+        changes = [relative_change(float(np.mean(result[m])), float(np.mean(base[m]))) for m in TARGET_METRICS]
         key = f"{name}: diversified NDCG@10 within {MAX_NDCG_LOSS:.0%} of rerank, category and brand coverage@10 "
         out[key + f"+{MIN_COVERAGE_GAIN:.0%}"] = meets_target(*changes)
     return out
@@ -240,7 +241,8 @@ def run_sweep(
     return TradeoffReport(mode, [w.query for w in windows], baseline, points, list(windows))
 
 
-def _pct(change: float) -> str:
+def format_change(change: float) -> str:
+    """E.g. "+12.3%" ("-" when not finite)."""
     return f"{change * 100:+.1f}%" if math.isfinite(change) else "-"
 
 
@@ -253,7 +255,7 @@ def format_tradeoff(report: TradeoffReport) -> str:
     for point in [report.baseline, *report.points]:
         row = [point.config.label]
         for metric in ("ndcg@10", "category_coverage@10", "brand_coverage@10"):
-            row += [f"{point.mean(metric):.3f}", _pct(report.change(point, metric))]
+            row += [f"{point.mean(metric):.3f}", format_change(report.change(point, metric))]
         row += [f"{point.mean(m):.3f}" for m in METRICS[3:]]
         row.append("" if point is report.baseline else ("met" if report.meets_target(point) else "-"))
         rows.append(row)

@@ -20,7 +20,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evaluation.tradeoff import MAX_NDCG_LOSS, MIN_COVERAGE_GAIN, TARGET_METRICS, meets_target
+from evaluation.tradeoff import (
+    MAX_NDCG_LOSS,
+    MIN_COVERAGE_GAIN,
+    TARGET_METRICS,
+    format_change,
+    meets_target,
+    relative_change,
+)
 
 
 class PoolError(ValueError):
@@ -82,10 +89,6 @@ def _weighted(values: Sequence[tuple[int, float]]) -> float:
     return sum(n * v for n, v in values) / total
 
 
-def _change(value: float, baseline: float) -> float:
-    return value / baseline - 1.0 if baseline else (0.0 if value == 0.0 else math.inf)
-
-
 def _part_name(report: Mapping[str, Any], index: int) -> str:
     model = report.get("models", {}).get("rerank", "?")
     return f"{report.get('split') or 'all'} ({model})" if "split" in report else f"report {index + 1} ({model})"
@@ -126,12 +129,8 @@ def _pool_mode(mode: str, sweeps: Sequence[Mapping[str, Any]], parts: list[str])
     points = []
     for i, label in enumerate(labels):
         means = {m: _weighted([(n, s["points"][i][m]) for n, s in zip(sizes, sweeps, strict=True)]) for m in metrics}
-        points.append(PooledPoint(label, means, {m: _change(means[m], base[m]) for m in metrics}))
+        points.append(PooledPoint(label, means, {m: relative_change(means[m], base[m]) for m in metrics}))
     return PooledTradeoff(mode, sum(sizes), parts, base, points)
-
-
-def _pct(change: float) -> str:
-    return f"{change * 100:+.1f}%" if math.isfinite(change) else "-"
 
 
 def format_pooled(pooled: PooledTradeoff) -> str:
@@ -139,7 +138,7 @@ def format_pooled(pooled: PooledTradeoff) -> str:
     header = ["configuration", "NDCG@10", "(chg)", "cat cov@10", "(chg)", "brand cov@10", "(chg)", "target"]
     rows = [header, ["rerank only", *[x for m in TARGET_METRICS for x in (f"{pooled.rerank_only[m]:.3f}", "")], ""]]
     for p in pooled.points:
-        cells = [x for m in TARGET_METRICS for x in (f"{p.means[m]:.3f}", _pct(p.changes[m]))]
+        cells = [x for m in TARGET_METRICS for x in (f"{p.means[m]:.3f}", format_change(p.changes[m]))]
         rows.append([p.label, *cells, "met" if p.meets_target else ("budget" if p.within_budget else "-")])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [
