@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sidecar.diversify.params import DiversityParams, Facet, Method
+from sidecar.diversify.params import EMBEDDING_METHODS, DiversityParams, Facet, Method
 
 DEFAULT_STRENGTHS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9)
 SWEPT_METHODS: tuple[Method, ...] = ("mmr", "xquad", "dpp")
@@ -20,9 +20,11 @@ DEFAULT_CAPS: tuple[Caps, ...] = ((1, None), (2, None), (3, None), (None, 2), (N
 
 def method_name(params: DiversityParams) -> str:
     """The method as the sweep names its curve: "mmr", "xquad" (category aspects), "xquad[brand]",
-    "xquad[category+brand]"."""
+    "xquad[category+brand]", "dpp" (embedding cosine), "dpp[attributes 0.75]" (mixed similarity)."""
     if params.method == "xquad" and params.facets != DEFAULT_FACETS:
         return f"xquad[{'+'.join(params.facets)}]"
+    if params.method in EMBEDDING_METHODS and params.attribute_weight > 0.0:
+        return f"{params.method}[attributes {params.attribute_weight:g}]"
     return params.method
 
 
@@ -70,34 +72,24 @@ def sweep_grid(
     combined_strengths: Sequence[float] = (),
     window: int = 10,
     xquad_facets: Sequence[tuple[Facet, ...]] = XQUAD_FACETS,
-    attribute_weight: float = 0.0,
+    attribute_weights: Sequence[float] = (0.0,),
 ) -> list[SweepConfig]:
-    """Each method over the strengths (xQuAD once per facet choice), each cap alone, and (for
-    `combined_strengths`) MMR with a brand cap of 2: the configurations of the sweep, in report order.
-    window and attribute_weight apply to MMR and DPP (the server's defaults, when the CLI sweeps)."""
+    """Each method over the strengths (xQuAD once per facet choice, MMR and DPP once per attribute
+    weight), each cap alone, and (for `combined_strengths`) MMR with a brand cap of 2 on the first
+    attribute weight: the configurations of the sweep, in report order."""
     grid = []
     for method in methods:
-        for facets in xquad_facets if method == "xquad" else (DEFAULT_FACETS,):
-            grid += [
-                SweepConfig(method_name(params), params)
-                for s in strengths
-                for params in [
-                    DiversityParams(
-                        method=method, strength=s, window=window, facets=facets, attribute_weight=attribute_weight
-                    )
-                ]
-            ]
+        variants = [
+            DiversityParams(method=method, window=window, facets=facets, attribute_weight=weight)
+            for facets in (xquad_facets if method == "xquad" else (DEFAULT_FACETS,))
+            for weight in (attribute_weights if method in EMBEDDING_METHODS else (0.0,))
+        ]
+        for variant in variants:
+            grid += [SweepConfig(method_name(variant), replace(variant, strength=s)) for s in strengths]
     grid += [
         SweepConfig("caps", DiversityParams(method="none", strength=0.0, max_per_brand=b, max_per_category=c))
         for b, c in caps
     ]
-    grid += [
-        SweepConfig(
-            "mmr+caps",
-            DiversityParams(
-                method="mmr", strength=s, max_per_brand=2, window=window, attribute_weight=attribute_weight
-            ),
-        )
-        for s in combined_strengths
-    ]
+    combined = DiversityParams(method="mmr", max_per_brand=2, window=window, attribute_weight=attribute_weights[0])
+    grid += [SweepConfig("mmr+caps", replace(combined, strength=s)) for s in combined_strengths]
     return grid

@@ -36,16 +36,19 @@ def test_sweep_adds_a_tradeoff_section_and_writes_its_plot(
     for mode, sweep in report["tradeoff"].items():
         assert sweep["queries"] == 3
         labels = [p["label"] for p in sweep["points"]]
-        assert labels[:4] == ["mmr 0.00", "mmr 0.30", "xquad 0.00", "xquad 0.30"]
+        # MMR on the server's similarity (attribute weight 0.75 by default), then on cosine alone.
+        mixed = f"mmr[attributes {settings.diversity_attribute_weight:g}]"
+        assert labels[:6] == [f"{mixed} 0.00", f"{mixed} 0.30", "mmr 0.00", "mmr 0.30", "xquad 0.00", "xquad 0.30"]
         assert "caps brand<=2" in labels
-        assert "mmr 0.30 + brand<=2" in labels
+        assert f"{mixed} 0.30 + brand<=2" in labels
         points = {p["label"]: p for p in sweep["points"]}
+        assert points[f"{mixed} 0.30"]["attribute_weight"] == 0.75
         stages = report["modes"][mode]["stages"]
-        # Rerank-only is the rerank stage's page; the sweep's mmr 0.30 is the diversified stage's page.
+        # Rerank-only is the rerank stage's page; the sweep's point at the server's defaults is the diversified page.
         for metric in ("ndcg@10", "category_coverage@10", "brand_coverage@10", "alpha_ndcg@10"):
             assert sweep["rerank_only"][metric] == pytest.approx(stages["rerank"][metric])
             assert points["mmr 0.00"][metric] == pytest.approx(stages["rerank"][metric])
-            assert points["mmr 0.30"][metric] == pytest.approx(stages["diversified"][metric])
+            assert points[f"{mixed} 0.30"][metric] == pytest.approx(stages["diversified"][metric])
         for point in sweep["points"]:
             assert 0.0 <= point["ndcg@10"] <= 1.0
             assert 0.0 < point["category_coverage@10"] <= 1.0

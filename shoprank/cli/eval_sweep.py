@@ -64,7 +64,8 @@ def sweep_configs(args: argparse.Namespace, settings: Settings) -> list[SweepCon
         args.sweep_methods,
         combined_strengths=[s for s in strengths if s > 0.0],
         window=settings.diversity_window,
-        attribute_weight=settings.diversity_attribute_weight,
+        # The server's similarity first (the diversified stage's), then embedding cosine alone for contrast.
+        attribute_weights=tuple(dict.fromkeys((settings.diversity_attribute_weight, 0.0))),
     )
 
 
