@@ -45,8 +45,10 @@ def test_a_brand_cap_does_not_count_the_brand_the_query_names() -> None:
     named = diversify(RELEVANCE, 4, capped, brands=BRANDS, categories=CASES, query="dewalt tool cases")
     assert named.order == [0, 1, 2, 3]
     assert named.method == "caps"
+    assert named.notes == ("the query names 'DEWALT': its products are not counted as repeating a brand",)
     unnamed = diversify(RELEVANCE, 4, capped, brands=BRANDS, categories=CASES, query="tool cases")
     assert unnamed.order == [0, 4, 5, 1]  # one per brand, then the cap relaxes
+    assert not any("names" in note for note in unnamed.notes)
     other = diversify(RELEVANCE, 4, capped, brands=["Acme", "Acme", *BRANDS[2:]], categories=CASES, query="dewalt")
     assert other.order[:2] == [0, 2]  # brands the query does not name stay capped
 
@@ -59,6 +61,17 @@ def test_xquad_covers_only_the_brand_the_query_names() -> None:
     assert named.order == [0, 1, 2]
     reasons = dict(zip(named.order, named.reasons, strict=True))
     assert reasons[1] == "kept at #2: xQuAD: brand 'DEWALT' already at #1 (weight 1.00, aspect gain 0.00)"
+
+
+def test_the_note_appears_only_when_the_method_reads_brands() -> None:
+    query = "dewalt tool cases"
+    category_only = DiversityParams(method="xquad", strength=0.9, facets=("category",))
+    assert diversify(RELEVANCE, 3, category_only, brands=BRANDS, categories=CASES, query=query).notes == ()
+    vectors = [[1.0, float(i)] for i in range(len(RELEVANCE))]
+    cosine = DiversityParams(method="dpp", strength=0.3)
+    assert diversify(RELEVANCE, 3, cosine, vectors, BRANDS, CASES, query=query).notes == ()
+    mixed = DiversityParams(method="dpp", strength=0.3, attribute_weight=0.5)
+    assert "the query names 'DEWALT'" in diversify(RELEVANCE, 3, mixed, vectors, BRANDS, CASES, query=query).notes[0]
 
 
 def test_no_query_keeps_the_old_behaviour() -> None:

@@ -125,16 +125,19 @@ def diversify(
     method = params.method if params.strength > 0.0 else "none"
     normalised = _min_max(relevance_sorted)
     objective: Objective
+    reads_brands = False
     if method == "none":
         if params.method != "none":
             notes.append(f"strength 0: relevance order ({params.method} not applied)")
         objective = RelevanceOnly(relevance_sorted, capped=params.has_caps)
     elif method == "xquad":
         objective = XQuAD(normalised, _facet_aspects(params.facets, attributes), params.strength)
+        reads_brands = "brand" in params.facets
     else:
         matrix = similarity(None if vectors is None else vectors[ranked], attributes, params.attribute_weight)
         if matrix.note:
             notes.append(f"{method}: {matrix.note}")
+        reads_brands = params.attribute_weight > 0.0 or matrix.basis != "embeddings"
         if method == "mmr":
             objective = MMR(normalised, matrix, params.strength)
         else:
@@ -149,6 +152,9 @@ def diversify(
         else greedy_fill(objective, n, k, caps)
     )
 
+    if attributes.named_brands and (reads_brands or params.max_per_brand is not None):
+        named = ", ".join(sorted(repr(attributes.brand_labels[key]) for key in attributes.named_brands))
+        notes.append(f"the query names {named}: its products are not counted as repeating a brand")
     relaxed = sum(1 for p in picks if p.over_cap)
     if relaxed:
         notes.append(f"caps could not hold: {relaxed} of {len(picks)} results exceed a cap (no other candidates left)")
