@@ -23,6 +23,17 @@ COLORS = {
     "caps": "#8e44ad",
     "mmr+caps": "#7f8c8d",
 }
+# MMR/DPP on the attribute-mixed similarity ("dpp[attributes 0.75]"): a darker shade of the method's.
+MIXED_COLORS = {"mmr": "#0b3d91", "dpp": "#145a32"}
+
+
+def _color(family: str) -> str:
+    method, _, variant = family.partition("[")
+    if variant.startswith("attributes") and method in MIXED_COLORS:
+        return MIXED_COLORS[method]
+    return COLORS.get(family, "#555555")
+
+
 COVERAGE_AXES = (("category_coverage@10", "category coverage@10"), ("brand_coverage@10", "brand coverage@10"))
 
 
@@ -57,7 +68,7 @@ def plot_tradeoff(reports: Mapping[str, TradeoffReport], path: Path, title: str 
             for family, points in _families(report).items():
                 xs = [p.mean(metric) for p in points]
                 ys = [p.mean("ndcg@10") for p in points]
-                color = COLORS.get(family, "#555555")
+                color = _color(family)
                 style = "o" if family == "caps" else "o-"
                 ax.plot(xs, ys, style, color=color, label=family, markersize=4, linewidth=1.4)
                 for point, x, y in zip(points, xs, ys, strict=True):
