@@ -125,6 +125,11 @@ class TradeoffReport:
     points: list[SweepPoint]
     windows: list[ScoredWindow] = field(default_factory=list, repr=False)  # what was swept (not in as_dict)
 
+    @property
+    def query_count(self) -> int:
+        """How many queries were swept."""
+        return len(self.queries)
+
     def change(self, point: SweepPoint, metric: str) -> float:
         """Relative change of the mean vs rerank-only (-0.01 = 1% lower)."""
         return relative_change(point.mean(metric), self.baseline.mean(metric))

@@ -9,10 +9,34 @@ NDCG@10, or, when none does, the one with the most coverage within the NDCG budg
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
-from evaluation.tradeoff import MAX_NDCG_LOSS, MIN_COVERAGE_GAIN, SweepPoint, TradeoffReport
+from evaluation.sweep_grid import SweepConfig
+from evaluation.tradeoff import MAX_NDCG_LOSS, MIN_COVERAGE_GAIN
+
+
+class CurvePoint(Protocol):
+    """One configuration's point: what it is and its mean metrics (a SweepPoint, a PooledPoint)."""
+
+    @property
+    def config(self) -> SweepConfig: ...
+    def mean(self, metric: str) -> float: ...
+
+
+class Curves(Protocol):
+    """One mode's sweep as the plot reads it (a TradeoffReport, a PooledTradeoff)."""
+
+    @property
+    def baseline(self) -> CurvePoint: ...
+    @property
+    def points(self) -> Sequence[CurvePoint]: ...
+    @property
+    def query_count(self) -> int: ...
+    def chosen(self) -> CurvePoint | None: ...
+    def best_within_budget(self) -> CurvePoint | None: ...
+
 
 COLORS = {
     "mmr": "#2f6fb0",
@@ -37,21 +61,21 @@ def _color(family: str) -> str:
 COVERAGE_AXES = (("category_coverage@10", "category coverage@10"), ("brand_coverage@10", "brand coverage@10"))
 
 
-def _families(report: TradeoffReport) -> dict[str, list[SweepPoint]]:
-    families: dict[str, list[SweepPoint]] = {}
+def _families(report: Curves) -> dict[str, list[CurvePoint]]:
+    families: dict[str, list[CurvePoint]] = {}
     for point in report.points:
         families.setdefault(point.config.family, []).append(point)
     return families
 
 
-def _point_label(point: SweepPoint) -> str:
+def _point_label(point: CurvePoint) -> str:
     params = point.config.params
     if point.config.family == "caps":
         return point.config.label.removeprefix("caps ")
     return f"{params.strength:g}"
 
 
-def plot_tradeoff(reports: Mapping[str, TradeoffReport], path: Path, title: str = "") -> Path:
+def plot_tradeoff(reports: Mapping[str, Curves], path: Path, title: str = "") -> Path:
     """Write the trade-off curves of every mode's sweep; returns the path."""
     import matplotlib
 
@@ -93,7 +117,7 @@ def plot_tradeoff(reports: Mapping[str, TradeoffReport], path: Path, title: str 
             ax.set_xlim(0.0, 1.0)
             ax.set_xlabel(name)
             ax.set_ylabel("NDCG@10 (ESCI gains)")
-            ax.set_title(f"{mode}: {len(report.queries)} queries")
+            ax.set_title(f"{mode}: {report.query_count} queries")
             ax.grid(alpha=0.3)
         row[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(title or "relevance-diversity trade-off (green: NDCG within 1%, blue: coverage +20%)")

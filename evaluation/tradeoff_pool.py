@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evaluation.sweep_grid import RERANK_ONLY, SweepConfig
 from evaluation.tradeoff import (
     MAX_NDCG_LOSS,
     MIN_COVERAGE_GAIN,
@@ -28,6 +29,7 @@ from evaluation.tradeoff import (
     meets_target,
     relative_change,
 )
+from sidecar.diversify import DiversityParams
 
 
 class PoolError(ValueError):
@@ -41,6 +43,11 @@ class PooledPoint:
     label: str
     means: dict[str, float]
     changes: dict[str, float]
+    config: SweepConfig
+
+    def mean(self, metric: str) -> float:
+        """The pooled mean of a metric."""
+        return self.means[metric]
 
     @property
     def meets_target(self) -> bool:
@@ -72,6 +79,16 @@ class PooledTradeoff:
     parts: list[str]
     rerank_only: dict[str, float]
     points: list[PooledPoint]
+
+    @property
+    def query_count(self) -> int:
+        """How many queries were pooled."""
+        return self.queries
+
+    @property
+    def baseline(self) -> PooledPoint:
+        """Rerank-only as a point (no change against itself)."""
+        return PooledPoint(RERANK_ONLY.label, self.rerank_only, dict.fromkeys(self.rerank_only, 0.0), RERANK_ONLY)
 
     def chosen(self) -> PooledPoint | None:
         """The configuration meeting the target with the least NDCG@10 loss (None when none does)."""
@@ -129,8 +146,27 @@ def _pool_mode(mode: str, sweeps: Sequence[Mapping[str, Any]], parts: list[str])
     points = []
     for i, label in enumerate(labels):
         means = {m: _weighted([(n, s["points"][i][m]) for n, s in zip(sizes, sweeps, strict=True)]) for m in metrics}
-        points.append(PooledPoint(label, means, {m: relative_change(means[m], base[m]) for m in metrics}))
+        changes = {m: relative_change(means[m], base[m]) for m in metrics}
+        points.append(PooledPoint(label, means, changes, _config(sweeps[0]["points"][i])))
     return PooledTradeoff(mode, sum(sizes), parts, base, points)
+
+
+def _config(point: Mapping[str, Any]) -> SweepConfig:
+    """The sweep configuration a report's point was measured with (its as_dict fields)."""
+    try:
+        params = DiversityParams(
+            method=point["method"],
+            strength=point["strength"],
+            max_per_brand=point["max_per_brand"],
+            max_per_category=point["max_per_category"],
+            window=point["window"],
+            facets=tuple(point["facets"]),
+            attribute_weight=point.get("attribute_weight", 0.0),
+        )
+    except KeyError as missing:
+        label = point.get("label")
+        raise PoolError(f"point {label!r} lacks {missing}: not a `shoprank eval --sweep --json` report") from None
+    return SweepConfig(point.get("family", params.method), params)
 
 
 def format_pooled(pooled: PooledTradeoff) -> str:

@@ -14,6 +14,13 @@ from shoprank.cli import main
 METRICS = ("ndcg@10", "category_coverage@10", "brand_coverage@10")
 
 
+def _point(label: str, values: tuple[float, ...]) -> dict[str, Any]:
+    method, strength = label.split()
+    config = {"family": method, "method": method, "strength": float(strength), "window": 10, "facets": ["category"]}
+    config.update(max_per_brand=None, max_per_category=None, attribute_weight=0.0)
+    return {"label": label, **config, **dict(zip(METRICS, values, strict=True))}
+
+
 def _sweep(
     queries: list[str], base: tuple[float, float, float], points: dict[str, tuple[float, ...]]
 ) -> dict[str, Any]:
@@ -21,7 +28,7 @@ def _sweep(
         "queries": len(queries),
         "query_texts": queries,
         "rerank_only": dict(zip(METRICS, base, strict=True)),
-        "points": [{"label": label, **dict(zip(METRICS, values, strict=True))} for label, values in points.items()],
+        "points": [_point(label, values) for label, values in points.items()],
     }
 
 
@@ -65,14 +72,23 @@ def test_reports_with_other_configurations_or_no_sweep_are_refused() -> None:
         pool_tradeoffs([DEV, {"split": "test", "modes": {}}])
 
 
+def test_a_point_without_its_configuration_is_refused() -> None:
+    bare = _report("test", ["e"], (0.9, 0.4, 0.6), {"dpp 0.10": (0.9, 0.5, 0.7), "mmr 0.30": (0.9, 0.4, 0.6)})
+    del bare["tradeoff"]["judged"]["points"][0]["method"]
+    with pytest.raises(PoolError, match="lacks 'method'"):
+        pool_tradeoffs([bare])
+
+
 def test_cli_prints_the_pooled_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     paths = []
     for name, report in (("dev", DEV), ("train", TRAIN)):
         paths.append(tmp_path / f"{name}.json")
         paths[-1].write_text(json.dumps(report))
-    assert main(["eval-pool", *map(str, paths)]) == 0
+    plot = tmp_path / "pooled.png"
+    assert main(["eval-pool", *map(str, paths), "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     assert "pooled trade-off, judged: 4 queries from dev (ce-dev), train (ce-train)" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["eval-pool", "--json", *map(str, paths)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["judged"]["chosen"] == "dpp 0.10"

@@ -21,6 +21,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("reports", type=Path, nargs="+", help="`shoprank eval --sweep --json` outputs")
     parser.add_argument("--json", action="store_true", help="print the pooled sweep as JSON")
+    parser.add_argument("--plot", type=Path, help="write a PNG of the pooled trade-off curves")
     parser.set_defaults(run=run)
 
 
@@ -37,6 +38,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from evaluation.tradeoff_pool import format_pooled, pool_tradeoffs, pooled_as_dict
 
     pooled = pool_tradeoffs([_load(path) for path in args.reports])
+    if args.plot:
+        from evaluation.tradeoff_plot import plot_tradeoff
+
+        queries = next(iter(pooled.values())).query_count
+        plot_tradeoff(pooled, args.plot, title=f"relevance-diversity trade-off, pooled over {queries} queries")
     if args.json:
         print_json({mode: pooled_as_dict(p) for mode, p in pooled.items()})
     else:
