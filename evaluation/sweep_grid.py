@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -60,6 +60,21 @@ class SweepConfig:
             "facets": list(p.facets),
             "attribute_weight": p.attribute_weight,
         }
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> SweepConfig:
+        """The configuration as_dict() wrote (reports from before attribute_weight read it as 0).
+        Raises KeyError naming a missing field."""
+        params = DiversityParams(
+            method=entry["method"],
+            strength=entry["strength"],
+            max_per_brand=entry["max_per_brand"],
+            max_per_category=entry["max_per_category"],
+            window=entry["window"],
+            facets=tuple(entry["facets"]),
+            attribute_weight=entry.get("attribute_weight", 0.0),
+        )
+        return cls(entry.get("family", params.method), params)
 
 
 RERANK_ONLY = SweepConfig("rerank", DiversityParams(method="none", strength=0.0))

@@ -23,9 +23,9 @@ farthest from the relevance limit is the one most likely to hold on unseen queri
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -115,6 +115,32 @@ def meets_target(ndcg_change: float, category_change: float, brand_change: float
     return ndcg_change >= -MAX_NDCG_LOSS - slack and min(category_change, brand_change) >= MIN_COVERAGE_GAIN - slack
 
 
+Point = TypeVar("Point")
+# A point's relative change of a metric vs rerank-only (-0.01 = 1% lower).
+Change = Callable[[Point, str], float]
+
+
+def _coverage(point: Point, change: Change[Point]) -> tuple[float, float]:
+    return change(point, "category_coverage@10"), change(point, "brand_coverage@10")
+
+
+def choose_meeting_target(points: Sequence[Point], change: Change[Point]) -> Point | None:
+    """The point that meets the target losing the least NDCG@10 (ties: the larger smaller coverage
+    gain); None when none does. The one choice rule of a sweep and of a pool of sweeps."""
+    meeting = [p for p in points if meets_target(change(p, "ndcg@10"), *_coverage(p, change))]
+    return max(meeting, key=lambda p: (round(change(p, "ndcg@10"), 9), min(_coverage(p, change))), default=None)
+
+
+def most_coverage_within_budget(points: Sequence[Point], change: Change[Point]) -> Point | None:
+    """Within the NDCG@10 budget, the point with the largest mean coverage gain (None when none gains any)."""
+
+    def mean_gain(p: Point) -> float:
+        return float(np.mean(_coverage(p, change)))
+
+    within = [p for p in points if meets_target(change(p, "ndcg@10"), math.inf, math.inf) and mean_gain(p) > 0.0]
+    return max(within, key=lambda p: (round(mean_gain(p), 9), change(p, "ndcg@10")), default=None)
+
+
 @dataclass
 class TradeoffReport:
     """The sweep over one mode's queries: rerank-only and every configuration."""
@@ -137,10 +163,6 @@ class TradeoffReport:
     def _coverage_changes(self, point: SweepPoint) -> tuple[float, float]:
         return self.change(point, "category_coverage@10"), self.change(point, "brand_coverage@10")
 
-    def coverage_gain(self, point: SweepPoint) -> float:
-        """The smaller of the relative category and brand coverage@10 gains."""
-        return min(self._coverage_changes(point))
-
     def mean_coverage_gain(self, point: SweepPoint) -> float:
         """The mean of the relative category and brand coverage@10 gains."""
         return float(np.mean(self._coverage_changes(point)))
@@ -155,18 +177,12 @@ class TradeoffReport:
 
     def chosen(self) -> SweepPoint | None:
         """The configuration that meets the target losing the least NDCG@10 (None when none does)."""
-        meeting = [p for p in self.points if self.meets_target(p)]
-        if not meeting:
-            return None
-        return max(meeting, key=lambda p: (round(self.change(p, "ndcg@10"), 9), self.coverage_gain(p)))
+        return choose_meeting_target(self.points, self.change)
 
     def best_within_budget(self) -> SweepPoint | None:
         """When nothing meets the target: the configuration within the NDCG@10 budget with the
         largest mean coverage gain (None when none gains any)."""
-        within = [p for p in self.points if self.within_budget(p) and self.mean_coverage_gain(p) > 0.0]
-        if not within:
-            return None
-        return max(within, key=lambda p: (round(self.mean_coverage_gain(p), 9), self.change(p, "ndcg@10")))
+        return most_coverage_within_budget(self.points, self.change)
 
     def closest(self, n: int = 3) -> dict[str, list[str]]:
         """The best trade-off points either side of the target: most coverage (mean gain) within

@@ -25,11 +25,12 @@ from evaluation.tradeoff import (
     MAX_NDCG_LOSS,
     MIN_COVERAGE_GAIN,
     TARGET_METRICS,
+    choose_meeting_target,
     format_change,
     meets_target,
+    most_coverage_within_budget,
     relative_change,
 )
-from sidecar.diversify import DiversityParams
 
 
 class PoolError(ValueError):
@@ -59,15 +60,9 @@ class PooledPoint:
         """NDCG@10 loss within the budget."""
         return meets_target(self.changes["ndcg@10"], math.inf, math.inf)
 
-    @property
-    def coverage_gain(self) -> float:
-        """The smaller of the category and brand coverage@10 changes."""
-        return min(self.changes[m] for m in TARGET_METRICS[1:])
-
-    @property
-    def mean_coverage_gain(self) -> float:
-        """The mean of the category and brand coverage@10 changes."""
-        return sum(self.changes[m] for m in TARGET_METRICS[1:]) / 2
+    def change(self, metric: str) -> float:
+        """The relative change of a metric's pooled mean vs rerank-only."""
+        return self.changes[metric]
 
 
 @dataclass(frozen=True)
@@ -92,13 +87,11 @@ class PooledTradeoff:
 
     def chosen(self) -> PooledPoint | None:
         """The configuration meeting the target with the least NDCG@10 loss (None when none does)."""
-        meeting = [p for p in self.points if p.meets_target]
-        return max(meeting, key=lambda p: (round(p.changes["ndcg@10"], 9), p.coverage_gain), default=None)
+        return choose_meeting_target(self.points, PooledPoint.change)
 
     def best_within_budget(self) -> PooledPoint | None:
         """Within the NDCG@10 budget, the configuration with the largest mean coverage gain."""
-        within = [p for p in self.points if p.within_budget and p.mean_coverage_gain > 0.0]
-        return max(within, key=lambda p: (round(p.mean_coverage_gain, 9), p.changes["ndcg@10"]), default=None)
+        return most_coverage_within_budget(self.points, PooledPoint.change)
 
 
 def _weighted(values: Sequence[tuple[int, float]]) -> float:
@@ -152,21 +145,12 @@ def _pool_mode(mode: str, sweeps: Sequence[Mapping[str, Any]], parts: list[str])
 
 
 def _config(point: Mapping[str, Any]) -> SweepConfig:
-    """The sweep configuration a report's point was measured with (its as_dict fields)."""
+    """The sweep configuration a report's point was measured with."""
     try:
-        params = DiversityParams(
-            method=point["method"],
-            strength=point["strength"],
-            max_per_brand=point["max_per_brand"],
-            max_per_category=point["max_per_category"],
-            window=point["window"],
-            facets=tuple(point["facets"]),
-            attribute_weight=point.get("attribute_weight", 0.0),
-        )
+        return SweepConfig.from_dict(point)
     except KeyError as missing:
         label = point.get("label")
         raise PoolError(f"point {label!r} lacks {missing}: not a `shoprank eval --sweep --json` report") from None
-    return SweepConfig(point.get("family", params.method), params)
 
 
 def format_pooled(pooled: PooledTradeoff) -> str:

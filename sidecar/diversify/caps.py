@@ -5,9 +5,9 @@ objective among those within the caps. When no remaining candidate is within the
 brands than the page, say) the page is filled with the best remaining candidate anyway and
 its reason says the cap was exceeded: a page is never shorter than asked while candidates exist.
 Products without a brand (or category) are never counted against that cap, nor are products
-of a brand the query names (attributes.py): "dewalt tool cases" may fill a page with DeWalt. With a page size,
-counting starts again on every page: a window ranked once and cut into pages keeps the caps on
-each page.
+of a brand the query names (attributes.py): "dewalt tool cases" may fill a page with DeWalt.
+With a page size, counting starts again on every page: a window ranked once and cut into pages
+keeps the caps on each page.
 """
 
 from __future__ import annotations

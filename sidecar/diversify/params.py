@@ -31,6 +31,13 @@ def _positive_int(value: int | None, field: str, hint: str) -> None:
         raise DiversityParamError(field, f"must be an integer of at least 1, got {value!r}{hint}")
 
 
+def _unit_interval(value: float, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise DiversityParamError(field, f"must be a number between 0 and 1, got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise DiversityParamError(field, f"must be between 0 and 1, got {value}")
+
+
 def _facets(value: object) -> tuple[Facet, ...]:
     """The facets in FACETS order; a bad value raises naming the field "facets"."""
     if isinstance(value, str) or not isinstance(value, tuple | list):
@@ -71,16 +78,8 @@ class DiversityParams:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise DiversityParamError("method", f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
-        strength = self.strength
-        if isinstance(strength, bool) or not isinstance(strength, int | float) or not math.isfinite(strength):
-            raise DiversityParamError("strength", f"must be a number between 0 and 1, got {strength!r}")
-        if not 0.0 <= strength <= 1.0:
-            raise DiversityParamError("strength", f"must be between 0 and 1, got {strength}")
-        weight = self.attribute_weight
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
-            raise DiversityParamError("attribute_weight", f"must be a number between 0 and 1, got {weight!r}")
-        if not 0.0 <= weight <= 1.0:
-            raise DiversityParamError("attribute_weight", f"must be between 0 and 1, got {weight}")
+        _unit_interval(self.strength, "strength")
+        _unit_interval(self.attribute_weight, "attribute_weight")
         _positive_int(self.window, "window", "")
         _positive_int(self.max_per_brand, "max_per_brand", " (leave unset for no cap)")
         _positive_int(self.max_per_category, "max_per_category", " (leave unset for no cap)")
