@@ -152,7 +152,7 @@ def diversify(
         else greedy_fill(objective, n, k, caps)
     )
 
-    if attributes.named_brands and (reads_brands or params.max_per_brand is not None):
+    if (reads_brands or params.max_per_brand is not None) and attributes.named_brands:  # only look when it matters
         named = ", ".join(sorted(repr(attributes.brand_labels[key]) for key in attributes.named_brands))
         notes.append(f"the query names {named}: its products are not counted as repeating a brand")
     relaxed = sum(1 for p in picks if p.over_cap)
