@@ -57,3 +57,15 @@ def test_attribute_weight_moves_a_same_brand_near_duplicate_down() -> None:
     assert page.order == [0, 2, 1]
     assert page.scores[2] == pytest.approx(0.7 * 0.9 + 0.3 * np.log(1 - 0.75**2))
     assert page.reasons[2].endswith("closest #1, similarity 0.75: cos 0.00, same brand and category)")
+
+
+def test_attribute_weight_one_needs_no_embeddings() -> None:
+    # The sidecar embeds candidates sent without a vector only when the similarity reads them.
+    assert DiversityParams(method="dpp", strength=0.1, attribute_weight=0.75).needs_embeddings
+    assert not DiversityParams(method="dpp", strength=0.1, attribute_weight=1.0).needs_embeddings
+    assert not DiversityParams(method="mmr", strength=0.0, attribute_weight=0.5).needs_embeddings
+    attributes_only = DiversityParams(method="dpp", strength=0.3, attribute_weight=1.0)
+    brands, categories = ["Acme", "Acme", "Bolt", "Cobalt"], [["Mugs"], ["Mugs"], ["Cups"], ["Jugs"]]
+    page = diversify([1.0, 0.9, 0.85, 0.0], 3, attributes_only, brands=brands, categories=categories)
+    assert page.order[:2] == [0, 2]  # #2 duplicates #1's brand and leaf
+    assert page.notes == ()  # attributes were asked for: no fallback to report

@@ -93,5 +93,6 @@ class DiversityParams:
 
     @property
     def needs_embeddings(self) -> bool:
-        """Whether the method reads embeddings (strength 0 never does: it is relevance order)."""
-        return self.method in EMBEDDING_METHODS and self.strength > 0.0
+        """Whether the method reads embeddings (strength 0 never does: it is relevance order; nor does
+        attribute weight 1: the similarity is brands and categories alone)."""
+        return self.method in EMBEDDING_METHODS and self.strength > 0.0 and self.attribute_weight < 1.0

@@ -62,9 +62,10 @@ class Similarity:
 
     @property
     def note(self) -> str:
-        """What fallback was used, for the result's notes ("" when all pairs used embeddings)."""
+        """What fallback was used, for the result's notes ("" when all pairs used embeddings, or when
+        attribute weight 1 asked for attributes alone: nothing fell back)."""
         missing = int((~self.has_embedding).sum())
-        if not missing:
+        if not missing or self.attribute_weight == 1.0:
             return ""
         total = len(self.has_embedding)
         return (

@@ -203,7 +203,11 @@ def test_attribute_weight_reaches_the_sidecars_similarity(api_for: Api, tiny_sid
         return " ".join(r["explanation"]["reason"] for r in body["results"])
 
     assert "similarity" not in reasons(0.0)
-    assert "; closest #1, similarity" in reasons(1.0)
+    assert "; closest #1, similarity" in reasons(0.5)  # cosine and attributes mixed
+    # Attributes alone need no vectors: the reasons name the shared brand/category, not a cosine.
+    only = reasons(1.0)
+    assert "DPP (attribute similarity)" in only
+    assert "cos " not in only
 
 
 def test_caps_that_cannot_hold_still_fill_the_page_and_say_so(api_for: Api, tiny_sidecar: str) -> None:
