@@ -22,6 +22,7 @@ COPY sidecar ./sidecar
 COPY indexer ./indexer
 COPY engines ./engines
 COPY frontdoor ./frontdoor
+COPY relevance ./relevance
 COPY training ./training
 COPY proto ./proto
 COPY opensearch ./opensearch

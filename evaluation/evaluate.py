@@ -19,14 +19,15 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from evaluation.judgments import Judgments, load_judgments, normalise_query, split_queries
-from evaluation.metrics import has_relevant
 from evaluation.report import PAGE, ModeReport, format_table, score_stage
 from evaluation.scored_windows import record_windows, windows_in
 from evaluation.stages import MODES, Mode, Reranker, StageRun, StageRunner
 from evaluation.sweep_grid import SweepConfig
 from evaluation.tradeoff import TradeoffReport, diversity_targets, format_tradeoff, run_sweep
-from evaluation.workspace import catalogue_engine, ensure_models, trained_queries, zero_shot_models
+from evaluation.workspace import trained_queries, zero_shot_models
+from indexer.catalogue_cache import catalogue_engine
+from relevance.judgments import Judgments, load_judgments, normalise_query, split_queries
+from relevance.metrics import has_relevant
 from shoprank.bi_encoder import BiEncoder
 from shoprank.model_meta import CROSS_ENCODER, model_dir
 from shoprank.onnx_session import resolve_device
@@ -38,6 +39,7 @@ from sidecar.model_loading import served_precision
 from sidecar.reranker import CrossEncoder
 from sidecar.scoring import RerankService
 from sidecar.server import defaults_from
+from training.built_models import ensure_models
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ import numpy.typing as npt
 
 from evaluation.bootstrap import Interval, bootstrap_ci, paired_difference
 from evaluation.diversity_metrics import page_diversity
-from evaluation.judgments import Judgments
-from evaluation.metrics import ndcg_at_k, recall_at_n, reciprocal_rank
 from evaluation.stages import FIRST_STAGES, StageRun
+from relevance.judgments import Judgments
+from relevance.metrics import ndcg_at_k, recall_at_n, reciprocal_rank
 from shoprank.schema import Product
 
 PAGE = 10

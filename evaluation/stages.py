@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engines.base import RETRIEVAL_MODES, Hit, RetrievalMode, RetrievalQuery, SearchEngine
-from evaluation.judgments import Judgments
+from relevance.judgments import Judgments
 from shoprank.schema import Product
 from shoprank.template import query_text
 from sidecar.diversify import DiversityParams

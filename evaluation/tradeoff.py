@@ -32,10 +32,10 @@ import numpy.typing as npt
 
 from evaluation.bootstrap import paired_difference
 from evaluation.diversity_metrics import ProductAttributes, page_diversity
-from evaluation.metrics import ndcg_at_k
 from evaluation.report import PAGE, ModeReport
 from evaluation.scored_windows import ScoredWindow
 from evaluation.sweep_grid import RERANK_ONLY, SweepConfig
+from relevance.metrics import ndcg_at_k
 from sidecar.diversify import DiversityParams, diversify
 
 METRICS = (

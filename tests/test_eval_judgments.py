@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evaluation.judgments import JudgmentsError, load_judgments, split_queries
+from relevance.judgments import JudgmentsError, load_judgments, split_queries
 
 
 def _write(path: Path, text: str) -> Path:

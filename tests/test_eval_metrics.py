@@ -7,7 +7,7 @@ import math
 import pytest
 
 from evaluation.bootstrap import bootstrap_ci, paired_difference
-from evaluation.metrics import dcg, has_relevant, ndcg_at_k, recall_at_n, reciprocal_rank
+from relevance.metrics import dcg, has_relevant, ndcg_at_k, recall_at_n, reciprocal_rank
 
 # One query: two exact, one substitute, one complement, one irrelevant (ESCI gains).
 JUDGED = {"e1": 1.0, "e2": 1.0, "s": 0.1, "c": 0.01, "i": 0.0}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from evaluation.evaluate import EvalConfig, evaluate
-from evaluation.judgments import load_judgments
+from relevance.judgments import load_judgments
 from shoprank.cli import main
 from shoprank.model_meta import CROSS_ENCODER, TRAINING_RECORD_FILE
 from shoprank.settings import Settings

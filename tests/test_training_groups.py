@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.judgments import Judgments, split_queries
+from relevance.judgments import Judgments, split_queries
 from shoprank.schema import Product
 from training.config import Holdout, TrainConfig
 from training.distillation import distillation_groups, teacher_targets

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-from evaluation.judgments import Judgments
+from relevance.judgments import Judgments
 from shoprank.model_meta import CROSS_ENCODER, TRAINING_RECORD_FILE, load_metadata
 from shoprank.schema import Product
 from sidecar.domain import CandidateProduct

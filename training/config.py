@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluation.judgments import DEFAULT_SPLIT_SEED
+from relevance.judgments import DEFAULT_SPLIT_SEED
 
 Holdout = Literal["dev", "test", "train"]
 TrainDevice = Literal["cpu", "cuda"]

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from evaluation.judgments import ESCI_GAINS, Judgments
+from relevance.judgments import ESCI_GAINS, Judgments
 from training.config import TrainConfig
 
 GroupKind = Literal["labelled", "pseudo", "distill"]

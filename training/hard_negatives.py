@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engines.base import RetrievalQuery, SearchEngine
-from evaluation.judgments import Judgments
+from relevance.judgments import Judgments
 from shoprank.template import query_text
 
 

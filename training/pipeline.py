@@ -21,9 +21,9 @@ import torch
 import transformers
 from transformers import AutoTokenizer
 
-from evaluation.judgments import Judgments, QuerySplit, load_judgments, normalise_query, split_queries
 from indexer.readers import read_catalogue
 from indexer.validate import FieldMapping, validate_row
+from relevance.judgments import Judgments, QuerySplit, load_judgments, normalise_query, split_queries
 from shoprank.model_meta import CROSS_ENCODER, TRAINING_RECORD_FILE, model_dir
 from shoprank.schema import Product
 from shoprank.settings import Settings
@@ -92,8 +92,9 @@ def _retrieval_groups(
     all_queries: list[str],
 ) -> tuple[list[Group], dict[str, int]]:
     """Labelled groups with hard negatives and pseudo-query groups: both need the first stage."""
-    from evaluation.workspace import catalogue_engine, ensure_models
+    from indexer.catalogue_cache import catalogue_engine
     from shoprank.bi_encoder import BiEncoder
+    from training.built_models import ensure_models
 
     encoder = BiEncoder(ensure_models(settings), device="cpu")
     engine = catalogue_engine(settings, encoder, catalogue)

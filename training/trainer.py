@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from transformers import BertForSequenceClassification
 
-from evaluation.judgments import Judgments
-from evaluation.metrics import ndcg_at_k, reciprocal_rank
+from relevance.judgments import Judgments
+from relevance.metrics import ndcg_at_k, reciprocal_rank
 from shoprank.schema import Product
 from shoprank.template import cross_encoder_text, query_text
 from training.base_model import base_model_dir

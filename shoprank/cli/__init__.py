@@ -8,11 +8,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shoprank.cli import bench, eval, eval_pool, index, models, opensearch, search, serve, sidecar, train
+from shoprank.cli import bench, eval_pool, evaluate, index, models, opensearch, search, serve, sidecar, train
 from shoprank.log_format import log_handler
 from shoprank.settings import add_settings_flags, settings_from_args
 
-COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, eval, eval_pool, train)
+COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, evaluate, eval_pool, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +46,11 @@ def _logging(verbosity: int, log_format: str = "text") -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `shoprank` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Only a command that parses the rest itself (a benchmark, whose module is imported when it runs) takes extras.
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra_args = extra
     settings = settings_from_args(args)
     _logging(args.verbose, settings.log_format)
     try:

@@ -2,16 +2,19 @@
 
 Each benchmark module has `add_arguments(parser)` and `run(args, settings) -> int`, prints its
 figures beside a baseline measured in the same run, with the hardware, and can save JSON.
+Benchmarks are registered here by name and imported only when one runs: the runtime image
+ships no benchmarks/ (nor their dev-only dependencies), and no other command should pay for them.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+from types import ModuleType
 from typing import Any
 
 from shoprank.cli.common import add_command
-from shoprank.settings import Settings
+from shoprank.settings import Settings, add_settings_flags
 
 # name -> one-line help; the code lives in benchmarks/<name>.py.
 BENCHMARKS = {
@@ -23,17 +26,37 @@ BENCHMARKS = {
 
 
 def register(subparsers: Any) -> None:
-    """Add the `bench` command and one subcommand per benchmark."""
+    """Add the `bench` command and one subcommand per benchmark, whose own flags are parsed when it runs."""
     parser = add_command(subparsers, "bench", "run a benchmark (figures beside a baseline, with hardware)")
     benchmarks = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     for name, help_text in BENCHMARKS.items():
-        module = importlib.import_module(f"benchmarks.{name}")
-        sub = add_command(benchmarks, name, help_text)
-        module.add_arguments(sub)
-        sub.set_defaults(run=run)
+        # No -h here: `shoprank bench NAME --help` reaches the benchmark's own parser, which lists its flags.
+        sub = benchmarks.add_parser(name, help=help_text, description=help_text, allow_abbrev=False, add_help=False)
+        add_settings_flags(sub)
+        sub.set_defaults(run=run, takes_extra_args=True)
+
+
+def _benchmark_module(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(f"benchmarks.{name}")
+    except ModuleNotFoundError as exc:
+        raise RuntimeError(
+            f"benchmark {name!r} needs {exc.name!r}, which is not installed here: run benchmarks from a source "
+            "checkout with the dev extra (`make setup`), not from the runtime image"
+        ) from exc
+
+
+def benchmark_parser(name: str) -> tuple[ModuleType, argparse.ArgumentParser]:
+    """The benchmark's module and its full parser (its own flags and every settings flag)."""
+    module = _benchmark_module(name)
+    parser = argparse.ArgumentParser(prog=f"shoprank bench {name}", description=BENCHMARKS[name], allow_abbrev=False)
+    module.add_arguments(parser)
+    add_settings_flags(parser)
+    return module, parser
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the chosen benchmark."""
-    module = importlib.import_module(f"benchmarks.{args.benchmark}")
+    """Import the chosen benchmark, parse its own flags and run it."""
+    module, parser = benchmark_parser(args.benchmark)
+    parser.parse_args(args.extra_args, namespace=args)
     return int(module.run(args, settings))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from evaluation.judgments import RELEVANT_GAIN
+from relevance.judgments import RELEVANT_GAIN
 
 
 def dcg(gains: Sequence[float], k: int) -> float:
