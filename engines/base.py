@@ -168,3 +168,7 @@ class IndexWriter(Protocol):
     def delete(self, ids: Sequence[str]) -> int:
         """Delete products by id from the live version; returns how many ids were asked for."""
         ...
+
+
+class Engine(SearchEngine, IndexWriter, Protocol):
+    """Both sides of an engine: what `engines.factory.open_engine` returns."""

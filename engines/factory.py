@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from engines.base import Engine
 from shoprank.settings import Settings
 
 
-def open_engine(settings: Settings) -> Any:
+def open_engine(settings: Settings) -> Engine:
     """The engine named by settings.engine, implementing both SearchEngine and IndexWriter."""
     if settings.engine == "lancedb":
         from engines.lance import LanceEngine

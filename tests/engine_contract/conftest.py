@@ -1,0 +1,35 @@
+"""The engines the contract suite runs against: LanceDB, the recording OpenSearch fake (write side
+and read plumbing; it does not score), and a real OpenSearch node when the session has one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.engine_contract.harness import EngineHarness, LanceHarness, fake_harness
+from tests.opensearch_spec import SpecValidator
+from tests.recording_transport import FakeCluster
+
+IMPLEMENTATIONS = ["lancedb", "opensearch-fake"]
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EngineHarness]:
+    """One harness per engine implementation; a test runs once for each."""
+    if request.param == "lancedb":
+        yield LanceHarness(tmp_path)
+        return
+    validator: SpecValidator = request.getfixturevalue("spec_validator")
+    cluster = FakeCluster(validator)
+    yield fake_harness(cluster)
+    cluster.assert_valid()
+
+
+@pytest.fixture
+def scoring_harness(harness: EngineHarness) -> EngineHarness:
+    """A harness whose engine ranks (retrieval semantics are not asserted on a fake that does not score)."""
+    if not harness.scores:
+        pytest.skip(f"{harness.name} stores documents but does not rank them")
+    return harness
