@@ -10,7 +10,7 @@ CATALOGUE ?= $(if $(wildcard $(ESCI)),$(ESCI),)
 EXTRAS ?= cpu,train,eval,dev
 SHOPRANK := $(BIN)/shoprank --data-dir $(DATA_DIR)
 
-.PHONY: up setup models index reindex serve test lint clean
+.PHONY: up setup models index reindex serve test test-fast lint clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,13 @@ lint: setup
 	$(BIN)/mypy .
 	$(BIN)/python proto/generate.py --check
 
+# The full suite, slow tests included (bare `pytest` leaves them out).
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m 'slow or not slow'
+
+# The unit tier only: no models, no sockets (tests/tiers.py).
+test-fast: setup
+	$(BIN)/pytest -m unit
 
 clean:
 	rm -rf $(DATA_DIR)

@@ -11,6 +11,8 @@ from tests.models import build_tiny_models, real_models_dir
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
+pytest_plugins = ["tests.tiers"]
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

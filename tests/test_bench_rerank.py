@@ -58,6 +58,7 @@ def test_rerank_lists_pad_judged_products_to_the_window(shared_data: Path) -> No
     assert rerank_lists(shared_data / "esci", 3, 100)[0].products == lists[0].products  # seeded
 
 
+@pytest.mark.service
 def test_bench_rerank_reports_both_sides_per_concurrency(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import pytest
 
 from shoprank.settings import REPO_ROOT
 from shoprank.v1 import rerank_pb2 as pb
@@ -41,6 +42,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.service
 def test_a_dead_sidecar_fails_open_at_once() -> None:
     client = RerankClient(f"127.0.0.1:{free_port()}", deadline_ms=5000)
     for _ in range(3):  # the first call and the ones while gRPC backs off reconnecting

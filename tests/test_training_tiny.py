@@ -24,6 +24,8 @@ from training.losses import group_loss
 from training.pipeline import release_precision, save_weights
 from training.trainer import PairTokenizer, judged_metrics, score_pairs, seed_everything, train
 
+pytestmark = pytest.mark.service  # tiny torch models
+
 PRODUCTS = {
     "towel": Product(id="towel", title="Cotton Kitchen Towels, Set of 6", brand="Utopia", category=["Home", "Kitchen"]),
     "charger": Product(id="charger", title="65W USB C Charger, GaN", brand="Anker", category=["Electronics"]),
