@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from shoprank import limits as product_limits
+from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar.diversify import DiversityParamError, DiversityParams, Facet, Method
 from sidecar.domain import Candidate, CandidateProduct, RerankOutcome, RerankQuery
@@ -33,15 +35,27 @@ PRODUCT_TEXT_FIELDS = ("title", "brand", "color", "bullet_points", "description"
 
 @dataclass(frozen=True)
 class RequestLimits:
-    """Bounds on one request; each violation is an INVALID_ARGUMENT naming the field."""
+    """Bounds on one request (defaults: shoprank.limits); each violation is an INVALID_ARGUMENT naming the field.
 
-    max_candidates: int = 1000
-    max_query_bytes: int = 1024
-    max_id_bytes: int = 512  # as the product schema's id
-    max_field_bytes: int = 64 * 1024
-    max_category_levels: int = 16
-    max_embedding_dim: int = 4096
-    max_request_bytes: int = 16 * 1024 * 1024  # checked on the raw bytes by the servicer
+    The client trims what it sends to the same limits (sidecar.client.build_request).
+    """
+
+    max_candidates: int = product_limits.MAX_CANDIDATES
+    max_query_bytes: int = product_limits.MAX_QUERY_BYTES
+    max_id_bytes: int = product_limits.MAX_ID_BYTES
+    max_field_bytes: int = product_limits.MAX_FIELD_BYTES
+    max_category_levels: int = product_limits.MAX_CATEGORY_LEVELS
+    max_embedding_dim: int = product_limits.MAX_EMBEDDING_DIM
+    max_request_bytes: int = product_limits.MAX_REQUEST_BYTES  # checked on the raw bytes by the servicer
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RequestLimits:
+        """The limits with the configurable ones (candidates, bytes per field, request size) from settings."""
+        return cls(
+            max_candidates=settings.max_candidates,
+            max_field_bytes=settings.max_field_bytes,
+            max_request_bytes=settings.max_request_bytes,
+        )
 
 
 @dataclass(frozen=True)

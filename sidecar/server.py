@@ -55,15 +55,6 @@ def defaults_from(settings: Settings) -> RequestDefaults:
     )
 
 
-def limits_from(settings: Settings) -> RequestLimits:
-    """Request limits from settings (candidates, bytes per field, request size)."""
-    return RequestLimits(
-        max_candidates=settings.max_candidates,
-        max_field_bytes=settings.max_field_bytes,
-        max_request_bytes=settings.max_request_bytes,
-    )
-
-
 @dataclass
 class Sidecar:
     """A started sidecar: the gRPC server, its port, the model slot, health and reload."""
@@ -130,7 +121,7 @@ def start_sidecar(
         ],
         maximum_concurrent_rpcs=HANDLER_THREADS + EXTRA_CONCURRENT_RPCS,
     )
-    servicer = RerankerServicer(slot, limits_from(settings), defaults_from(settings))
+    servicer = RerankerServicer(slot, RequestLimits.from_settings(settings), defaults_from(settings))
     server.add_generic_rpc_handlers((servicer.handler(),))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server)
