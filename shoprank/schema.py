@@ -142,6 +142,8 @@ class Product(BaseModel):
 
 # Product fields that carry text for search and the templates (engines index these).
 TEXT_FIELDS = ("title", "description", "bullet_points", "brand", "color")
+# Exact-match facet fields.
+FACET_FIELDS = ("brand", "color", "category")
 
 
 def fit_to_limits(product: Product) -> tuple[Product, tuple[str, ...]]:
@@ -169,5 +171,3 @@ def fit_to_limits(product: Product) -> tuple[Product, tuple[str, ...]]:
     if not update:
         return product, ()
     return product.model_copy(update=update), tuple(notes)
-# Exact-match facet fields.
-FACET_FIELDS = ("brand", "color", "category")

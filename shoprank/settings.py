@@ -149,8 +149,7 @@ class Settings(BaseSettings):
         MAX_FIELD_BYTES, ge=64, description="most UTF-8 bytes in one product field of a request"
     )
     max_request_bytes: int = Field(
-        MAX_REQUEST_BYTES,
-        ge=1024, description="most bytes in one Rerank request (INVALID_ARGUMENT beyond)"
+        MAX_REQUEST_BYTES, ge=1024, description="most bytes in one Rerank request (INVALID_ARGUMENT beyond)"
     )
     drain_seconds: float = Field(10.0, ge=0.0, description="on SIGTERM, how long in-flight requests may finish")
 

@@ -14,8 +14,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from shoprank.normalise import min_max
 from shoprank.template import ProductText, bi_encoder_text
-from sidecar.blend import blend, min_max
+from sidecar.blend import blend
 from sidecar.diversify import diversify
 from sidecar.domain import Explanation, FloatArray, PairScores, RerankOutcome, RerankQuery, ScoredCandidate, Timings
 

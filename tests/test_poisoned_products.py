@@ -27,7 +27,8 @@ from sidecar.server import start_sidecar
 LONG_DESCRIPTION = "squeaky chew toy for dogs " * 2700  # ~70 KB, over the 64 KiB field limit
 DEEP_CATEGORY = [f"Level {i}" for i in range(MAX_CATEGORY_LEVELS + 1)]  # 17 levels
 LONG_ID = "é" * 300  # 300 characters, 600 UTF-8 bytes
-assert utf8_size(LONG_DESCRIPTION) > MAX_FIELD_BYTES and utf8_size(LONG_ID) > MAX_ID_BYTES
+assert utf8_size(LONG_DESCRIPTION) > MAX_FIELD_BYTES
+assert utf8_size(LONG_ID) > MAX_ID_BYTES
 
 
 def dog_toys() -> list[dict[str, Any]]:
@@ -50,7 +51,6 @@ class Hit:
         self.first_stage_score = score
         self.product = product
         self.embedding = None
-
 
 
 @pytest.fixture
@@ -103,9 +103,7 @@ def store_unchecked(settings: Settings, rows: list[dict[str, Any]]) -> None:
     builder.commit()
 
 
-def test_a_window_holding_stored_products_over_the_limits_is_reranked(
-    settings: Settings, sidecar_address: str
-) -> None:
+def test_a_window_holding_stored_products_over_the_limits_is_reranked(settings: Settings, sidecar_address: str) -> None:
     store_unchecked(settings, dog_toys())
     client = RerankClient(sidecar_address, 5000)
     try:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shoprank.v1 import rerank_pb2 as pb
+from sidecar.convert import METHOD_ENUMS
 from sidecar.server import Sidecar, start_sidecar
 from tests.sidecar_harness import request, settings_with
 
@@ -184,6 +185,39 @@ def test_the_limits_accept_what_is_just_inside_them(call: Caller) -> None:
     check_answer(message, status, details, reply)
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_ENUMS))
+@pytest.mark.parametrize(
+    "scores",
+    [
+        [FLOAT32_MAX, -FLOAT32_MAX, 0.0, 1.0, -1.0],  # the range passes float32's
+        [3.4e38, -3.4e38, 3.4e38, -3.4e38, 1e-45],
+        [1e-45, 0.0, -1e-45, 1e-45, 0.0],  # subnormal: tiny but not constant
+    ],
+)
+def test_any_finite_first_stage_scale_is_answered(call: Caller, method: str, scores: list[float]) -> None:
+    message = request(5, top_k=5)
+    for candidate, score in zip(message.candidates, scores, strict=True):
+        candidate.first_stage_score = score
+        candidate.embedding.extend([float(len(candidate.id)), 1.0, 0.5])
+    message.options.blend_weight = 0.5
+    message.options.diversity.method = METHOD_ENUMS[method]  # type: ignore[assignment]
+    message.options.diversity.strength = 0.5
+    message.options.explain = True
+    status, details, reply = call(message)
+    assert status == grpc.StatusCode.OK, details
+    check_answer(message, status, details, reply)
+    assert reply is not None
+    first_stage = [r.explanation.first_stage for r in reply.results]
+    assert all(0.0 <= value <= 1.0 for value in first_stage), first_stage
+    by_id = {r.id: r.explanation.first_stage for r in reply.results}
+    order = sorted(message.candidates, key=lambda c: c.first_stage_score)
+    assert by_id[order[0].id] == 0.0  # min-max kept, not NaN or flattened
+    assert by_id[order[-1].id] == 1.0
+
+
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
 words = st.text(alphabet="abcdefghij klmnop", min_size=1, max_size=40).filter(str.strip)
 wild_floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
@@ -194,7 +228,9 @@ unit = st.floats(0.0, 1.0, width=32)
 def rerank_requests(draw: st.DrawFn, wild: bool) -> pb.RerankRequest:
     """Well-formed requests (wild=False: all must be answered), or anything goes (wild=True)."""
     count = draw(st.integers(0, MAX_CANDIDATES + 2) if wild else st.integers(1, MAX_CANDIDATES))
-    score = wild_floats if wild else st.floats(-1e6, 1e6, width=32)
+    # Any finite scale is valid, up to float32's extremes (their range overflows float32).
+    finite = st.floats(width=32, allow_nan=False, allow_infinity=False)
+    score = wild_floats if wild else st.floats(-1e6, 1e6, width=32) | finite
     dim = draw(st.integers(0, 4))
     long_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=400)  # up to past the query limit
     message = pb.RerankRequest(
