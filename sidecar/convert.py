@@ -17,7 +17,7 @@ from shoprank import limits as product_limits
 from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar.diversify import DiversityParamError, DiversityParams, Facet, Method
-from sidecar.domain import Candidate, CandidateProduct, RerankOutcome, RerankQuery
+from sidecar.domain import Admission, Candidate, CandidateProduct, RerankOutcome, RerankQuery
 from sidecar.errors import InvalidRequestError
 
 METHODS: dict[int, Method | None] = {
@@ -131,12 +131,17 @@ def _diversity(message: pb.DiversityOptions, defaults: DiversityParams) -> Diver
         raise InvalidRequestError(f"options.diversity.{error.field}", error.problem) from error
 
 
-def parse_request(data: bytes, limits: RequestLimits) -> pb.RerankRequest:
-    """Parse the raw request bytes; oversized or undecodable input names the field "request"."""
+def check_request_size(data: bytes, limits: RequestLimits) -> None:
+    """INVALID_ARGUMENT naming "request" for raw bytes over the request limit."""
     if len(data) > limits.max_request_bytes:
         raise InvalidRequestError(
             "request", f"is {len(data)} bytes, more than the limit of {limits.max_request_bytes}; send fewer candidates"
         )
+
+
+def parse_request(data: bytes, limits: RequestLimits) -> pb.RerankRequest:
+    """Parse the raw request bytes; oversized or undecodable input names the field "request"."""
+    check_request_size(data, limits)
     request = pb.RerankRequest()
     try:
         request.ParseFromString(data)
@@ -151,6 +156,7 @@ def request_to_domain(
     defaults: RequestDefaults,
     deadline: float | None = None,
     cancelled: threading.Event | None = None,
+    admission: Admission | None = None,
 ) -> RerankQuery:
     """Validate a RerankRequest and turn it into a RerankQuery."""
     query = request.query.strip()
@@ -213,6 +219,7 @@ def request_to_domain(
         explain=options.explain,
         deadline=deadline,
         cancelled=cancelled,
+        admission=admission,
     )
 
 
