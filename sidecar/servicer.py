@@ -40,6 +40,7 @@ from sidecar.errors import (
     SidecarError,
     status_code,
 )
+from sidecar.memory import TRIM_AFTER_BYTES, MemoryTrimmer
 from sidecar.scoring import RerankService
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ class RerankerServicer:
         self.max_in_flight_bytes = INFLIGHT_REQUESTS_OF_MAX_SIZE * limits.max_request_bytes
         self._draining = False
         self._idle = threading.Condition()
+        self.trimmer = MemoryTrimmer()
 
     @property
     def in_flight(self) -> int:
@@ -209,7 +211,10 @@ class RerankerServicer:
             with self._idle:
                 self._in_flight -= 1
                 self._in_flight_bytes -= held
+                last_large = len(data) >= TRIM_AFTER_BYTES and self._in_flight_bytes < TRIM_AFTER_BYTES
                 self._idle.notify_all()
+            if last_large:
+                self.trimmer.request()  # freed request memory back to the OS (glibc keeps it otherwise)
             elapsed = time.perf_counter() - started
             metrics.REQUESTS.labels(status=status.name).inc()
             metrics.REQUEST_SECONDS.labels(status=status.name).observe(elapsed)

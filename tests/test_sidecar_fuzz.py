@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -299,3 +300,38 @@ def test_a_violation_hidden_in_a_valid_request_is_still_found(call: Caller, case
     status, details, _ = call(message)
     assert status == grpc.StatusCode.INVALID_ARGUMENT
     assert details.startswith(f"{field}: ")
+
+
+MIB = 1024 * 1024
+
+
+def test_a_40_mib_request_is_invalid_argument_naming_request(
+    tiny_models: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Default limits (16 MiB): gRPC's own cap (2x) used to answer RESOURCE_EXHAUSTED, read as overload.
+    settings = settings_with(tiny_models, tmp_path_factory.mktemp("big"))
+    assert settings.max_request_bytes == 16 * MIB
+    started = start_sidecar(settings, background_load=False)
+    caller = Caller(started.port)
+    try:
+        data = pb.RerankRequest(query="towels", candidates=request(5).candidates).SerializeToString()
+        data += pb.RerankRequest(
+            candidates=[pb.Candidate(id="big", product=pb.Product(description="x" * 40 * MIB))]
+        ).SerializeToString()
+        assert len(data) > 40 * MIB
+        status, details, _ = caller(data)
+        assert status == grpc.StatusCode.INVALID_ARGUMENT, (status, details)
+        assert details.startswith("request: "), details
+        assert "more than the limit of 16777216" in details
+        status, details, _ = caller(request(5))  # and it serves on
+        assert status == grpc.StatusCode.OK, details
+        trimmer = started.servicer.trimmer
+        if trimmer.available:  # glibc: the freed 40 MiB is handed back to the OS, not kept as a high-water mark
+            for _ in range(100):
+                if trimmer.trims:
+                    break
+                time.sleep(0.02)
+            assert trimmer.trims >= 1
+    finally:
+        caller.channel.close()
+        started.shutdown(0)

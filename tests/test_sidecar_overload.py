@@ -187,3 +187,31 @@ def test_a_retry_storm_is_refused_before_validation_and_admitted_requests_meet_t
         assert statuses[grpc.StatusCode.OK] >= 5, statuses
         assert statuses[grpc.StatusCode.DEADLINE_EXCEEDED] <= 0.2 * admitted, statuses
         assert metrics.REGISTRY.get_sample_value("shoprank_sidecar_queued_pairs") == 0
+
+
+def test_requests_past_the_in_flight_byte_budget_are_refused_before_parsing(tiny_models: Path, tmp_path: Path) -> None:
+    # max_request_bytes 64 KiB: handlers may hold 4 x 64 KiB at once; each request here is ~60 KB.
+    settings = settings_with(tiny_models, tmp_path, score_cache_entries=0, max_request_bytes=64 * 1024)
+    with running(settings, slowed_loader(1.0)) as (sidecar, stub):
+        assert sidecar.servicer.max_in_flight_bytes == 4 * 64 * 1024
+
+        def big(seed: int) -> Any:
+            message = request(5, seed=seed)
+            for candidate in message.candidates:
+                candidate.product.description = "soft cotton " * 1000  # 12 KB a candidate
+            assert 50_000 < message.ByteSize() <= 64 * 1024
+            return message
+
+        running_calls = [stub.Rerank.future(big(i), timeout=30) for i in range(4)]  # ~240 KiB held
+        for _ in range(200):
+            if sidecar.servicer.in_flight == 4:
+                break
+            time.sleep(0.02)
+        assert sidecar.servicer.in_flight == 4
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Rerank(big(9), timeout=30)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "requests in flight hold" in (refused.value.details() or "")
+        assert RETRY_AFTER_KEY in [item.key for item in refused.value.trailing_metadata() or ()]
+        assert all(call.result().reranked for call in running_calls)  # admitted work is unaffected
+        assert stub.Rerank(big(10), timeout=30).reranked  # the budget frees as requests end
