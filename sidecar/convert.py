@@ -209,7 +209,7 @@ def request_to_domain(
     blend_weight = defaults.blend_weight
     if options.HasField("blend_weight"):
         blend_weight = _unit_interval(options.blend_weight, "options.blend_weight")
-    top_k = min(request.top_k or count, count)
+    top_k = min(request.top_k or count, count)  # the proto's contract: more than the candidates means all
     return RerankQuery(
         query=query,
         candidates=candidates,

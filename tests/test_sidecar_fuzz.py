@@ -178,6 +178,15 @@ def test_a_pasted_paragraph_as_query_is_answered(call: Caller) -> None:
     check_answer(message, status, details, reply)
 
 
+def test_top_k_beyond_the_candidates_returns_every_candidate(call: Caller) -> None:
+    # The proto's contract: a short rerank window is not an error (top_k past the limit is; see VIOLATIONS).
+    message = request(7, top_k=MAX_CANDIDATES)
+    status, details, reply = call(message)
+    assert status == grpc.StatusCode.OK, details
+    assert reply is not None
+    assert sorted(r.id for r in reply.results) == sorted(c.id for c in message.candidates)
+
+
 def test_the_limits_accept_what_is_just_inside_them(call: Caller) -> None:
     message = request(MAX_CANDIDATES, top_k=MAX_CANDIDATES)
     message.candidates[0].product.description = "é" * (MAX_FIELD_BYTES // 2)  # exactly the limit in bytes
