@@ -251,7 +251,7 @@ class DynamicBatcher:
         work = _Work(ids=ids, type_ids=type_ids, deadline=deadline, cancelled_event=cancelled)
         tokens = sum(len(i) for i in ids)
         with self._cond:
-            if reservation is not None and reservation.held and reservation._batcher is self:
+            if reservation is not None and reservation.held and reservation._batcher is self and not self._closing:
                 self._take(reservation)
             else:
                 self._admit(len(ids), tokens, deadline, work.enqueued)

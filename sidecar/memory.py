@@ -35,7 +35,21 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 class MemoryTrimmer:
-    """Calls malloc_trim in the background when asked, at most once every MIN_INTERVAL_S seconds."""
+    """Calls malloc_trim in the background when asked, at most once every MIN_INTERVAL_S seconds.
+
+    The heap is the process's: servers share one trimmer (`shared`).
+    """
+
+    _shared: MemoryTrimmer | None = None
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> MemoryTrimmer:
+        """The process's trimmer (one thread however many servers run in it)."""
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
 
     def __init__(self, min_interval_s: float = MIN_INTERVAL_S) -> None:
         self._trim = _malloc_trim()

@@ -140,7 +140,7 @@ class RerankerServicer:
         self.max_in_flight_bytes = INFLIGHT_REQUESTS_OF_MAX_SIZE * limits.max_request_bytes
         self._draining = False
         self._idle = threading.Condition()
-        self.trimmer = MemoryTrimmer()
+        self.trimmer = MemoryTrimmer.shared()
 
     @property
     def in_flight(self) -> int:
