@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from shoprank.normalise import min_max
+
 RRF_RANK_CONSTANT = 60
 
 
 def _min_max(scores: Mapping[str, float]) -> dict[str, float]:
-    if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
-    if high == low:
-        return dict.fromkeys(scores, 1.0)
-    return {doc: (s - low) / (high - low) for doc, s in scores.items()}
+    return dict(zip(scores, min_max(list(scores.values())).tolist(), strict=True))
 
 
 def min_max_fusion(lists: Sequence[Mapping[str, float]], weights: Sequence[float]) -> list[tuple[str, float]]:

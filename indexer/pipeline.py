@@ -29,10 +29,13 @@ from indexer.dead_letter import DeadLetter
 from indexer.readers import CatalogueFormat, RawRow, read_catalogue
 from indexer.stages import WriteBehind, read_ahead
 from indexer.validate import Deletion, FieldMapping, Rejection, validate_row
-from shoprank.schema import VECTOR_DIM, Product
+from shoprank.schema import VECTOR_DIM, Product, fit_to_limits
 from shoprank.template import bi_encoder_text
 
 log = logging.getLogger(__name__)
+
+# Ids of products cut to the limits that a report lists (the count covers them all).
+TRUNCATED_IDS_KEPT = 20
 
 
 class Encoder(Protocol):
@@ -71,6 +74,11 @@ class IndexReport:
     docs_per_s: float = 0.0
     dead_letter: str | None = None
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    # Products stored with text fields or category cut to the reranker's limits (shoprank.limits),
+    # by field, and the first ids so cut: they are indexed, not rejected.
+    truncated: int = 0
+    truncated_fields: dict[str, int] = field(default_factory=dict)
+    truncated_ids: list[str] = field(default_factory=list)
     aborted: str | None = None  # why the new version was not made live
     # Where the calling thread's time went: embedding, waiting on the read-ahead (parse and
     # validate) and on the write-behind (engine writes), and finishing the version.
@@ -177,6 +185,20 @@ class Indexer:
             report.reject_reasons[rejection.kind] = report.reject_reasons.get(rejection.kind, 0) + 1
             self.dead_letter.write(rejection, report.source)
 
+    def _fit(self, report: IndexReport, product: Product) -> Product:
+        """The product cut to the reranker's limits, counted in the report when anything was cut."""
+        fitted, notes = fit_to_limits(product)
+        if notes:
+            with self._lock:
+                report.truncated += 1
+                for note in notes:
+                    name = note.split(":", 1)[0]
+                    report.truncated_fields[name] = report.truncated_fields.get(name, 0) + 1
+                if len(report.truncated_ids) < TRUNCATED_IDS_KEPT:
+                    report.truncated_ids.append(product.id)
+            log.debug("product %r stored cut to the reranker's limits: %s", product.id, "; ".join(notes))
+        return fitted
+
     def _batches(self, rows: Iterable[RawRow], report: IndexReport) -> Iterator[_Batch]:
         batch = _Batch()
         live: set[str] = set()  # ids with a valid row so far (and not deleted since): duplicates
@@ -186,6 +208,8 @@ class Indexer:
             if isinstance(result, Rejection):
                 self._reject(report, result)
                 continue
+            if isinstance(result, Product):
+                result = self._fit(report, result)
             if isinstance(result, Deletion):
                 batch.deletes[result.id] = result.line
                 batch.products.pop(result.id, None)

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from shoprank.limits import MAX_CATEGORY_LEVELS, MAX_FIELD_BYTES, MAX_ID_BYTES, fit_category, truncate_utf8, utf8_size
+
 # Bi-encoder vector dimension (all-MiniLM-L6-v2); engines refuse a model of another size.
 VECTOR_DIM = 384
 
@@ -83,7 +85,7 @@ class Product(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
 
-    id: Annotated[str, Field(min_length=1, max_length=512)]
+    id: Annotated[str, Field(min_length=1)]  # at most MAX_ID_BYTES UTF-8 bytes, as the sidecar counts
     title: Annotated[str, BeforeValidator(_text), Field(min_length=1)]
     description: Text = ""
     bullet_points: Annotated[str, BeforeValidator(_bullets)] = ""
@@ -101,6 +103,15 @@ class Product(BaseModel):
     def _id_is_text(cls, value: Any) -> Any:
         # Numeric ids from CSV/JSON are fine as text; anything else (lists, objects, bools) is not.
         return parse_product_id(value)
+
+    @field_validator("id")
+    @classmethod
+    def _id_fits(cls, value: str) -> str:
+        # An id cannot be shortened without becoming another product's: too long is a rejected row.
+        size = utf8_size(value)
+        if size > MAX_ID_BYTES:
+            raise ValueError(f"must be at most {MAX_ID_BYTES} UTF-8 bytes, got {size}; shorten the catalogue's ids")
+        return value
 
     @field_validator("price")
     @classmethod
@@ -133,3 +144,30 @@ class Product(BaseModel):
 TEXT_FIELDS = ("title", "description", "bullet_points", "brand", "color")
 # Exact-match facet fields.
 FACET_FIELDS = ("brand", "color", "category")
+
+
+def fit_to_limits(product: Product) -> tuple[Product, tuple[str, ...]]:
+    """The product with text fields and category cut to the reranker's limits, and a note per change.
+
+    Stored products must be ones the sidecar takes: one over a limit would fail every rerank
+    window it lands in.
+    """
+    update: dict[str, Any] = {}
+    notes = []
+    for name in TEXT_FIELDS:
+        value: str = getattr(product, name)
+        cut = truncate_utf8(value, MAX_FIELD_BYTES)
+        if cut != value:
+            update[name] = cut
+            notes.append(f"{name}: cut from {utf8_size(value)} to {utf8_size(cut)} UTF-8 bytes")
+    category = fit_category(product.category, MAX_CATEGORY_LEVELS, MAX_FIELD_BYTES)
+    if category != product.category:
+        update["category"] = category
+        longest = max(utf8_size(level) for level in product.category)
+        notes.append(
+            f"category: {len(product.category)} levels (longest {longest} bytes) cut to at most "
+            f"{MAX_CATEGORY_LEVELS} levels of {MAX_FIELD_BYTES} bytes, keeping the leaf"
+        )
+    if not update:
+        return product, ()
+    return product.model_copy(update=update), tuple(notes)

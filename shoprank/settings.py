@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shoprank.limits import MAX_CANDIDATES, MAX_FIELD_BYTES, MAX_REQUEST_BYTES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -79,7 +81,7 @@ class Settings(BaseSettings):
         "auto", description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA, int8 on CPU"
     )
     max_pair_tokens: int = Field(128, ge=16, le=512, description="token budget of one query-product pair")
-    max_candidates: int = Field(1000, ge=1, description="most candidates one Rerank request may carry")
+    max_candidates: int = Field(MAX_CANDIDATES, ge=1, description="most candidates one Rerank request may carry")
     # Chosen on the dev queries for the released cross-encoder (models/cross-encoder/MODEL_CARD.md):
     # it alone loses to hybrid end to end (it lifts unjudged look-alikes); blended at 0.5 it wins.
     blend_weight: float = Field(
@@ -143,9 +145,11 @@ class Settings(BaseSettings):
     score_cache_entries: int = Field(
         50_000, ge=0, description="LRU cache of (model, template, query, product) scores; 0 turns it off"
     )
-    max_field_bytes: int = Field(64 * 1024, ge=64, description="most UTF-8 bytes in one product field of a request")
+    max_field_bytes: int = Field(
+        MAX_FIELD_BYTES, ge=64, description="most UTF-8 bytes in one product field of a request"
+    )
     max_request_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, description="most bytes in one Rerank request (INVALID_ARGUMENT beyond)"
+        MAX_REQUEST_BYTES, ge=1024, description="most bytes in one Rerank request (INVALID_ARGUMENT beyond)"
     )
     drain_seconds: float = Field(10.0, ge=0.0, description="on SIGTERM, how long in-flight requests may finish")
 

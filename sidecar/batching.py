@@ -8,8 +8,10 @@ and each finishes within the round it joined. Pairs of requests whose deadline p
 that were cancelled are dropped before each call, never computed. Admission is bounded: a
 request is refused at once (OverloadedError, RESOURCE_EXHAUSTED) when the queue is full or
 when the work queued ahead of it plus its round would take more than 70% of the time left
-before its deadline at the measured speed; handlers ask before tokenizing too, so a flood is
-shed without spending CPU on it.
+before its deadline at the measured speed. Handlers ask before they validate a request
+(`reserve`, with its candidate count): a refusal costs microseconds, and an admitted request
+holds its place in the queue until it submits, so concurrent requests cannot all be admitted
+into the same free space and then refused after validating.
 """
 
 from __future__ import annotations
@@ -100,6 +102,24 @@ class _Work:
             self.done.set()
 
 
+class Reservation:
+    """Queue space held for a request admitted before it was validated; `submit` turns it into queued work.
+
+    Release it when the request ends (a no-op once submitted): a request that fails validation
+    or is served from the cache gives its place back.
+    """
+
+    def __init__(self, batcher: DynamicBatcher, pairs: int, tokens: int) -> None:
+        self._batcher = batcher
+        self.pairs = pairs
+        self.tokens = tokens
+        self.held = True
+
+    def release(self) -> None:
+        """Give the held queue space back."""
+        self._batcher._unreserve(self)
+
+
 class Ticket:
     """A submitted request: wait for its logits, or cancel it."""
 
@@ -139,6 +159,8 @@ class DynamicBatcher:
         self._queue: deque[_Work] = deque()
         self._queued_pairs = 0
         self._queued_tokens = 0
+        self._reserved_pairs = 0  # held by admitted requests not yet submitted
+        self._reserved_tokens = 0
         self._closing = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name=f"inference-{name}", daemon=True)
@@ -163,22 +185,48 @@ class DynamicBatcher:
         with self._cond:
             self._admit(pairs, int(pairs * self._tokens_per_pair), deadline, time.monotonic())
 
+    def reserve(self, pairs: int, deadline: float | None) -> Reservation:
+        """Admit a request of up to `pairs` pairs before it is validated and hold its queue space.
+
+        Raises OverloadedError (or NotReadyError while closing) exactly as `submit` would;
+        tokens are estimated from the pairs seen so far.
+        """
+        tokens = int(pairs * self._tokens_per_pair)
+        with self._cond:
+            self._admit(pairs, tokens, deadline, time.monotonic())
+            self._reserved_pairs += pairs
+            self._reserved_tokens += tokens
+        return Reservation(self, pairs, tokens)
+
+    def _unreserve(self, reservation: Reservation) -> None:
+        with self._cond:
+            self._take(reservation)
+
+    def _take(self, reservation: Reservation) -> None:
+        """Drop a held reservation from the counts (caller holds the lock)."""
+        if reservation.held:
+            reservation.held = False
+            self._reserved_pairs -= reservation.pairs
+            self._reserved_tokens -= reservation.tokens
+
     def _admit(self, pairs: int, tokens: int, deadline: float | None, now: float) -> None:
         """Raise OverloadedError unless a request fits the queue and its deadline (caller holds the lock)."""
         if self._closing:
             raise NotReadyError("this model is being replaced or stopped; retry or fail open")
-        if not self._queued_pairs:
+        held_pairs = self._queued_pairs + self._reserved_pairs
+        if not held_pairs:
             return  # nothing ahead: an idle model always takes the request
-        ahead_s = self._queued_tokens / self._tokens_per_s
+        held_tokens = self._queued_tokens + self._reserved_tokens
+        ahead_s = held_tokens / self._tokens_per_s
         retry_ms = int(ahead_s * 1e3) + 1
-        if self._queued_pairs + pairs > self.config.queue_max_pairs:
+        if held_pairs + pairs > self.config.queue_max_pairs:
             metrics.SHED.labels(reason="queue_full").inc()
             raise OverloadedError(
-                f"the queue holds {self._queued_pairs} pairs (limit {self.config.queue_max_pairs}); back off",
+                f"the queue holds {held_pairs} pairs (limit {self.config.queue_max_pairs}); back off",
                 retry_ms,
             )
         # It finishes with the round it joins, which later requests may fill up to the budget.
-        done_s = (self._queued_tokens + max(tokens, self.config.token_budget)) / self._tokens_per_s
+        done_s = (held_tokens + max(tokens, self.config.token_budget)) / self._tokens_per_s
         if deadline is not None and now + done_s >= now + (deadline - now) * _DEADLINE_SHARE:
             metrics.SHED.labels(reason="deadline_unmeetable").inc()
             raise OverloadedError(
@@ -193,12 +241,20 @@ class DynamicBatcher:
         type_ids: Sequence[Sequence[int]],
         deadline: float | None,
         cancelled: threading.Event | None = None,
+        reservation: Reservation | None = None,
     ) -> Ticket:
-        """Queue one request's pairs, or refuse at once with OverloadedError."""
+        """Queue one request's pairs, or refuse at once with OverloadedError.
+
+        A request holding a reservation (admitted before validation) is not checked again: its
+        place turns into the queued pairs.
+        """
         work = _Work(ids=ids, type_ids=type_ids, deadline=deadline, cancelled_event=cancelled)
         tokens = sum(len(i) for i in ids)
         with self._cond:
-            self._admit(len(ids), tokens, deadline, work.enqueued)
+            if reservation is not None and reservation.held and reservation._batcher is self and not self._closing:
+                self._take(reservation)
+            else:
+                self._admit(len(ids), tokens, deadline, work.enqueued)
             if ids:
                 self._tokens_per_pair += _RATE_SMOOTHING * (tokens / len(ids) - self._tokens_per_pair)
             self._queue.append(work)

@@ -5,27 +5,20 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from shoprank.normalise import min_max
+
 FloatArray = npt.NDArray[np.float32]
-
-
-def min_max(values: FloatArray) -> FloatArray:
-    """Scale to [0, 1] within the list; a constant list maps to all ones."""
-    if values.size == 0:
-        return values.astype(np.float32)
-    low, high = float(values.min()), float(values.max())
-    if high - low < 1e-12:
-        return np.ones_like(values, dtype=np.float32)
-    return ((values - low) / (high - low)).astype(np.float32)
 
 
 def blend(relevance: FloatArray, first_stage: FloatArray, weight: float) -> FloatArray:
     """(1 - w) * minmax(relevance) + w * minmax(first_stage); w = 0 is the cross-encoder alone.
 
     Both are normalised within the rerank window because logits and BM25/hybrid scores live
-    on unrelated scales; ranks, not raw values, are what is comparable.
+    on unrelated scales; ranks, not raw values, are what is comparable. Normalising in float64
+    keeps any finite scale finite (float32 scores spanning more than float32's range included).
     """
     if not 0.0 <= weight <= 1.0:
         raise ValueError("blend weight must be in [0, 1]")
     if weight == 0.0:
-        return min_max(relevance)
+        return min_max(relevance).astype(np.float32)
     return ((1.0 - weight) * min_max(relevance) + weight * min_max(first_stage)).astype(np.float32)

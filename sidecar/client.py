@@ -1,11 +1,15 @@
 """Client of the Reranker used by the search front door: one deadline, no retries, fail-open.
 
 On any failure (sidecar down, slow, overloaded, not ready) `rerank` returns the
-first-stage order with `reranked=False` and the reason, so a search never breaks.
+first-stage order with `reranked=False` and the reason, so a search never breaks. What it
+sends is fitted to the request limits first (text cut, category paths shortened, over-long ids
+replaced by a digest and mapped back), so one stored product over a limit never costs the
+whole window its rerank.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -17,11 +21,12 @@ import numpy as np
 import numpy.typing as npt
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from shoprank.limits import fit_category, truncate_utf8, utf8_size
 from shoprank.settings import Settings
 from shoprank.template import ProductText
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
-from sidecar.convert import FACET_ENUMS, METHOD_ENUMS
+from sidecar.convert import FACET_ENUMS, METHOD_ENUMS, RequestLimits
 from sidecar.errors import RETRY_AFTER_KEY
 from sidecar.tls import channel_credentials
 
@@ -31,6 +36,8 @@ log = logging.getLogger(__name__)
 # searches stay first-stage ordered for a moment instead of adding load to a full queue.
 DEFAULT_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 1.0
+# What gRPC says when a message passes its size cap (RESOURCE_EXHAUSTED, no retry-after).
+TRANSPORT_SIZE_REFUSAL = "larger than max"
 # Failures are logged at most this often (a down sidecar would otherwise log every search).
 WARNING_INTERVAL_S = 10.0
 
@@ -87,18 +94,31 @@ class RerankReply:
     cache_hits: int = 0
 
 
-def _candidate(item: RerankInput) -> pb.Candidate:
+# Prefix of the wire id that stands for an id over the id limit (the digest of the real one).
+DIGEST_ID_PREFIX = "sha256:"
+# Smallest per-field text budget the client shrinks to when a whole request is over its byte limit.
+MIN_FIELD_BUDGET = 1024
+
+
+def wire_id(product_id: str, limits: RequestLimits) -> str:
+    """The id sent for a product: itself, or a digest when it is longer than the sidecar takes."""
+    if utf8_size(product_id) <= limits.max_id_bytes:
+        return product_id
+    return DIGEST_ID_PREFIX + hashlib.sha256(product_id.encode("utf-8")).hexdigest()
+
+
+def _candidate(item: RerankInput, limits: RequestLimits, field_bytes: int) -> pb.Candidate:
     p = item.product
     message = pb.Candidate(
-        id=item.id,
+        id=wire_id(item.id, limits),
         first_stage_score=float(item.first_stage_score),
         product=pb.Product(
-            title=p.title,
-            brand=p.brand,
-            category=list(p.category),
-            color=p.color,
-            bullet_points=p.bullet_points,
-            description=p.description,
+            title=truncate_utf8(p.title, field_bytes),
+            brand=truncate_utf8(p.brand, field_bytes),
+            category=fit_category(p.category, limits.max_category_levels, field_bytes),
+            color=truncate_utf8(p.color, field_bytes),
+            bullet_points=truncate_utf8(p.bullet_points, field_bytes),
+            description=truncate_utf8(p.description, field_bytes),
         ),
     )
     if item.embedding is not None:
@@ -106,9 +126,42 @@ def _candidate(item: RerankInput) -> pb.Candidate:
     return message
 
 
-def build_request(query: str, items: Sequence[RerankInput], top_k: int, options: RerankOptions) -> pb.RerankRequest:
-    """The wire request for a query and its first-stage hits."""
-    request = pb.RerankRequest(query=query, top_k=top_k, candidates=[_candidate(i) for i in items])
+def build_request(
+    query: str,
+    items: Sequence[RerankInput],
+    top_k: int,
+    options: RerankOptions,
+    limits: RequestLimits | None = None,
+) -> pb.RerankRequest:
+    """The wire request for a query and its first-stage hits, fitted to the sidecar's limits.
+
+    Text fields and category levels are cut to the field limit (and further, down to
+    MIN_FIELD_BUDGET bytes, when the whole request would pass the request limit: the
+    cross-encoder reads only the first tokens of a product anyway); ids over the id limit are
+    sent as digests (see `wire_id`).
+    """
+    limits = limits or RequestLimits()
+    field_bytes = limits.max_field_bytes
+    request = _build(query, items, top_k, options, limits, field_bytes)
+    while request.ByteSize() > limits.max_request_bytes and field_bytes > MIN_FIELD_BUDGET:
+        field_bytes = max(MIN_FIELD_BUDGET, field_bytes // 4)
+        request = _build(query, items, top_k, options, limits, field_bytes)
+    return request
+
+
+def _build(
+    query: str,
+    items: Sequence[RerankInput],
+    top_k: int,
+    options: RerankOptions,
+    limits: RequestLimits,
+    field_bytes: int,
+) -> pb.RerankRequest:
+    request = pb.RerankRequest(
+        query=truncate_utf8(query, limits.max_query_bytes),
+        top_k=top_k,
+        candidates=[_candidate(i, limits, field_bytes) for i in items],
+    )
     o = request.options
     o.explain = options.explain
     if options.blend_weight is not None:
@@ -157,9 +210,11 @@ class RerankClient:
         deadline_ms: int,
         credentials: grpc.ChannelCredentials | None = None,
         server_name: str = "",
+        limits: RequestLimits | None = None,
     ) -> None:
         self.address = address
         self.deadline_ms = deadline_ms
+        self.limits = limits or RequestLimits()
         options: list[tuple[str, Any]] = [
             ("grpc.enable_retries", 0),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -182,7 +237,13 @@ class RerankClient:
     def from_settings(cls, settings: Settings) -> RerankClient:
         """A client for settings.sidecar with its deadline and TLS settings."""
         credentials = channel_credentials(settings.sidecar_tls_ca, settings.sidecar_tls_cert, settings.sidecar_tls_key)
-        return cls(settings.sidecar, settings.sidecar_deadline_ms, credentials, settings.sidecar_tls_server_name)
+        return cls(
+            settings.sidecar,
+            settings.sidecar_deadline_ms,
+            credentials,
+            settings.sidecar_tls_server_name,
+            RequestLimits.from_settings(settings),
+        )
 
     def rerank(
         self,
@@ -198,16 +259,21 @@ class RerankClient:
         started = time.perf_counter()
         if time.monotonic() < self._backoff_until:
             return first_stage_reply(items, top_k, "RESOURCE_EXHAUSTED: sidecar overloaded, backing off")
-        request = build_request(query, items, top_k, options or RerankOptions())
+        request = build_request(query, items, top_k, options or RerankOptions(), self.limits)
         timeout = (deadline_ms or self.deadline_ms) / 1000.0
         try:
             response: pb.RerankResponse = self._stub.Rerank(request, timeout=timeout, wait_for_ready=False)
         except grpc.RpcError as error:
             rpc_ms = (time.perf_counter() - started) * 1e3
             return first_stage_reply(items, top_k, self._failure(error), rpc_ms)
+        # Ids sent as digests come back as digests: answer with the real ones.
+        real_id = {wire_id(i.id, self.limits): i.id for i in items}
         results = [
             RankedId(
-                r.id, r.score, r.relevance_score, _explanation(r.explanation) if r.HasField("explanation") else None
+                real_id.get(r.id, r.id),
+                r.score,
+                r.relevance_score,
+                _explanation(r.explanation) if r.HasField("explanation") else None,
             )
             for r in response.results
         ]
@@ -237,10 +303,12 @@ class RerankClient:
         code: grpc.StatusCode = code_of() if callable(code_of) else grpc.StatusCode.UNKNOWN
         details_of = getattr(error, "details", None)
         detail = details_of() if callable(details_of) else str(error)
-        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        # gRPC's own message-size cap also answers RESOURCE_EXHAUSTED: a refused request, not overload.
+        too_large = code == grpc.StatusCode.RESOURCE_EXHAUSTED and TRANSPORT_SIZE_REFUSAL in (detail or "")
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED and not too_large:
             self._backoff_until = time.monotonic() + _retry_after_s(error)
         now = time.monotonic()
-        if code == grpc.StatusCode.INVALID_ARGUMENT:
+        if code == grpc.StatusCode.INVALID_ARGUMENT or too_large:
             log.error("sidecar refused the request: %s", detail)
         elif now - self._last_warning >= WARNING_INTERVAL_S:
             self._last_warning = now

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from shoprank import limits as product_limits
+from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar.diversify import DiversityParamError, DiversityParams, Facet, Method
-from sidecar.domain import Candidate, CandidateProduct, RerankOutcome, RerankQuery
+from sidecar.domain import Admission, Candidate, CandidateProduct, RerankOutcome, RerankQuery
 from sidecar.errors import InvalidRequestError
 
 METHODS: dict[int, Method | None] = {
@@ -33,15 +35,27 @@ PRODUCT_TEXT_FIELDS = ("title", "brand", "color", "bullet_points", "description"
 
 @dataclass(frozen=True)
 class RequestLimits:
-    """Bounds on one request; each violation is an INVALID_ARGUMENT naming the field."""
+    """Bounds on one request (defaults: shoprank.limits); each violation is an INVALID_ARGUMENT naming the field.
 
-    max_candidates: int = 1000
-    max_query_bytes: int = 1024
-    max_id_bytes: int = 512  # as the product schema's id
-    max_field_bytes: int = 64 * 1024
-    max_category_levels: int = 16
-    max_embedding_dim: int = 4096
-    max_request_bytes: int = 16 * 1024 * 1024  # checked on the raw bytes by the servicer
+    The client trims what it sends to the same limits (sidecar.client.build_request).
+    """
+
+    max_candidates: int = product_limits.MAX_CANDIDATES
+    max_query_bytes: int = product_limits.MAX_QUERY_BYTES
+    max_id_bytes: int = product_limits.MAX_ID_BYTES
+    max_field_bytes: int = product_limits.MAX_FIELD_BYTES
+    max_category_levels: int = product_limits.MAX_CATEGORY_LEVELS
+    max_embedding_dim: int = product_limits.MAX_EMBEDDING_DIM
+    max_request_bytes: int = product_limits.MAX_REQUEST_BYTES  # checked on the raw bytes by the servicer
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RequestLimits:
+        """The limits with the configurable ones (candidates, bytes per field, request size) from settings."""
+        return cls(
+            max_candidates=settings.max_candidates,
+            max_field_bytes=settings.max_field_bytes,
+            max_request_bytes=settings.max_request_bytes,
+        )
 
 
 @dataclass(frozen=True)
@@ -117,12 +131,17 @@ def _diversity(message: pb.DiversityOptions, defaults: DiversityParams) -> Diver
         raise InvalidRequestError(f"options.diversity.{error.field}", error.problem) from error
 
 
-def parse_request(data: bytes, limits: RequestLimits) -> pb.RerankRequest:
-    """Parse the raw request bytes; oversized or undecodable input names the field "request"."""
+def check_request_size(data: bytes, limits: RequestLimits) -> None:
+    """INVALID_ARGUMENT naming "request" for raw bytes over the request limit."""
     if len(data) > limits.max_request_bytes:
         raise InvalidRequestError(
             "request", f"is {len(data)} bytes, more than the limit of {limits.max_request_bytes}; send fewer candidates"
         )
+
+
+def parse_request(data: bytes, limits: RequestLimits) -> pb.RerankRequest:
+    """Parse the raw request bytes; oversized or undecodable input names the field "request"."""
+    check_request_size(data, limits)
     request = pb.RerankRequest()
     try:
         request.ParseFromString(data)
@@ -137,6 +156,7 @@ def request_to_domain(
     defaults: RequestDefaults,
     deadline: float | None = None,
     cancelled: threading.Event | None = None,
+    admission: Admission | None = None,
 ) -> RerankQuery:
     """Validate a RerankRequest and turn it into a RerankQuery."""
     query = request.query.strip()
@@ -189,7 +209,7 @@ def request_to_domain(
     blend_weight = defaults.blend_weight
     if options.HasField("blend_weight"):
         blend_weight = _unit_interval(options.blend_weight, "options.blend_weight")
-    top_k = min(request.top_k or count, count)
+    top_k = min(request.top_k or count, count)  # the proto's contract: more than the candidates means all
     return RerankQuery(
         query=query,
         candidates=candidates,
@@ -199,6 +219,7 @@ def request_to_domain(
         explain=options.explain,
         deadline=deadline,
         cancelled=cancelled,
+        admission=admission,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,13 @@ class Candidate:
     embedding: FloatArray | None = None
 
 
+class Admission(Protocol):
+    """Queue space held for a request admitted before it was validated (sidecar.batching.Reservation)."""
+
+    def release(self) -> None:
+        """Give the space back (a no-op once the request's pairs were queued)."""
+
+
 @dataclass(frozen=True)
 class RerankQuery:
     """A validated rerank request."""
@@ -46,6 +54,7 @@ class RerankQuery:
     explain: bool = False
     deadline: float | None = None  # time.monotonic() by which the answer is useless
     cancelled: threading.Event | None = None  # set when the caller has gone away
+    admission: Admission | None = None  # the place in the queue it was admitted to before validation
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import numpy as np
 
 from shoprank.template import ProductText, cross_encoder_text, query_text
 from sidecar import metrics
-from sidecar.batching import DynamicBatcher
-from sidecar.domain import PairScores
+from sidecar.batching import DynamicBatcher, Reservation
+from sidecar.domain import Admission, PairScores
 from sidecar.reranker import CrossEncoder
 from sidecar.score_cache import ScoreCache
 
@@ -40,8 +40,12 @@ class BatchedScorer:
         deadline: float | None = None,
         ids: Sequence[str] | None = None,
         cancelled: threading.Event | None = None,
+        admission: Admission | None = None,
     ) -> PairScores:
-        """Logits in input order; cached pairs are not recomputed."""
+        """Logits in input order; cached pairs are not recomputed.
+
+        A request admitted before validation (`admit`) queues into its reserved place unchecked.
+        """
         started = time.perf_counter()
         normalised = query_text(query)
         texts = [cross_encoder_text(p) for p in products]
@@ -58,11 +62,13 @@ class BatchedScorer:
         hits = len(products) - len(missing)
         if not missing:
             return PairScores(logits=logits, tokenize_ms=(time.perf_counter() - started) * 1e3, cache_hits=hits)
-        self.batcher.check_admission(len(missing), deadline)  # shed a flood before tokenizing it
+        reservation = admission if isinstance(admission, Reservation) else None
+        if reservation is None:
+            self.batcher.check_admission(len(missing), deadline)  # shed a flood before tokenizing it
         pairs = self.encoder.tokenize_texts(normalised, [texts[i] for i in missing])
         tokenize_s = time.perf_counter() - started
         metrics.TOKENIZE_SECONDS.observe(tokenize_s)
-        ticket = self.batcher.submit(pairs.ids, pairs.type_ids, deadline, cancelled)
+        ticket = self.batcher.submit(pairs.ids, pairs.type_ids, deadline, cancelled, reservation)
         timeout = NO_DEADLINE_WAIT_S if deadline is None else max(0.0, deadline - time.monotonic())
         outcome = ticket.wait(timeout)
         logits[missing] = outcome.logits
@@ -76,6 +82,10 @@ class BatchedScorer:
             cache_hits=hits,
             usage=outcome.usage,
         )
+
+    def admit(self, pairs: int, deadline: float | None) -> Reservation:
+        """Hold queue space for a request of up to `pairs` pairs before it is validated (OverloadedError if none)."""
+        return self.batcher.reserve(pairs, deadline)
 
     def close(self) -> None:
         """Finish queued work and stop the inference thread."""

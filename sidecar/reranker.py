@@ -33,7 +33,7 @@ from shoprank.onnx_session import CudaUnavailableError, create_session
 from shoprank.template import ProductText, cross_encoder_text, query_text
 from shoprank.token_batches import pad_batch
 from sidecar.bucketing import CPU_CALL_OVERHEAD_TOKENS, CUDA_CALL_OVERHEAD_TOKENS, padded_tokens, plan_padded_batches
-from sidecar.domain import BatchUsage, PairScores
+from sidecar.domain import Admission, BatchUsage, PairScores
 from sidecar.onnx_runner import BatchRunner, runner_for
 
 # The sidecar tokenizes on many gRPC handler threads at once; the tokenizers library's own
@@ -180,8 +180,9 @@ class CrossEncoder:
         deadline: float | None = None,
         ids: Sequence[str] | None = None,
         cancelled: threading.Event | None = None,
+        admission: Admission | None = None,
     ) -> PairScores:
-        """Logits in input order for one request on its own (no cross-request batching, no cache)."""
+        """Logits in input order for one request on its own (no cross-request batching, no cache, no queue)."""
         started = time.perf_counter()
         pairs = self.tokenize(query, products)
         tokenized = time.perf_counter()

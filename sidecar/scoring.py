@@ -14,10 +14,20 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from shoprank.normalise import min_max
 from shoprank.template import ProductText, bi_encoder_text
-from sidecar.blend import blend, min_max
+from sidecar.blend import blend
 from sidecar.diversify import diversify
-from sidecar.domain import Explanation, FloatArray, PairScores, RerankOutcome, RerankQuery, ScoredCandidate, Timings
+from sidecar.domain import (
+    Admission,
+    Explanation,
+    FloatArray,
+    PairScores,
+    RerankOutcome,
+    RerankQuery,
+    ScoredCandidate,
+    Timings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +44,7 @@ class PairScorer(Protocol):
         deadline: float | None = None,
         ids: Sequence[str] | None = None,
         cancelled: threading.Event | None = None,
+        admission: Admission | None = None,
     ) -> PairScores: ...
 
 
@@ -54,6 +65,17 @@ class RerankService:
     def model_version(self) -> str:
         """Version of the model that scores."""
         return self.scorer.version
+
+    def admit(self, pairs: int, deadline: float | None) -> Admission | None:
+        """Admit a request of up to `pairs` pairs before it is validated, or raise OverloadedError.
+
+        None when the scorer has no queue to guard (it scores each request on its own).
+        """
+        admit = getattr(self.scorer, "admit", None)
+        if not callable(admit):
+            return None
+        admission: Admission = admit(pairs, deadline)
+        return admission
 
     def close(self) -> None:
         """Release the scorer (its inference thread) once no request uses this service."""
@@ -92,7 +114,7 @@ class RerankService:
         started = time.perf_counter()
         products: list[ProductText] = [c.product for c in query.candidates]
         scored = self.scorer.score(
-            query.query, products, query.deadline, [c.id for c in query.candidates], query.cancelled
+            query.query, products, query.deadline, [c.id for c in query.candidates], query.cancelled, query.admission
         )
         relevance = scored.logits
         first_stage = np.array([c.first_stage_score for c in query.candidates], dtype=np.float32)

@@ -39,6 +39,9 @@ HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 # when every handler is busy (gRPC refuses RPCs beyond maximum_concurrent_rpcs at once).
 HANDLER_THREADS = 64
 EXTRA_CONCURRENT_RPCS = 16
+# gRPC's message cap in multiples of max_request_bytes: a 40 MiB request under the 16 MiB default
+# limit still reaches the servicer's own check.
+RECEIVE_CAP_FACTOR = 4
 
 
 def defaults_from(settings: Settings) -> RequestDefaults:
@@ -52,15 +55,6 @@ def defaults_from(settings: Settings) -> RequestDefaults:
             facets=settings.diversity_facets,
             attribute_weight=settings.diversity_attribute_weight,
         ),
-    )
-
-
-def limits_from(settings: Settings) -> RequestLimits:
-    """Request limits from settings (candidates, bytes per field, request size)."""
-    return RequestLimits(
-        max_candidates=settings.max_candidates,
-        max_field_bytes=settings.max_field_bytes,
-        max_request_bytes=settings.max_request_bytes,
     )
 
 
@@ -123,14 +117,15 @@ def start_sidecar(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="rerank"),
         options=[
-            # gRPC's own cap sits above the request limit so oversized requests reach the servicer
-            # and get INVALID_ARGUMENT naming "request"; beyond twice the limit gRPC refuses them.
-            ("grpc.max_receive_message_length", 2 * settings.max_request_bytes),
-            ("grpc.max_send_message_length", 2 * settings.max_request_bytes),
+            # gRPC's own cap sits well above the request limit so oversized requests reach the
+            # servicer and get INVALID_ARGUMENT naming "request" (gRPC's refusal beyond its cap is a
+            # RESOURCE_EXHAUSTED that reads like overload; the client tells the two apart).
+            ("grpc.max_receive_message_length", RECEIVE_CAP_FACTOR * settings.max_request_bytes),
+            ("grpc.max_send_message_length", RECEIVE_CAP_FACTOR * settings.max_request_bytes),
         ],
         maximum_concurrent_rpcs=HANDLER_THREADS + EXTRA_CONCURRENT_RPCS,
     )
-    servicer = RerankerServicer(slot, limits_from(settings), defaults_from(settings))
+    servicer = RerankerServicer(slot, RequestLimits.from_settings(settings), defaults_from(settings))
     server.add_generic_rpc_handlers((servicer.handler(),))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -41,6 +41,7 @@ def test_flat_file_values_are_coerced() -> None:
         ({"id": "   ", "title": "x"}, "id"),
         ({"id": True, "title": "x"}, "id"),
         ({"id": ["a"], "title": "x"}, "id"),
+        ({"id": "é" * 300, "title": "x"}, "id"),  # 300 characters but 600 UTF-8 bytes: over the 512-byte limit
         ({"id": "a", "title": ""}, "title"),
         ({"id": "a"}, "title"),
         ({"id": "a", "title": 5}, "title"),

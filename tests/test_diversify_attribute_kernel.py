@@ -69,3 +69,10 @@ def test_attribute_weight_one_needs_no_embeddings() -> None:
     page = diversify([1.0, 0.9, 0.85, 0.0], 3, attributes_only, brands=brands, categories=categories)
     assert page.order[:2] == [0, 2]  # #2 duplicates #1's brand and leaf
     assert page.notes == ()  # attributes were asked for: no fallback to report
+
+
+def test_cosine_of_huge_finite_vectors_is_their_direction() -> None:
+    # Components near float32's maximum: the norm overflows float32, which made every such cosine 0.
+    vectors = np.array([[3e38, 3e38], [3e38, 3e38], [3e38, -3e38], [-3e38, -3e38], [1.0, 1.0]], dtype=np.float32)
+    matrix = similarity(vectors, CandidateAttributes([""] * 5, [[]] * 5, range(5)), 0.0).matrix
+    np.testing.assert_allclose(matrix[0], [1.0, 1.0, 0.0, -1.0, 1.0], atol=1e-9)

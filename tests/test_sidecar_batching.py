@@ -127,6 +127,26 @@ def test_a_full_queue_refuses_at_once(batcher: DynamicBatcher, model: FakeModel)
     assert refused.value.retry_after_ms is not None
 
 
+def test_a_reservation_holds_queue_space_until_submitted_or_released(batcher: DynamicBatcher, model: FakeModel) -> None:
+    model.gate.clear()
+    held = batcher.reserve(60, None)  # admitted before the request is parsed
+    with pytest.raises(OverloadedError):
+        batcher.reserve(50, None)  # the held space counts: no second request into the same room
+    with pytest.raises(OverloadedError):
+        batcher.submit(pairs(50), pairs(50), None)
+    ticket = batcher.submit(pairs(60), pairs(60), None, reservation=held)  # admitted once, not checked again
+    held.release()  # after submit: a no-op, the pairs are queued
+    assert batcher.queued_pairs == 60
+    with pytest.raises(OverloadedError):
+        batcher.reserve(50, None)
+    model.gate.set()
+    assert len(ticket.wait(5).logits) == 60
+    unused = batcher.reserve(60, None)
+    unused.release()  # a request that failed validation gives its place back
+    batcher.reserve(30, None)
+    assert batcher.reserve(60, None).pairs == 60  # 30 + 60 fit the 100; with the released 60 they would not
+
+
 def test_an_oversized_request_is_admitted_when_the_queue_is_empty(batcher: DynamicBatcher) -> None:
     outcome = batcher.submit(pairs(150, length=2), pairs(150), None).wait(5)
     assert len(outcome.logits) == 150

@@ -121,6 +121,32 @@ def test_resource_exhausted_is_honoured_with_a_back_off() -> None:
         server.stop(0)
 
 
+def test_a_request_over_grpcs_own_size_cap_is_a_refused_request_not_overload() -> None:
+    # A server whose gRPC cap (4 KiB) is below what the client sends: gRPC itself answers
+    # RESOURCE_EXHAUSTED, which must not start the overload back-off.
+    shedding = Shedding(retry_after_ms=400)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), options=[("grpc.max_receive_message_length", 4096)])
+    handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(shedding.rerank)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("shoprank.v1.Reranker", {"Rerank": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        client = RerankClient(f"127.0.0.1:{port}", deadline_ms=5000)
+        hits = [
+            Hit(h.id, h.first_stage_score, pb.Product(title=h.product.title, description="soft " * 100)) for h in HITS
+        ]
+        for _ in range(2):
+            reply = client.rerank("towels", hits, 10)
+            assert not reply.reranked
+            assert reply.error is not None
+            assert "larger than max" in reply.error  # each call reached gRPC: no back-off in between
+        assert shedding.calls == 0
+    finally:
+        server.stop(0)
+
+
 def _start_sidecar(data_dir: Path, listen: str) -> tuple[subprocess.Popen[str], str]:
     command = [sys.executable, "-m", "shoprank", "--data-dir", str(data_dir), "sidecar", "--listen", listen]
     process = subprocess.Popen([*command, "--metrics-listen", ""], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shoprank.v1 import rerank_pb2 as pb
+from sidecar.convert import METHOD_ENUMS
 from sidecar.server import Sidecar, start_sidecar
 from tests.sidecar_harness import request, settings_with
 
@@ -176,12 +178,54 @@ def test_a_pasted_paragraph_as_query_is_answered(call: Caller) -> None:
     check_answer(message, status, details, reply)
 
 
+def test_top_k_beyond_the_candidates_returns_every_candidate(call: Caller) -> None:
+    # The proto's contract: a short rerank window is not an error (top_k past the limit is; see VIOLATIONS).
+    message = request(7, top_k=MAX_CANDIDATES)
+    status, details, reply = call(message)
+    assert status == grpc.StatusCode.OK, details
+    assert reply is not None
+    assert sorted(r.id for r in reply.results) == sorted(c.id for c in message.candidates)
+
+
 def test_the_limits_accept_what_is_just_inside_them(call: Caller) -> None:
     message = request(MAX_CANDIDATES, top_k=MAX_CANDIDATES)
     message.candidates[0].product.description = "é" * (MAX_FIELD_BYTES // 2)  # exactly the limit in bytes
     status, details, reply = call(message)
     assert status == grpc.StatusCode.OK, details
     check_answer(message, status, details, reply)
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_ENUMS))
+@pytest.mark.parametrize(
+    "scores",
+    [
+        [FLOAT32_MAX, -FLOAT32_MAX, 0.0, 1.0, -1.0],  # the range passes float32's
+        [3.4e38, -3.4e38, 3.4e38, -3.4e38, 1e-45],
+        [1e-45, 0.0, -1e-45, 1e-45, 0.0],  # subnormal: tiny but not constant
+    ],
+)
+def test_any_finite_first_stage_scale_is_answered(call: Caller, method: str, scores: list[float]) -> None:
+    message = request(5, top_k=5)
+    for candidate, score in zip(message.candidates, scores, strict=True):
+        candidate.first_stage_score = score
+        candidate.embedding.extend([float(len(candidate.id)), 1.0, 0.5])
+    message.options.blend_weight = 0.5
+    message.options.diversity.method = METHOD_ENUMS[method]  # type: ignore[assignment]
+    message.options.diversity.strength = 0.5
+    message.options.explain = True
+    status, details, reply = call(message)
+    assert status == grpc.StatusCode.OK, details
+    check_answer(message, status, details, reply)
+    assert reply is not None
+    first_stage = [r.explanation.first_stage for r in reply.results]
+    assert all(0.0 <= value <= 1.0 for value in first_stage), first_stage
+    by_id = {r.id: r.explanation.first_stage for r in reply.results}
+    order = sorted(message.candidates, key=lambda c: c.first_stage_score)
+    assert by_id[order[0].id] == 0.0  # min-max kept, not NaN or flattened
+    assert by_id[order[-1].id] == 1.0
 
 
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
@@ -194,7 +238,9 @@ unit = st.floats(0.0, 1.0, width=32)
 def rerank_requests(draw: st.DrawFn, wild: bool) -> pb.RerankRequest:
     """Well-formed requests (wild=False: all must be answered), or anything goes (wild=True)."""
     count = draw(st.integers(0, MAX_CANDIDATES + 2) if wild else st.integers(1, MAX_CANDIDATES))
-    score = wild_floats if wild else st.floats(-1e6, 1e6, width=32)
+    # Any finite scale is valid, up to float32's extremes (their range overflows float32).
+    finite = st.floats(width=32, allow_nan=False, allow_infinity=False)
+    score = wild_floats if wild else st.floats(-1e6, 1e6, width=32) | finite
     dim = draw(st.integers(0, 4))
     long_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=400)  # up to past the query limit
     message = pb.RerankRequest(
@@ -263,3 +309,39 @@ def test_a_violation_hidden_in_a_valid_request_is_still_found(call: Caller, case
     status, details, _ = call(message)
     assert status == grpc.StatusCode.INVALID_ARGUMENT
     assert details.startswith(f"{field}: ")
+
+
+MIB = 1024 * 1024
+
+
+def test_a_40_mib_request_is_invalid_argument_naming_request(
+    tiny_models: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Default limits (16 MiB): gRPC's own cap (2x) used to answer RESOURCE_EXHAUSTED, read as overload.
+    settings = settings_with(tiny_models, tmp_path_factory.mktemp("big"))
+    assert settings.max_request_bytes == 16 * MIB
+    started = start_sidecar(settings, background_load=False)
+    caller = Caller(started.port)
+    trims_before = started.servicer.trimmer.trims
+    try:
+        data = pb.RerankRequest(query="towels", candidates=request(5).candidates).SerializeToString()
+        data += pb.RerankRequest(
+            candidates=[pb.Candidate(id="big", product=pb.Product(description="x" * 40 * MIB))]
+        ).SerializeToString()
+        assert len(data) > 40 * MIB
+        status, details, _ = caller(data)
+        assert status == grpc.StatusCode.INVALID_ARGUMENT, (status, details)
+        assert details.startswith("request: "), details
+        assert "more than the limit of 16777216" in details
+        status, details, _ = caller(request(5))  # and it serves on
+        assert status == grpc.StatusCode.OK, details
+        trimmer = started.servicer.trimmer
+        if trimmer.available:  # glibc: the freed 40 MiB is handed back to the OS, not kept as a high-water mark
+            for _ in range(150):  # the trimmer runs at most once a second
+                if trimmer.trims > trims_before:
+                    break
+                time.sleep(0.02)
+            assert trimmer.trims > trims_before
+    finally:
+        caller.channel.close()
+        started.shutdown(0)

@@ -1,19 +1,25 @@
 """Overload: offered load several times capacity sheds with RESOURCE_EXHAUSTED at once, admitted
-requests meet their deadline, and memory and the queue return to their baseline."""
+requests meet their deadline, and memory and the queue return to their baseline; a retry storm
+is refused before any request is validated."""
 
 from __future__ import annotations
 
 import functools
 import gc
+import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import grpc
+import pytest
 
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
 from sidecar import metrics
 from sidecar.batching import _Work
+from sidecar.convert import request_to_domain
+from sidecar.errors import RETRY_AFTER_KEY
 from tests.sidecar_harness import request, running, settings_with, slowed_loader
 
 # The slowed tiny model costs 40 us per padded token: a 20-candidate request (~1,500 tokens)
@@ -109,3 +115,103 @@ def test_flood_sheds_at_once_admitted_meet_deadline_and_memory_returns(tiny_mode
         assert not [o for o in gc.get_objects() if isinstance(o, _Work)]
         assert after_second - after_first < 25, (after_first, after_second)
         assert stub.Rerank(request(20, seed=5000), timeout=10).reranked  # and it still serves
+
+
+STORM_CLIENTS = 8
+STORM_ATTEMPTS = 25  # per client: the storm is bounded however the sidecar answers
+STORM_DEADLINE_S = 1.0
+
+
+def retry_storm(stub: pb_grpc.RerankerStub) -> list[tuple[grpc.StatusCode, bool]]:
+    """Clients that re-send at once when refused, ignoring retry-after; (status, retry-after sent) per call."""
+    outcomes: list[tuple[grpc.StatusCode, bool]] = []
+    lock = threading.Lock()
+
+    messages = [request(100, seed=10_000 + i) for i in range(STORM_CLIENTS)]  # ~7,000 tokens each
+
+    def client(index: int) -> None:
+        for _ in range(STORM_ATTEMPTS):
+            message = messages[index]
+            try:
+                stub.Rerank(message, timeout=STORM_DEADLINE_S)
+                outcome = (grpc.StatusCode.OK, False)
+            except grpc.RpcError as error:
+                trailing = [item.key for item in error.trailing_metadata() or ()]
+                outcome = (error.code(), RETRY_AFTER_KEY in trailing)
+            with lock:
+                outcomes.append(outcome)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(STORM_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_a_retry_storm_is_refused_before_validation_and_admitted_requests_meet_their_deadline(
+    tiny_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validated = Counter[str]()
+    validate = request_to_domain
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        validated["calls"] += 1
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr("sidecar.servicer.request_to_domain", counting)
+    settings = settings_with(
+        tiny_models, tmp_path, score_cache_entries=0, batch_token_budget=4096, diversity_method="none"
+    )
+    with running(settings, slowed_loader(0.0, SECONDS_PER_TOKEN)) as (_, stub):
+        for i in range(3):  # warm: the throughput estimate sees the slowed model
+            stub.Rerank(request(20, seed=1000 + i), timeout=10)
+        validated.clear()
+        outcomes = retry_storm(stub)
+        statuses = Counter(status for status, _ in outcomes)
+
+        assert len(outcomes) == STORM_CLIENTS * STORM_ATTEMPTS
+        assert set(statuses) <= {
+            grpc.StatusCode.OK,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+        }, statuses
+        refused = [
+            has_retry_after for status, has_retry_after in outcomes if status == grpc.StatusCode.RESOURCE_EXHAUSTED
+        ]
+        assert len(refused) >= len(outcomes) // 2, statuses  # it is a storm: most are refused
+        assert all(refused)  # each refusal names its back-off
+        # No refused request was validated: admission came first, and what it admitted kept its place.
+        assert validated["calls"] == len(outcomes) - len(refused), (validated, statuses)
+        admitted = statuses[grpc.StatusCode.OK] + statuses[grpc.StatusCode.DEADLINE_EXCEEDED]
+        assert statuses[grpc.StatusCode.OK] >= 5, statuses
+        assert statuses[grpc.StatusCode.DEADLINE_EXCEEDED] <= 0.2 * admitted, statuses
+        assert metrics.REGISTRY.get_sample_value("shoprank_sidecar_queued_pairs") == 0
+
+
+def test_requests_past_the_in_flight_byte_budget_are_refused_before_parsing(tiny_models: Path, tmp_path: Path) -> None:
+    # max_request_bytes 64 KiB: handlers may hold 4 x 64 KiB at once; each request here is ~60 KB.
+    settings = settings_with(tiny_models, tmp_path, score_cache_entries=0, max_request_bytes=64 * 1024)
+    with running(settings, slowed_loader(1.0)) as (sidecar, stub):
+        assert sidecar.servicer.max_in_flight_bytes == 4 * 64 * 1024
+
+        def big(seed: int) -> Any:
+            message = request(5, seed=seed)
+            for candidate in message.candidates:
+                candidate.product.description = "soft cotton " * 1000  # 12 KB a candidate
+            assert 50_000 < message.ByteSize() <= 64 * 1024
+            return message
+
+        running_calls = [stub.Rerank.future(big(i), timeout=30) for i in range(4)]  # ~240 KiB held
+        for _ in range(200):
+            if sidecar.servicer.in_flight == 4:
+                break
+            time.sleep(0.02)
+        assert sidecar.servicer.in_flight == 4
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Rerank(big(9), timeout=30)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "requests in flight hold" in (refused.value.details() or "")
+        assert RETRY_AFTER_KEY in [item.key for item in refused.value.trailing_metadata() or ()]
+        assert all(call.result().reranked for call in running_calls)  # admitted work is unaffected
+        assert stub.Rerank(big(10), timeout=30).reranked  # the budget frees as requests end

@@ -97,3 +97,6 @@ def _print_report(report: IndexReport, source: Path, as_json: bool) -> None:
     )
     if report.rejected:
         print(f"rejected rows and reasons: {report.dead_letter}")
+    if report.truncated:
+        fields = ", ".join(f"{name} {count}" for name, count in sorted(report.truncated_fields.items()))
+        print(f"{report.truncated} products stored with fields cut to the reranker's limits ({fields})")

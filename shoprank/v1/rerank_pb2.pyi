@@ -256,7 +256,9 @@ class RerankRequest(_message.Message):
     OPTIONS_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     top_k: _builtins.int
-    """Page size: how many results to return (<= number of candidates). 0 = all candidates."""
+    """Page size: how many results to return, at most the server's candidate limit (INVALID_ARGUMENT beyond).
+    0, or more than there are candidates, returns every candidate: a short window is not an error.
+    """
     @_builtins.property
     def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Candidate]:
         """The rerank window: the first-stage hits to rescore, in first-stage order."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from shoprank.normalise import min_max
 from sidecar.diversify.attributes import CandidateAttributes, category_label
 from sidecar.diversify.caps import PageCaps
 from sidecar.diversify.dpp import SlidingWindowDPP
@@ -68,13 +69,6 @@ def _attribute(values: Sequence[object], n: int, field: str) -> None:
         raise DiversityParamError(field, f"must be empty or one per candidate ({n}), got {len(values)}")
 
 
-def _min_max(values: FloatArray) -> FloatArray:
-    low, high = float(values.min()), float(values.max())
-    if high - low <= 0.0:
-        return np.ones_like(values)
-    return (values - low) / (high - low)
-
-
 def _facet_aspects(facets: Sequence[Facet], attributes: CandidateAttributes) -> list[FacetAspects]:
     """xQuAD's aspects of each facet asked for, with the names explanations show."""
     out = []
@@ -123,7 +117,7 @@ def diversify(
 
     notes: list[str] = []
     method = params.method if params.strength > 0.0 else "none"
-    normalised = _min_max(relevance_sorted)
+    normalised = min_max(relevance_sorted)
     objective: Objective
     reads_brands = False
     if method == "none":

@@ -108,11 +108,13 @@ def similarity(
     has_embedding = np.zeros(n, dtype=bool)
     cosine = None
     if embeddings is not None and embeddings.shape[1] > 0:
-        norms = np.linalg.norm(embeddings, axis=1)
+        # float64: the norm of finite float32 vectors with huge components overflows float32.
+        wide = embeddings.astype(np.float64)
+        norms = np.linalg.norm(wide, axis=1)
         has_embedding = norms > MIN_NORM
         usable = np.flatnonzero(has_embedding)
-        unit = embeddings[usable] / norms[usable, None]
-        cosine = np.clip((unit @ unit.T).astype(np.float64), -1.0, 1.0)
+        unit = wide[usable] / norms[usable, None]
+        cosine = np.clip(unit @ unit.T, -1.0, 1.0)
     if cosine is not None and has_embedding.all() and attribute_weight == 0.0:
         matrix = cosine.copy()
     else:

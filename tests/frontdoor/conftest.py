@@ -21,7 +21,7 @@ from frontdoor.wiring import build_search_service
 from shoprank.settings import Settings
 from shoprank.template import ProductText
 from sidecar.client import RerankClient
-from sidecar.domain import PairScores
+from sidecar.domain import Admission, PairScores
 from sidecar.scoring import RerankService
 from sidecar.server import create_server
 
@@ -108,6 +108,7 @@ class SlowScorer:
         deadline: float | None = None,
         ids: Sequence[str] | None = None,
         cancelled: threading.Event | None = None,
+        admission: Admission | None = None,
     ) -> PairScores:
         time.sleep(self.seconds)
         return PairScores(np.zeros(len(products), dtype=np.float32), inference_ms=self.seconds * 1e3)

@@ -18,6 +18,7 @@ from indexer.dead_letter import DeadLetter
 from indexer.pipeline import Indexer
 from indexer.validate import FieldMapping
 from shoprank.bi_encoder import BiEncoder
+from shoprank.limits import MAX_FIELD_BYTES
 from shoprank.settings import Settings
 from shoprank.template import MAX_TITLE_CHARS
 from tests.indexer.bad_catalogues import BIG_DESCRIPTION, SUFFIXES, WRITERS, good
@@ -47,7 +48,10 @@ def test_every_bad_row_is_dead_lettered_and_the_rest_indexed(
     assert engine.count() == len(expected.titles)
     stored = {p.id: p for p in engine.get(sorted(expected.titles))}
     assert {pid: p.title for pid, p in stored.items()} == expected.titles  # the last occurrence won
-    assert stored["big"].description == BIG_DESCRIPTION  # stored whole, only the embedding text is cut
+    # Cut to the reranker's field limit (noted in the report), so the sidecar takes it in every window.
+    assert BIG_DESCRIPTION.startswith(stored["big"].description)
+    assert len(stored["big"].description) == MAX_FIELD_BYTES  # ASCII: one byte a character
+    assert (report["truncated"], report["truncated_fields"]) == (1, {"description": 1})
     found = engine.retrieve(RetrievalQuery(text="version wins", vector=None, mode="bm25", size=5))
     assert [h.product.id for h in found.hits][:1] == ["dup"]
 
@@ -135,7 +139,7 @@ class RecordingEncoder:
         return self.inner.encode(texts)
 
 
-def test_huge_fields_are_stored_whole_but_embedded_cut(settings: Settings, tmp_path: Path) -> None:
+def test_huge_fields_are_stored_cut_to_the_field_limit_and_embedded_cut(settings: Settings, tmp_path: Path) -> None:
     long_title = "Oversized beach towel " * 5000
     catalogue = write_jsonl(
         tmp_path / "huge.jsonl",
@@ -144,10 +148,11 @@ def test_huge_fields_are_stored_whole_but_embedded_cut(settings: Settings, tmp_p
     encoder = RecordingEncoder(settings.models_dir())
     report = Indexer(open_lance(settings), encoder, DeadLetter(None)).full(catalogue)
 
-    assert (report.indexed, report.rejected) == (2, 0)
+    assert (report.indexed, report.rejected, report.truncated) == (2, 0, 2)
+    assert report.truncated_fields == {"description": 1, "title": 1}
     embedded = [t for t in encoder.texts if t != "dimension check"]
     assert len(embedded) == 2
     assert all(len(text) <= MAX_TITLE_CHARS + 200 for text in embedded)  # title capped, plus brand and category
     stored = {p.id: p for p in open_lance(settings).get(["big", "long"])}
-    assert stored["big"].description == BIG_DESCRIPTION
-    assert stored["long"].title == long_title.strip()
+    assert stored["big"].description == BIG_DESCRIPTION[:MAX_FIELD_BYTES]
+    assert stored["long"].title == long_title.strip()[:MAX_FIELD_BYTES]
