@@ -57,8 +57,9 @@ class WriteFailure:
     reason: str
 
 
-# Facets every engine returns, computed over the filtered match set of the query (all BM25
-# matches plus the kNN window): brand, leaf category, color, and price in these USD buckets.
+# Facets every engine returns, over the products engines.facet_counts defines (the shop-box text
+# matches inside the kNN window, else the ranked window): brand, leaf category, color, and price
+# in these USD buckets.
 FACET_NAMES = ("brand", "category", "color", "price")
 PRICE_BUCKETS: tuple[tuple[float, float | None], ...] = (
     (0, 10),
@@ -106,7 +107,7 @@ class SearchEngine(Protocol):
     name: str
 
     def retrieve(self, query: RetrievalQuery) -> RetrievalResult:
-        """Top `size` hits for the query, best first; facets over the filtered matches when asked."""
+        """Top `size` hits for the query, best first; facets (engines.facet_counts) when asked."""
         ...
 
     def get(self, ids: Sequence[str]) -> list[Product]:

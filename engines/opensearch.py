@@ -21,7 +21,6 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import NotFoundError, TransportError
 
 from engines.base import (
-    FACET_NAMES,
     EngineError,
     FloatArray,
     NoLiveIndexError,
@@ -29,6 +28,7 @@ from engines.base import (
     RetrievalResult,
     WriteFailure,
 )
+from engines.facet_counts import no_facets
 from engines.opensearch_assets import pipeline_name, template_index_settings, template_name, template_vector_dim
 from engines.opensearch_bulk import BulkPolicy, delete_actions, index_actions, run_bulk
 from engines.opensearch_query import SOURCE_FIELDS, parse_facets, parse_hits, product_from_source, search_body
@@ -368,7 +368,7 @@ class OpenSearchEngine:
     def retrieve(self, query: RetrievalQuery) -> RetrievalResult:
         """BM25, kNN or hybrid (search-pipeline fusion) top hits, with products, vectors and facets."""
         if query.mode == "bm25" and not query.text.strip():
-            return RetrievalResult(hits=[], facets={name: [] for name in FACET_NAMES} if query.with_facets else {})
+            return RetrievalResult(hits=[], facets=no_facets() if query.with_facets else {})
         params: dict[str, Any] = {}
         if query.mode == "hybrid":
             params["search_pipeline"] = pipeline_name(self.alias, self.hybrid_technique)
@@ -377,5 +377,5 @@ class OpenSearchEngine:
             response = self.call(lambda c: c.search(index=self.alias, body=body, params=params))
         result = RetrievalResult(hits=parse_hits(response, query.with_vectors))
         if query.with_facets:
-            result.facets = parse_facets(response)
+            result.facets = parse_facets(response, result.hits)
         return result

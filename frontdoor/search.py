@@ -253,7 +253,7 @@ class SearchService:
             fail_open=request.rerank and not reply.reranked and bool(ranked.hits),
             fail_open_reason=public_reason(reply.error),
             cached=cached,
-            facets=shape_facets(ranked.facets, request.filters) if request.facets else {},
+            facets=shape_facets(ranked.facets, request.filters, _served_products(ranked)) if request.facets else {},
             timings=timings,
             window_timings=dict(ranked.timings),
             compare=compare,
@@ -336,6 +336,12 @@ class SearchService:
                 )
             )
         return items
+
+
+def _served_products(ranked: RankedWindow) -> list[Product]:
+    """The window's products in the order the shop shows them (facet ties follow it)."""
+    by_id = {h.product.id: h.product for h in ranked.hits}
+    return [by_id[r.id] for r in ranked.served if r.id in by_id]
 
 
 def _slim(hit: Hit) -> Hit:
