@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from engines.base import EngineError
+from frontdoor.defaults import DefaultsBody
 from frontdoor.params import HINTS, SINGLE_VALUED, SearchParams
 from frontdoor.search import PageOutOfRangeError, SearchService
 
@@ -81,6 +82,12 @@ def create_app(service: SearchService) -> FastAPI:
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/api/defaults")
+    def defaults() -> DefaultsBody:
+        """What a search gets for every option it leaves out (the demo page starts its controls here)."""
+        api = SearchParams.model_fields
+        return service.defaults.body(api["mode"].default, api["rerank"].default, api["page_size"].default)
 
     @app.get("/api/search", dependencies=[Depends(_single_values)])
     def search(params: Annotated[SearchParams, Query()]) -> dict[str, Any]:

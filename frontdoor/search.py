@@ -17,11 +17,13 @@ import numpy as np
 import numpy.typing as npt
 
 from engines.base import FacetBucket, Filters, Hit, RetrievalMode, RetrievalQuery, SearchEngine
+from frontdoor.defaults import ServedDefaults
 from frontdoor.facets import shape_facets
 from frontdoor.window_cache import WindowCache
 from shoprank.schema import Product
 from shoprank.template import query_text
 from sidecar.client import RankedId, RerankClient, RerankOptions, RerankReply, first_stage_reply
+from sidecar.diversify import DiversityParams
 from sidecar.diversify.params import EMBEDDING_METHODS
 
 log = logging.getLogger(__name__)
@@ -191,17 +193,18 @@ class SearchService:
         window: int,
         cache: WindowCache[RankedWindow] | None = None,
         cache_ttl_s: float = 300.0,
-        default_diversity: str = "none",
+        defaults: ServedDefaults | None = None,
     ) -> None:
-        """default_diversity: the method the sidecar applies when a request names none
-        (settings.diversity_method); MMR and DPP need the candidates' vectors."""
+        """defaults: what the sidecar applies to options a request leaves out (from the settings);
+        its diversity method says whether the candidates' vectors must travel (MMR and DPP)."""
         self.engine = engine
         self.encoder = encoder
         self.client = client
         self.window = window
         self.cache: WindowCache[RankedWindow] = cache if cache is not None else WindowCache(0)
         self.cache_ttl_s = cache_ttl_s
-        self.default_diversity = default_diversity
+        self.defaults = defaults or ServedDefaults(rerank_window=window, diversity=DiversityParams())
+        self.default_diversity = self.defaults.diversity.method
 
     def search(self, request: SearchRequest) -> SearchPage:
         """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window."""
