@@ -149,9 +149,9 @@ def product_from_source(source: dict[str, Any]) -> Product:
 
 
 def parse_hits(response: dict[str, Any], with_vectors: bool) -> list[Hit]:
-    """Hits of a search response, best first, with vectors when asked."""
+    """Hits of a search response, best first, with vectors when asked (KeyError/TypeError: not one)."""
     hits = []
-    for raw in response.get("hits", {}).get("hits", []):
+    for raw in response["hits"]["hits"]:
         source = raw.get("_source") or {}
         vector = source.get("vector") if with_vectors else None
         hits.append(
