@@ -161,3 +161,14 @@ def test_a_missing_index_stays_a_not_found_for_its_caller() -> None:
     engine = OpenSearchEngine(client=None)  # type: ignore[arg-type]
     with pytest.raises(NotFoundError):
         engine.call(missing)
+
+
+@pytest.mark.parametrize(("mode", "says"), [("401", "HTTP 401"), ("html-200", "not OpenSearch JSON")])
+def test_the_cli_setup_prints_one_line(capsys: pytest.CaptureFixture[str], mode: str, says: str) -> None:
+    with misbehaving_cluster(mode) as cluster:
+        rc = main(["--engine", "opensearch", "--opensearch-url", cluster.url, "opensearch", "setup"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert says in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
