@@ -163,6 +163,7 @@ def test_a_missing_index_stays_a_not_found_for_its_caller() -> None:
         engine.call(missing)
 
 
+@pytest.mark.service  # a local HTTP server
 @pytest.mark.parametrize(("mode", "says"), [("401", "HTTP 401"), ("html-200", "not OpenSearch JSON")])
 def test_the_cli_setup_prints_one_line(capsys: pytest.CaptureFixture[str], mode: str, says: str) -> None:
     with misbehaving_cluster(mode) as cluster:
