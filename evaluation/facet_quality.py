@@ -213,13 +213,13 @@ def format_report(report: FacetQualityReport) -> str:
     lines = [
         f"facet scopes over {report.queries} judged queries (hybrid window {report.window}, top {report.shown} "
         "values shown): share of the shown facet mass on the exact products' leaf categories / brands",
-        f"{'scope':<14} {'products':>8}  {'category share [95% CI]':<24} {'brand share [95% CI]':<24} "
+        f"{'scope':<22} {'products':>8}  {'category share [95% CI]':<24} {'brand share [95% CI]':<24} "
         f"{'top cat E':>9} {'top brand E':>11}",
     ]
     for scope in SCOPES:
         cat, brand = report.share(scope, "category"), report.share(scope, "brand")
         lines.append(
-            f"{scope:<14} {report.counted(scope):>8.0f}  "
+            f"{scope:<22} {report.counted(scope):>8.0f}  "
             f"{cat.mean:.3f} [{cat.low:.3f}, {cat.high:.3f}]    "
             f"{brand.mean:.3f} [{brand.low:.3f}, {brand.high:.3f}]    "
             f"{report.top_rate(scope, 'category'):>9.2f} {report.top_rate(scope, 'brand'):>11.2f}"
