@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -17,12 +17,37 @@ RetrievalMode = Literal["bm25", "knn", "hybrid"]
 RETRIEVAL_MODES: tuple[RetrievalMode, ...] = ("bm25", "knn", "hybrid")
 
 
+# Why an engine could not answer, as a class a public answer may name (frontdoor/engine_errors.py
+# maps each to an HTTP status; the details stay in the operator's message and the log).
+EngineFailure = Literal[
+    "unreachable",  # no connection (refused, DNS, TLS)
+    "timeout",  # no answer within the request timeout
+    "unauthorized",  # 401: wrong or missing credentials
+    "forbidden",  # 403: the user may not do this
+    "overloaded",  # 429: the cluster rejects work
+    "unavailable",  # 502/503: the cluster (or a proxy in front of it) cannot serve now
+    "failed",  # 500 and anything else that went wrong inside the engine
+    "bad_answer",  # an answer that is not the engine's JSON (an HTML page, garbage, another shape)
+    "rejected",  # 4xx: the engine refused the request itself
+    "no_index",  # nothing is indexed yet
+]
+ENGINE_FAILURES: tuple[EngineFailure, ...] = get_args(EngineFailure)
+
+
 class EngineError(RuntimeError):
-    """The engine cannot do what was asked; the message says what to do."""
+    """The engine cannot do what was asked. The message is for the operator and says what to do
+    (it may name the cluster URL, never credentials); `failure` is the class a shopper may see."""
+
+    def __init__(self, message: str, failure: EngineFailure = "failed") -> None:
+        super().__init__(message)
+        self.failure: EngineFailure = failure
 
 
 class NoLiveIndexError(EngineError):
     """Nothing has been indexed yet."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "no_index")
 
 
 @dataclass(frozen=True)
@@ -57,8 +82,9 @@ class WriteFailure:
     reason: str
 
 
-# Facets every engine returns, computed over the filtered match set of the query (all BM25
-# matches plus the kNN window): brand, leaf category, color, and price in these USD buckets.
+# Facets every engine returns, over the products engines.facet_counts defines (the shop-box text
+# matches inside the kNN window, else the ranked window): brand, leaf category, color, and price
+# in these USD buckets.
 FACET_NAMES = ("brand", "category", "color", "price")
 PRICE_BUCKETS: tuple[tuple[float, float | None], ...] = (
     (0, 10),
@@ -106,7 +132,7 @@ class SearchEngine(Protocol):
     name: str
 
     def retrieve(self, query: RetrievalQuery) -> RetrievalResult:
-        """Top `size` hits for the query, best first; facets over the filtered matches when asked."""
+        """Top `size` hits for the query, best first; facets (engines.facet_counts) when asked."""
         ...
 
     def get(self, ids: Sequence[str]) -> list[Product]:

@@ -13,12 +13,14 @@ import logging
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import lancedb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from lancedb.query import FullTextOperator, MultiMatchQuery
 
 from engines.base import (
@@ -30,10 +32,11 @@ from engines.base import (
     RetrievalResult,
     WriteFailure,
 )
-from engines.bm25_fields import BM25_FIELDS
+from engines.bm25_fields import BM25_FIELDS, MINIMUM_SHOULD_MATCH, query_terms, required_terms
+from engines.facet_counts import count_facets, facet_row
 from engines.fusion import min_max_fusion
 from engines.heap import bound_heap_growth, release_free_heap
-from engines.lance_query import FACET_COLUMNS, empty_facet_rows, facet_counts, filter_sql, in_list, union_by_id
+from engines.lance_query import FACET_COLUMNS, empty_facet_rows, facet_rows, filter_sql, in_list
 from engines.lance_schema import arrow_schema, product_from_row, to_arrow
 from engines.versions import AliasFile, AliasState, new_version_name
 from shoprank.schema import VECTOR_DIM, Product
@@ -346,52 +349,75 @@ class LanceEngine:
         rows = self._fts(table, query, where).select(["id", "_score"]).limit(query.size).to_arrow()
         return dict(zip(rows["id"].to_pylist(), rows["_score"].to_pylist(), strict=True))
 
-    def _bm25_matches(self, table: Any, query: RetrievalQuery, where: str | None) -> pa.Table:
-        """Every BM25 match (no top-k cut), facet columns only: what the facets count."""
-        if not query.text.strip():
+    def _shop_box_matches(
+        self, table: Any, query: RetrievalQuery, where: str | None, within: Sequence[str] | None, rule: str
+    ) -> pa.Table:
+        """Facet columns of the products matching at least `required_terms` of the query's words in
+        any BM25 field (OpenSearch's cross-field minimum_should_match), among `within` ids if given."""
+        terms = query_terms(query.text)
+        if not terms or (within is not None and not within):
             return empty_facet_rows()
-        # No limit means Lance's default of 10; the row count bounds the matches.
-        everything = max(1, int(table.count_rows()))
-        rows = self._fts(table, query, where).select([*FACET_COLUMNS, "_score"]).limit(everything).to_arrow()
-        return rows.select(FACET_COLUMNS)
+        if within is not None:
+            where = " AND ".join(c for c in (in_list("id", within), where) if c)
+        # No limit means Lance's default of 10: bound by what can match.
+        limit = len(within) if within is not None else max(1, int(table.count_rows()))
+        per_term = [
+            self._fts(table, replace(query, text=term), where)
+            .select([*FACET_COLUMNS, "_score"])
+            .limit(limit)
+            .to_arrow()
+            for term in terms
+        ]
+        rows = pa.concat_tables([t.select(FACET_COLUMNS) for t in per_term])
+        if not rows.num_rows:
+            return empty_facet_rows()
+        counted = pc.value_counts(rows["id"])
+        enough = pc.greater_equal(counted.field("counts"), required_terms(len(terms), rule))
+        matched = pc.filter(counted.field("values"), enough)
+        rows = rows.filter(pc.is_in(rows["id"], value_set=matched))
+        _, first = np.unique(rows["id"].to_numpy(zero_copy_only=False), return_index=True)
+        return rows.take(np.sort(first))  # each product once (a row per word it matched)
 
-    def _knn(self, table: Any, query: RetrievalQuery, where: str | None) -> tuple[dict[str, float], pa.Table]:
-        """kNN window scores, and the window's facet columns when facets are asked for."""
+    def text_matches(self, query: RetrievalQuery, minimum_should_match: str | None = MINIMUM_SHOULD_MATCH) -> list[str]:
+        """Ids of every product the shop-box text query matches (filtered), in id order: under
+        OpenSearch's minimum_should_match rule, or any word (None) as `retrieve` ranks them."""
+        table = self._live_table()
+        where = filter_sql(query)
+        if minimum_should_match is None:
+            return sorted(self._bm25(table, replace(query, size=max(1, int(table.count_rows()))), where))
+        return sorted(self._shop_box_matches(table, query, where, None, minimum_should_match)["id"].to_pylist())
+
+    def _knn(self, table: Any, query: RetrievalQuery, where: str | None) -> dict[str, float]:
+        """kNN window scores."""
         if query.vector is None:
             raise EngineError(f"{query.mode} retrieval needs a query vector")
         search = table.search(np.asarray(query.vector, dtype=np.float32), vector_column_name="vector")
         search = search.distance_type("cosine")
         if where:
             search = search.where(where, prefilter=True)
-        columns = [*(FACET_COLUMNS if query.with_facets else ["id"]), "_distance"]
-        rows = search.select(columns).limit(query.size).to_arrow()
+        rows = search.select(["id", "_distance"]).limit(query.size).to_arrow()
         # Score as OpenSearch reports cosinesimil: (1 + cosine) / 2.
-        scores = {
+        return {
             doc: 1.0 - d / 2.0 for doc, d in zip(rows["id"].to_pylist(), rows["_distance"].to_pylist(), strict=True)
         }
-        return scores, (rows.select(FACET_COLUMNS) if query.with_facets else empty_facet_rows())
 
     def retrieve(self, query: RetrievalQuery) -> RetrievalResult:
         """BM25, kNN or hybrid (min-max fusion) top hits, with products, optional vectors and facets.
 
-        Facets count the filtered match set, as OpenSearch aggregations over the same query do:
-        every BM25 match (bm25, hybrid) plus the kNN window (knn, hybrid).
+        Facets count what engines.facet_counts defines: the shop-box matches (minimum_should_match)
+        within the kNN window (knn, hybrid) or among all products (bm25), else the ranked window.
         """
         table = self._live_table()
         where = filter_sql(query)
-        matched: list[pa.Table] = []
+        knn: dict[str, float] | None = None
         if query.mode == "bm25":
             ranked = sorted(self._bm25(table, query, where).items(), key=lambda kv: (-kv[1], kv[0]))
         elif query.mode == "knn":
-            knn, knn_rows = self._knn(table, query, where)
-            matched.append(knn_rows)
+            knn = self._knn(table, query, where)
             ranked = sorted(knn.items(), key=lambda kv: (-kv[1], kv[0]))
         else:
-            knn, knn_rows = self._knn(table, query, where)
-            matched.append(knn_rows)
+            knn = self._knn(table, query, where)
             ranked = min_max_fusion([self._bm25(table, query, where), knn], [1.0 - self.knn_weight, self.knn_weight])
-        if query.with_facets and query.mode in ("bm25", "hybrid"):
-            matched.append(self._bm25_matches(table, query, where))
         ranked = ranked[: query.size]
         rows = self._fetch(table, [doc for doc, _ in ranked], query.with_vectors)
         hits = [
@@ -405,7 +431,10 @@ class LanceEngine:
         ]
         result = RetrievalResult(hits=hits)
         if query.with_facets:
-            result.facets = facet_counts(union_by_id(matched))
+            within = None if knn is None else list(knn)
+            scope = self._shop_box_matches(table, query, where, within, MINIMUM_SHOULD_MATCH)
+            counted = facet_rows(scope) if scope.num_rows else [facet_row(hit.product) for hit in hits]
+            result.facets = count_facets(counted)
         return result
 
     def _fetch(self, table: Any, ids: list[str], with_vectors: bool) -> dict[str, dict[str, Any]]:

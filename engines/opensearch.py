@@ -17,11 +17,9 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
-from opensearchpy.exceptions import NotFoundError, TransportError
+from opensearchpy.exceptions import NotFoundError, SerializationError, TransportError
 
 from engines.base import (
-    FACET_NAMES,
     EngineError,
     FloatArray,
     NoLiveIndexError,
@@ -29,8 +27,10 @@ from engines.base import (
     RetrievalResult,
     WriteFailure,
 )
+from engines.facet_counts import no_facets
 from engines.opensearch_assets import pipeline_name, template_index_settings, template_name, template_vector_dim
 from engines.opensearch_bulk import BulkPolicy, delete_actions, index_actions, run_bulk
+from engines.opensearch_client import engine_error
 from engines.opensearch_query import SOURCE_FIELDS, parse_facets, parse_hits, product_from_source, search_body
 from engines.opensearch_versions import (
     BuilderMark,
@@ -47,6 +47,7 @@ from shoprank.settings import HybridTechnique, Settings
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # Settings of an index while it is bulk-loaded: no refreshes, no replicas to copy segments to.
 LOADING_SETTINGS = {"refresh_interval": "-1", "number_of_replicas": 0, "auto_expand_replicas": "false"}
@@ -67,7 +68,8 @@ class OpenSearchVersionBuilder:
         if not products:
             return []
         self._heartbeat()
-        failures = run_bulk(self.engine.client, index_actions(self.version, products, vectors), self.engine.bulk_policy)
+        actions = index_actions(self.version, products, vectors)
+        failures = self.engine.call(lambda c: run_bulk(c, actions, self.engine.bulk_policy))
         refused = {f.id for f in failures}
         self._written.update(p.id for p in products if p.id not in refused)
         return failures
@@ -75,7 +77,8 @@ class OpenSearchVersionBuilder:
     def write_deletes(self, ids: Sequence[str]) -> None:
         """Remove ids written earlier in this run."""
         if ids:
-            failures = run_bulk(self.engine.client, delete_actions(self.version, ids), self.engine.bulk_policy)
+            actions = delete_actions(self.version, ids)
+            failures = self.engine.call(lambda c: run_bulk(c, actions, self.engine.bulk_policy))
             if failures:
                 raise EngineError(f"could not delete {len(failures)} ids from {self.version}: {failures[0].reason}")
             self._written.difference_update(ids)
@@ -138,8 +141,12 @@ class OpenSearchEngine:
         lease_s: float = 600.0,
         timeout_s: float = 30.0,
         url: str = "",
+        search_client: OpenSearch | None = None,
     ) -> None:
+        """search_client: the client searches and reads use (engines.opensearch_client: no transport
+        retries); `client` by default."""
         self.client = client
+        self.search_client = search_client or client
         self.alias = alias
         self.keep_versions = keep_versions
         self.hybrid_technique = hybrid_technique
@@ -152,7 +159,7 @@ class OpenSearchEngine:
     @classmethod
     def from_settings(cls, settings: Settings, **client_overrides: Any) -> OpenSearchEngine:
         """The engine the settings describe (client_overrides: e.g. a test transport)."""
-        from engines.opensearch_client import client_from_settings
+        from engines.opensearch_client import client_from_settings, search_client_from_settings
 
         return cls(
             client_from_settings(settings, **client_overrides),
@@ -169,16 +176,31 @@ class OpenSearchEngine:
             lease_s=settings.opensearch_build_lease_s,
             timeout_s=settings.opensearch_timeout_s,
             url=settings.opensearch_url,
+            search_client=search_client_from_settings(settings, **client_overrides),
         )
 
-    def call(self, request: Callable[[OpenSearch], T]) -> T:
-        """Run one client request; an unreachable cluster becomes an error that says what to check."""
+    def call(self, request: Callable[[OpenSearch], T], client: OpenSearch | None = None) -> T:
+        """Run one client request; an OpenSearch error becomes an EngineError that says what to check
+        (engines.opensearch_client). A 404 stays a NotFoundError: callers say what is missing."""
         try:
-            return request(self.client)
-        except OpenSearchConnectionError as exc:
+            return request(client or self.client)
+        except NotFoundError:
+            raise
+        except (TransportError, SerializationError) as exc:
+            raise engine_error(exc, self.url) from exc
+
+    def read(self, request: Callable[[OpenSearch], T], parse: Callable[[T], R]) -> R:
+        """A search-path request on the search client, and its answer parsed; an answer of the
+        wrong shape (not a search response) is a `bad_answer` EngineError, not a crash."""
+        answer = self.call(request, self.search_client)
+        try:
+            return parse(answer)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise EngineError(
-                f"cannot reach OpenSearch at {self.url or 'the configured URL'} ({exc.__class__.__name__}); "
-                "check --opensearch-url, that the cluster is up, and its TLS settings"
+                f"OpenSearch at {self.url or 'the configured URL'} answered with something that is not a search "
+                f"answer ({exc.__class__.__name__}: {str(exc)[:120]}); check that --opensearch-url points at the "
+                "cluster itself",
+                "bad_answer",
             ) from exc
 
     @contextmanager
@@ -352,30 +374,35 @@ class OpenSearchEngine:
     def count(self) -> int:
         """Documents in the live index."""
         with self._on_alias():
-            return int(self.call(lambda c: c.count(index=self.alias))["count"])
+            return self.read(lambda c: c.count(index=self.alias), lambda answer: int(answer["count"]))
 
     def get(self, ids: Sequence[str]) -> list[Product]:
         """Products by id, in the order asked (missing ids skipped)."""
         if not ids:
             return []
+
+        def products(found: dict[str, Any]) -> dict[str, Product]:
+            return {doc["_id"]: product_from_source(doc["_source"]) for doc in found["docs"] if doc.get("found")}
+
         with self._on_alias():
-            found = self.call(
-                lambda c: c.mget(index=self.alias, body={"ids": list(ids)}, _source_includes=list(SOURCE_FIELDS))
+            by_id = self.read(
+                lambda c: c.mget(index=self.alias, body={"ids": list(ids)}, _source_includes=list(SOURCE_FIELDS)),
+                products,
             )
-        by_id = {doc["_id"]: product_from_source(doc["_source"]) for doc in found.get("docs", []) if doc.get("found")}
         return [by_id[i] for i in ids if i in by_id]
 
     def retrieve(self, query: RetrievalQuery) -> RetrievalResult:
         """BM25, kNN or hybrid (search-pipeline fusion) top hits, with products, vectors and facets."""
         if query.mode == "bm25" and not query.text.strip():
-            return RetrievalResult(hits=[], facets={name: [] for name in FACET_NAMES} if query.with_facets else {})
+            return RetrievalResult(hits=[], facets=no_facets() if query.with_facets else {})
         params: dict[str, Any] = {}
         if query.mode == "hybrid":
             params["search_pipeline"] = pipeline_name(self.alias, self.hybrid_technique)
         body = search_body(query)
+
+        def result(response: dict[str, Any]) -> RetrievalResult:
+            hits = parse_hits(response, query.with_vectors)
+            return RetrievalResult(hits=hits, facets=parse_facets(response, hits) if query.with_facets else {})
+
         with self._on_alias():
-            response = self.call(lambda c: c.search(index=self.alias, body=body, params=params))
-        result = RetrievalResult(hits=parse_hits(response, query.with_vectors))
-        if query.with_facets:
-            result.facets = parse_facets(response)
-        return result
+            return self.read(lambda c: c.search(index=self.alias, body=body, params=params), result)

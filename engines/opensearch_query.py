@@ -3,12 +3,14 @@
 The shapes mirror opensearch/search-templates/shop-box.mustache (a test renders the template
 and compares): a `multi_match` over the shared BM25 fields, a `knn` clause on `vector`, both
 inside a `hybrid` query whose scores a search pipeline fuses, shopper filters inside each
-sub-query, and facet aggregations per the contract in engines/base.py. Shopper text only ever
+sub-query, and facet aggregations inside a `filter` aggregation that scopes them to the products
+engines.facet_counts defines (the text matches inside the kNN window). Shopper text only ever
 goes into `multi_match.query`, which does not parse query syntax.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from engines.base import (
     price_bucket_label,
 )
 from engines.bm25_fields import MINIMUM_SHOULD_MATCH, boosted_field_list
+from engines.facet_counts import count_facets, facet_row
 from shoprank.schema import Product
 
 # Product fields stored in `_source`; everything the templates and the sidecar read.
@@ -32,6 +35,8 @@ SOURCE_FIELDS = tuple(Product.model_fields)
 FACET_TERMS_SIZE = 50
 # Facet name -> keyword field it counts.
 FACET_FIELDS = {"brand": "brand.keyword", "category": "category_leaf", "color": "color.keyword"}
+# The `filter` aggregation holding the facet aggregations.
+FACET_SCOPE = "facets"
 
 
 def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
@@ -98,6 +103,16 @@ def facet_aggregations() -> dict[str, Any]:
     return aggs
 
 
+def facet_scope(query: RetrievalQuery) -> dict[str, Any]:
+    """The filter of the facet aggregations: the shop-box text query (with minimum_should_match),
+    inside the kNN window in hybrid mode. In knn mode the searched set already is the kNN window,
+    in bm25 mode it already is the text match."""
+    text = bm25_query(query.text, query.filters)
+    if query.mode == "hybrid":
+        return {"bool": {"filter": [text, knn_query(_vector(query), query.size, query.filters)]}}
+    return text
+
+
 def search_body(query: RetrievalQuery) -> dict[str, Any]:
     """The `_search` body of a first-stage query (the hybrid pipeline is a request parameter)."""
     if query.mode == "bm25":
@@ -116,7 +131,7 @@ def search_body(query: RetrievalQuery) -> dict[str, Any]:
     source: dict[str, Any] = {"includes": [*SOURCE_FIELDS, "vector"] if query.with_vectors else list(SOURCE_FIELDS)}
     body: dict[str, Any] = {"size": query.size, "_source": source, "query": clause}
     if query.with_facets:
-        body["aggs"] = facet_aggregations()
+        body["aggs"] = {FACET_SCOPE: {"filter": facet_scope(query), "aggs": facet_aggregations()}}
     return body
 
 
@@ -134,9 +149,9 @@ def product_from_source(source: dict[str, Any]) -> Product:
 
 
 def parse_hits(response: dict[str, Any], with_vectors: bool) -> list[Hit]:
-    """Hits of a search response, best first, with vectors when asked."""
+    """Hits of a search response, best first, with vectors when asked (KeyError/TypeError: not one)."""
     hits = []
-    for raw in response.get("hits", {}).get("hits", []):
+    for raw in response["hits"]["hits"]:
         source = raw.get("_source") or {}
         vector = source.get("vector") if with_vectors else None
         hits.append(
@@ -149,12 +164,15 @@ def parse_hits(response: dict[str, Any], with_vectors: bool) -> list[Hit]:
     return hits
 
 
-def parse_facets(response: dict[str, Any]) -> dict[str, list[FacetBucket]]:
-    """Facet buckets from the aggregations, most frequent first (empty buckets left out)."""
-    aggregations = response.get("aggregations") or {}
+def parse_facets(response: dict[str, Any], window: Sequence[Hit]) -> dict[str, list[FacetBucket]]:
+    """Facet buckets from the scoped aggregations, most frequent first (empty buckets left out); the
+    ranked window's counts when no product is in the scope (engines.facet_counts)."""
+    scoped = (response.get("aggregations") or {}).get(FACET_SCOPE) or {}
+    if int(scoped.get("doc_count") or 0) == 0:
+        return count_facets(facet_row(hit.product) for hit in window)
     facets: dict[str, list[FacetBucket]] = {}
     for name in FACET_NAMES:
-        buckets = (aggregations.get(name) or {}).get("buckets") or []
+        buckets = (scoped.get(name) or {}).get("buckets") or []
         counted = [FacetBucket(str(b["key"]), int(b["doc_count"])) for b in buckets if int(b.get("doc_count", 0)) > 0]
-        facets[name] = sorted(counted, key=lambda b: (-b.count, b.value))
+        facets[name] = counted if name == "price" else sorted(counted, key=lambda b: (-b.count, b.value))
     return facets

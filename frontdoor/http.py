@@ -2,21 +2,27 @@
 
 Every bad request is a 400 whose `error` says what was wrong and what to do; a slow or
 missing sidecar is never an error (results come back in first-stage order with
-`fail_open: true`); an engine that cannot answer is a 503 with the reason.
+`fail_open: true`); an engine that cannot answer is a 503 with the reason's class
+(frontdoor/engine_errors.py), its details in the log.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 
-from engines.base import EngineError
+from engines.base import EngineError, EngineFailure
+from frontdoor.defaults import DefaultsBody
+from frontdoor.engine_errors import engine_error_answer
 from frontdoor.params import HINTS, SINGLE_VALUED, SearchParams
 from frontdoor.search import PageOutOfRangeError, SearchService
 
@@ -56,9 +62,41 @@ def _single_values(request: Request) -> None:
         )
 
 
+class ErrorBody(BaseModel):
+    """Every error the API answers (400, 500, 503)."""
+
+    error: str = Field(description="what was wrong and what to do (400); the class of engine failure (503)")
+    reason: EngineFailure | None = Field(None, description="503 only: why the search engine could not answer")
+
+
+SEARCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "a bad parameter: `error` names it and says what to send"},
+    500: {"model": ErrorBody, "description": "a bug in the front door (the trace is in its log)"},
+    503: {"model": ErrorBody, "description": "the search engine cannot answer: `reason` says why, in a word"},
+}
+
+
+def _honest_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI documents a 422 for every route with parameters; this API answers 400 instead."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
 def create_app(service: SearchService) -> FastAPI:
-    """The FastAPI app serving /api/search, /healthz and the demo page."""
+    """The FastAPI app serving /api/search, /api/defaults, /healthz and the demo page."""
     app = FastAPI(title="shoprank", docs_url="/api/docs", redoc_url=None)
+    app.openapi = _honest_openapi(app)  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -70,8 +108,8 @@ def create_app(service: SearchService) -> FastAPI:
 
     @app.exception_handler(EngineError)
     async def engine_unavailable(_request: Request, error: EngineError) -> JSONResponse:
-        log.warning("search engine error: %s", error)
-        return JSONResponse(status_code=503, content={"error": str(error)})
+        status, body = engine_error_answer(error)
+        return JSONResponse(status_code=status, content=body)
 
     @app.exception_handler(Exception)
     async def internal_error(_request: Request, _error: Exception) -> JSONResponse:
@@ -82,14 +120,21 @@ def create_app(service: SearchService) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/api/search", dependencies=[Depends(_single_values)])
+    @app.get("/api/defaults")
+    def defaults() -> DefaultsBody:
+        """What a search gets for every option it leaves out (the demo page starts its controls here)."""
+        api = SearchParams.model_fields
+        return service.defaults.body(api["mode"].default, api["rerank"].default, api["page_size"].default)
+
+    @app.get("/api/search", dependencies=[Depends(_single_values)], responses=SEARCH_ERRORS)
     def search(params: Annotated[SearchParams, Query()]) -> dict[str, Any]:
         """Search the catalogue: first stage, sidecar rerank (fail-open), diversity, one page, facets."""
         return service.search(params.to_request()).as_dict()
 
-    @app.get("/")
+    @app.get("/", response_class=HTMLResponse)
     def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
+        """The demo page (HTML)."""
+        return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -17,11 +17,13 @@ import numpy as np
 import numpy.typing as npt
 
 from engines.base import FacetBucket, Filters, Hit, RetrievalMode, RetrievalQuery, SearchEngine
+from frontdoor.defaults import ServedDefaults
 from frontdoor.facets import shape_facets
 from frontdoor.window_cache import WindowCache
 from shoprank.schema import Product
 from shoprank.template import query_text
 from sidecar.client import RankedId, RerankClient, RerankOptions, RerankReply, first_stage_reply
+from sidecar.diversify import DiversityParams
 from sidecar.diversify.params import EMBEDDING_METHODS
 
 log = logging.getLogger(__name__)
@@ -191,17 +193,18 @@ class SearchService:
         window: int,
         cache: WindowCache[RankedWindow] | None = None,
         cache_ttl_s: float = 300.0,
-        default_diversity: str = "none",
+        defaults: ServedDefaults | None = None,
     ) -> None:
-        """default_diversity: the method the sidecar applies when a request names none
-        (settings.diversity_method); MMR and DPP need the candidates' vectors."""
+        """defaults: what the sidecar applies to options a request leaves out (from the settings);
+        its diversity method says whether the candidates' vectors must travel (MMR and DPP)."""
         self.engine = engine
         self.encoder = encoder
         self.client = client
         self.window = window
         self.cache: WindowCache[RankedWindow] = cache if cache is not None else WindowCache(0)
         self.cache_ttl_s = cache_ttl_s
-        self.default_diversity = default_diversity
+        self.defaults = defaults or ServedDefaults(rerank_window=window, diversity=DiversityParams())
+        self.default_diversity = self.defaults.diversity.method
 
     def search(self, request: SearchRequest) -> SearchPage:
         """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window."""
@@ -253,7 +256,7 @@ class SearchService:
             fail_open=request.rerank and not reply.reranked and bool(ranked.hits),
             fail_open_reason=public_reason(reply.error),
             cached=cached,
-            facets=shape_facets(ranked.facets, request.filters) if request.facets else {},
+            facets=shape_facets(ranked.facets, request.filters, _served_products(ranked)) if request.facets else {},
             timings=timings,
             window_timings=dict(ranked.timings),
             compare=compare,
@@ -336,6 +339,12 @@ class SearchService:
                 )
             )
         return items
+
+
+def _served_products(ranked: RankedWindow) -> list[Product]:
+    """The window's products in the order the shop shows them (facet ties follow it)."""
+    by_id = {h.product.id: h.product for h in ranked.hits}
+    return [by_id[r.id] for r in ranked.served if r.id in by_id]
 
 
 def _slim(hit: Hit) -> Hit:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engines.factory import open_engine
+from frontdoor.defaults import ServedDefaults
 from frontdoor.search import RankedWindow, SearchService
 from frontdoor.window_cache import WindowCache
 from shoprank.bi_encoder import BiEncoder
@@ -21,5 +22,5 @@ def build_search_service(settings: Settings, client: RerankClient | None = None)
         settings.rerank_window,
         cache=WindowCache[RankedWindow](settings.search_cache_entries),
         cache_ttl_s=settings.search_cache_ttl_s,
-        default_diversity=settings.diversity_method,
+        defaults=ServedDefaults.from_settings(settings),
     )

@@ -1,5 +1,6 @@
 // The shoprank demo page: calls GET /api/search and shows results, facets, per-stage latency,
 // the fail-open flag, and (compare mode) the first-stage / reranked / diversified orders side by side.
+// Its controls start from GET /api/defaults, so what a visitor sees is what the API serves.
 // Plain browser JavaScript, no build step. Every product field is set with textContent, never as HTML.
 "use strict";
 
@@ -13,6 +14,8 @@ const STAGES = [
   ["sidecar_diversify_ms", "diversify", "#e53935"],
   ["rpc_other_ms", "rpc + other", "#bdbdbd"],
 ];
+// Diversity methods whose similarity mixes embeddings with brands / categories (attribute_weight).
+const ATTRIBUTE_METHODS = new Set(["mmr", "dpp"]);
 const $ = (id) => document.getElementById(id);
 let answered = 0; // searches answered so far, in data-answered: lets a test wait for the next one
 
@@ -39,9 +42,11 @@ function apiParams() {
   if (state.priceMax !== null) params.set("price_max", state.priceMax);
   params.set("mode", $("mode").value);
   params.set("rerank", $("rerank").checked);
-  if ($("diversity").value) {
-    params.set("diversity", $("diversity").value);
+  const method = $("diversity").value;
+  if (method) {
+    params.set("diversity", method);
     params.set("strength", $("strength").value);
+    if (ATTRIBUTE_METHODS.has(method)) params.set("attribute_weight", $("attribute-weight").value);
   }
   if ($("compare").checked) params.set("compare", "true");
   return params;
@@ -58,12 +63,36 @@ function restoreFromUrl() {
   if (params.has("rerank")) $("rerank").checked = params.get("rerank") !== "false";
   if (params.has("diversity")) $("diversity").value = params.get("diversity");
   if (params.has("strength")) $("strength").value = params.get("strength");
+  if (params.has("attribute_weight")) $("attribute-weight").value = params.get("attribute_weight");
   $("compare").checked = params.get("compare") === "true";
   $("q").value = state.q;
   showStrength();
 }
 
-function showStrength() { $("strength-value").textContent = Number($("strength").value).toFixed(2); }
+function showStrength() {
+  $("strength-value").textContent = Number($("strength").value).toFixed(2);
+  $("attribute-weight-value").textContent = Number($("attribute-weight").value).toFixed(2);
+}
+
+// Start every control from the server's defaults; without them, leave diversity to the sidecar.
+async function loadDefaults() {
+  try {
+    const response = await fetch("/api/defaults");
+    if (!response.ok) throw new Error(response.statusText);
+    const d = await response.json();
+    $("mode").value = d.mode;
+    $("rerank").checked = d.rerank;
+    $("diversity").value = d.diversity;
+    $("strength").value = d.strength;
+    $("attribute-weight").value = d.attribute_weight;
+    state.pageSize = d.page_size;
+    document.body.dataset.defaults = "loaded";
+  } catch (error) {
+    $("diversity").value = "";
+    document.body.dataset.defaults = "unavailable";
+  }
+  showStrength();
+}
 
 async function search() {
   if (!state.q.trim()) return;
@@ -231,9 +260,13 @@ $("search").addEventListener("submit", (event) => {
   search();
 });
 for (const id of ["mode", "rerank", "diversity", "compare"]) $(id).addEventListener("change", () => { state.page = 1; search(); });
-$("strength").addEventListener("input", showStrength);
-$("strength").addEventListener("change", () => { state.page = 1; search(); });
+for (const id of ["strength", "attribute-weight"]) {
+  $(id).addEventListener("input", showStrength);
+  $(id).addEventListener("change", () => { state.page = 1; search(); });
+}
 $("prev").addEventListener("click", () => { state.page -= 1; search(); });
 $("next").addEventListener("click", () => { state.page += 1; search(); });
-restoreFromUrl();
-search();
+loadDefaults().then(() => {
+  restoreFromUrl();
+  search();
+});

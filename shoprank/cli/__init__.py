@@ -8,11 +8,23 @@ import os
 import sys
 from collections.abc import Sequence
 
-from shoprank.cli import bench, eval_pool, evaluate, index, models, opensearch, search, serve, sidecar, train
+from shoprank.cli import (
+    bench,
+    eval_facets,
+    eval_pool,
+    evaluate,
+    index,
+    models,
+    opensearch,
+    search,
+    serve,
+    sidecar,
+    train,
+)
 from shoprank.log_format import log_handler
 from shoprank.settings import add_settings_flags, settings_from_args
 
-COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, evaluate, eval_pool, train)
+COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, evaluate, eval_pool, eval_facets, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

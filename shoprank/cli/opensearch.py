@@ -25,24 +25,16 @@ def register(subparsers: Any) -> None:
 
 def run_setup(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the assets in settings.opensearch_dir to settings.opensearch_url."""
-    from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
-    from opensearchpy.exceptions import TransportError
+    from opensearchpy.exceptions import SerializationError, TransportError
 
-    from engines.base import EngineError
-    from engines.opensearch_client import client_from_settings
+    from engines.opensearch_client import client_from_settings, engine_error
     from engines.opensearch_setup import apply_setup
 
     client = client_from_settings(settings)
     try:
         report = apply_setup(client, settings.opensearch_dir, settings.index_name, settings.hybrid_weight_knn)
-    except OpenSearchConnectionError as exc:
-        raise EngineError(
-            f"cannot reach OpenSearch at {settings.opensearch_url} ({exc.__class__.__name__}); "
-            "check the URL, that the cluster is up, and --opensearch-ca-certs / --no-opensearch-verify-certs"
-        ) from exc
-    except TransportError as exc:
-        hint = " (check --opensearch-user / --opensearch-password)" if exc.status_code in (401, 403) else ""
-        raise EngineError(f"OpenSearch refused the setup: {exc.status_code} {exc.error}{hint}") from exc
+    except (TransportError, SerializationError) as exc:  # refused, unreachable, or not OpenSearch's JSON
+        raise engine_error(exc, settings.opensearch_url) from exc
     if args.json:
         print_json(report.as_dict())
     else:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engines.base import PRICE_BUCKETS, price_bucket_label
+from shoprank.settings import Settings
 from tests.frontdoor.conftest import catalogue_rows
 
 Api = Callable[..., TestClient]
@@ -154,12 +155,13 @@ def test_price_facet_selects_its_bucket(api_for: Api, closed_address: str) -> No
     assert [b["selected"] for b in chosen["facets"]["price"]] == [True]
 
 
-def test_hybrid_facets_are_the_bm25_matches_plus_the_knn_window(api_for: Api, closed_address: str) -> None:
+def test_hybrid_facets_are_the_text_matches_inside_the_knn_window(api_for: Api, closed_address: str) -> None:
     api = api_for(closed_address, rerank_window=5)
     knn = ids(api.get("/api/search", params={"q": "mug", "mode": "knn", "rerank": False}).json())
     hybrid = api.get("/api/search", params={"q": "mug", "mode": "hybrid", "rerank": False}).json()
-    matched = {r["id"] for r in rows_of("mug")} | set(knn)
-    assert sum(b["count"] for b in hybrid["facets"]["brand"]) == len(matched)
+    scope = {r["id"] for r in rows_of("mug")} & set(knn)
+    # engines.facet_counts: the text matches inside the kNN window, else the ranked window (5 here).
+    assert sum(b["count"] for b in hybrid["facets"]["brand"]) == (len(scope) or len(ids(hybrid)))
 
 
 def test_selected_filter_values_are_marked(api_for: Api, closed_address: str) -> None:
@@ -274,6 +276,27 @@ def test_healthz_and_demo_page(api_for: Api, closed_address: str) -> None:
     assert page.status_code == 200
     assert 'id="compare"' in page.text
     assert api.get("/static/app.js").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"diversity_method": "xquad", "diversity_strength": 0.6, "blend_weight": 0.2, "rerank_window": 40}],
+)
+def test_defaults_report_what_the_server_applies(api_for: Api, closed_address: str, overrides: dict[str, Any]) -> None:
+    body = api_for(closed_address, **overrides).get("/api/defaults").json()
+    settings = Settings(**overrides)
+    assert body == {
+        "mode": "hybrid",
+        "rerank": True,
+        "page_size": 10,
+        "rerank_window": settings.rerank_window,
+        "blend_weight": settings.blend_weight,
+        "diversity": settings.diversity_method,
+        "strength": settings.diversity_strength,
+        "attribute_weight": settings.diversity_attribute_weight,
+        "diversity_window": settings.diversity_window,
+        "diversity_facets": list(settings.diversity_facets),
+    }
 
 
 # ---- nothing a shopper types is a server error --------------------------------------------------

@@ -1,5 +1,6 @@
 """The demo page in headless Chromium, checked for what a person sees: rendered results, facets that
-filter, the three-column compare view, paging, and the fail-open flag once the sidecar is stopped.
+filter, the three-column compare view, paging, the fail-open flag once the sidecar is stopped, and
+controls that start from the server's defaults.
 
 Needs Debian's `chromium` and `chromium-driver` (apt) and selenium (the `dev` extra); skipped with
 the install command when they are missing. Screenshots go to $SHOPRANK_SCREENSHOTS (a directory,
@@ -20,6 +21,7 @@ import pytest
 from frontdoor.http import create_app
 from frontdoor.search import SearchService
 from frontdoor.server import BackgroundServer, start_in_background
+from shoprank.settings import Settings
 from sidecar.server import create_server
 from tests.frontdoor.conftest import catalogue_rows, stack_settings
 
@@ -175,3 +177,51 @@ def test_a_shopper_searches_filters_compares_and_sees_fail_open(
     assert "first-stage order" in page.find("#status").text
     assert len(page.texts("#results li.card .title")) == 10
     browser.save_screenshot(str(screenshots / "fail-open.png"))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"diversity_method": "mmr", "diversity_strength": 0.35, "diversity_attribute_weight": 0.2}],
+    ids=["settings-defaults", "overridden"],
+)
+def test_the_controls_start_from_the_server_defaults(
+    browser: Any, service_for: Callable[..., SearchService], closed_address: str, overrides: dict[str, Any]
+) -> None:
+    import json
+    import urllib.request
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    settings = Settings(**overrides)
+    http = start_in_background(create_app(service_for(closed_address, **overrides)))
+    try:
+        with urllib.request.urlopen(http.url + "/api/defaults", timeout=10) as answer:
+            defaults = json.load(answer)
+        assert (defaults["diversity"], defaults["strength"], defaults["attribute_weight"]) == (
+            settings.diversity_method,
+            settings.diversity_strength,
+            settings.diversity_attribute_weight,
+        )
+        browser.get(http.url + "/")
+        page = Page(browser)
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.body.dataset.defaults"))
+        assert browser.execute_script("return document.body.dataset.defaults") == "loaded"
+        assert page.find("#diversity").get_attribute("value") == defaults["diversity"]
+        assert float(page.find("#strength").get_attribute("value")) == pytest.approx(defaults["strength"])
+        assert float(page.find("#attribute-weight").get_attribute("value")) == pytest.approx(
+            defaults["attribute_weight"]
+        )
+        assert page.find("#mode").get_attribute("value") == defaults["mode"]
+        assert page.find("#rerank").is_selected() is defaults["rerank"]
+        assert page.find("#strength-value").text == f"{defaults['strength']:.2f}"
+
+        # The first search asks for exactly those options.
+        page.search("coffee mug")
+        sent = browser.execute_script("return Object.fromEntries(new URLSearchParams(location.search))")
+        assert sent["diversity"] == defaults["diversity"]
+        assert float(sent["strength"]) == pytest.approx(defaults["strength"])
+        assert float(sent["attribute_weight"]) == pytest.approx(defaults["attribute_weight"])
+        assert sent["mode"] == defaults["mode"]
+        assert int(sent["page_size"]) == defaults["page_size"]
+    finally:
+        http.stop()

@@ -33,8 +33,8 @@ def cluster(spec_validator: SpecValidator) -> Iterator[FakeCluster]:
     fake.assert_valid()
 
 
-def _aggregations(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """What OpenSearch would aggregate over these matching documents."""
+def aggregations_over(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What OpenSearch's facet aggregations (engines.opensearch_query FACET_SCOPE) would count over these documents."""
 
     def terms(values: list[str]) -> dict[str, Any]:
         counted = Counter(v for v in values if v)
@@ -51,10 +51,13 @@ def _aggregations(docs: list[dict[str, Any]]) -> dict[str, Any]:
             {"key": key, "from": float(low), **({"to": float(high)} if high else {}), "doc_count": count}
         )
     return {
-        "brand": terms([d["brand"] for d in docs]),
-        "category": terms([(d.get("category") or [""])[-1] for d in docs]),
-        "color": terms([d["color"] for d in docs]),
-        "price": {"buckets": price_buckets},
+        "facets": {
+            "doc_count": len(docs),
+            "brand": terms([d["brand"] for d in docs]),
+            "category": terms([(d.get("category") or [""])[-1] for d in docs]),
+            "color": terms([d["color"] for d in docs]),
+            "price": {"buckets": price_buckets},
+        }
     }
 
 
@@ -76,7 +79,7 @@ def api(cluster: FakeCluster, stack_dir: Path, closed_address: str) -> Iterator[
         # The fake does not score: the "matches" are the mugs, best first by id, cut to the asked size.
         matching = sorted((doc_id, doc) for doc_id, doc in docs.items() if doc_id.startswith("mug-"))
         hits = [(doc_id, 1.0 / (rank + 1), doc) for rank, (doc_id, doc) in enumerate(matching)][: body["size"]]
-        return search_response(index, hits, _aggregations([d for _, d in matching]) if "aggs" in body else None)
+        return search_response(index, hits, aggregations_over([d for _, d in matching]) if "aggs" in body else None)
 
     cluster.search_hook = answer
     rerank = RerankClient(closed_address, 500)
