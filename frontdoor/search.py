@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +23,7 @@ from frontdoor.window_cache import WindowCache
 from shoprank.schema import Product
 from shoprank.template import query_text
 from sidecar.client import RankedId, RerankClient, RerankOptions, RerankReply, first_stage_reply
-from sidecar.diversify import DiversityParams
-from sidecar.diversify.params import EMBEDDING_METHODS
+from sidecar.diversify import DiversityParamError, DiversityParams, Method
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +203,6 @@ class SearchService:
         self.cache: WindowCache[RankedWindow] = cache if cache is not None else WindowCache(0)
         self.cache_ttl_s = cache_ttl_s
         self.defaults = defaults or ServedDefaults(rerank_window=window, diversity=DiversityParams())
-        self.default_diversity = self.defaults.diversity.method
 
     def search(self, request: SearchRequest) -> SearchPage:
         """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window."""
@@ -264,13 +262,25 @@ class SearchService:
         page.timings["total_ms"] = round((time.perf_counter() - started) * 1e3, 3)
         return page
 
+    def _sidecar_reads_vectors(self, options: RerankOptions) -> bool:
+        """The sidecar's own rule (DiversityParams.needs_embeddings) over the options this search sends."""
+        try:
+            params = self.defaults.diversity.overridden(
+                method=cast(Method | None, options.diversity),
+                strength=options.strength,
+                attribute_weight=options.attribute_weight,
+            )
+        except DiversityParamError:
+            return True  # the sidecar refuses these options; sending the vectors loses nothing
+        return params.needs_embeddings
+
     def _rank(self, text: str, request: SearchRequest) -> RankedWindow:
         """First stage and one rerank of the whole window."""
         started = time.perf_counter()
         vector = self.encoder.encode_one(text) if request.mode in ("knn", "hybrid") else None
         embedded = time.perf_counter()
         # Send the stored vectors when the sidecar will diversify on embeddings (else it embeds them itself).
-        needs_vectors = (request.options.diversity or self.default_diversity) in EMBEDDING_METHODS
+        needs_vectors = self._sidecar_reads_vectors(request.options)
         retrieved = self.engine.retrieve(
             RetrievalQuery(
                 text=text,

@@ -113,19 +113,15 @@ def _diversity(message: pb.DiversityOptions, defaults: DiversityParams) -> Diver
         raise InvalidRequestError("options.diversity.method", f"unknown method {message.method}")
     facets = _facets(message, defaults)
     try:
-        return DiversityParams(
-            method=METHODS[message.method] or defaults.method,
-            strength=float(message.strength) if message.HasField("strength") else defaults.strength,
-            window=int(message.window) if message.HasField("window") else defaults.window,
-            max_per_brand=int(message.max_per_brand) if message.HasField("max_per_brand") else defaults.max_per_brand,
-            max_per_category=(
-                int(message.max_per_category) if message.HasField("max_per_category") else defaults.max_per_category
-            ),
+        return defaults.overridden(
+            method=METHODS[message.method],
+            strength=float(message.strength) if message.HasField("strength") else None,
+            window=int(message.window) if message.HasField("window") else None,
+            max_per_brand=int(message.max_per_brand) if message.HasField("max_per_brand") else None,
+            max_per_category=int(message.max_per_category) if message.HasField("max_per_category") else None,
             page_size=int(message.page_size) if message.HasField("page_size") else None,
             facets=facets,
-            attribute_weight=(
-                float(message.attribute_weight) if message.HasField("attribute_weight") else defaults.attribute_weight
-            ),
+            attribute_weight=float(message.attribute_weight) if message.HasField("attribute_weight") else None,
         )
     except DiversityParamError as error:
         raise InvalidRequestError(f"options.diversity.{error.field}", error.problem) from error

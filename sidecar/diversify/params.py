@@ -86,6 +86,30 @@ class DiversityParams:
         _positive_int(self.page_size, "page_size", " (leave unset for one page)")
         object.__setattr__(self, "facets", _facets(self.facets))
 
+    def overridden(
+        self,
+        *,
+        method: Method | None = None,
+        strength: float | None = None,
+        window: int | None = None,
+        max_per_brand: int | None = None,
+        max_per_category: int | None = None,
+        page_size: int | None = None,
+        facets: tuple[Facet, ...] = (),
+        attribute_weight: float | None = None,
+    ) -> DiversityParams:
+        """A request's options over these defaults (None or no facets: the default; "none" is a choice)."""
+        return DiversityParams(
+            method=method if method is not None else self.method,
+            strength=strength if strength is not None else self.strength,
+            window=window if window is not None else self.window,
+            max_per_brand=max_per_brand if max_per_brand is not None else self.max_per_brand,
+            max_per_category=max_per_category if max_per_category is not None else self.max_per_category,
+            page_size=page_size,
+            facets=facets or self.facets,
+            attribute_weight=attribute_weight if attribute_weight is not None else self.attribute_weight,
+        )
+
     @property
     def has_caps(self) -> bool:
         """Whether any hard cap applies."""

@@ -48,6 +48,29 @@ def test_vectors_travel_when_the_effective_method_reads_embeddings(
     assert [q.with_vectors for q in seen] == [vectors]
 
 
+@pytest.mark.parametrize(
+    ("settings", "options", "vectors"),
+    [
+        ({"diversity_attribute_weight": 1.0}, RerankOptions(), False),  # brands and categories alone
+        ({}, RerankOptions(attribute_weight=1.0), False),
+        ({}, RerankOptions(strength=0.0), False),  # strength 0 is relevance order
+        ({"diversity_strength": 0.0}, RerankOptions(strength=0.2), True),
+        ({"diversity_attribute_weight": 1.0}, RerankOptions(diversity="mmr", attribute_weight=0.5), True),
+    ],
+)
+def test_the_front_door_asks_the_sidecars_rule_whether_vectors_are_read(
+    service_for: Callable[..., SearchService],
+    closed_address: str,
+    settings: dict[str, float],
+    options: RerankOptions,
+    vectors: bool,
+) -> None:
+    service = service_for(closed_address, diversity_method="dpp", **settings)
+    seen = _recorded(service)
+    service.search(SearchRequest("mug", options=options))
+    assert [q.with_vectors for q in seen] == [vectors]
+
+
 def test_the_default_page_is_diversified_by_the_settings_default(
     service_for: Callable[..., SearchService], tiny_sidecar: str
 ) -> None:
