@@ -1,10 +1,8 @@
-"""Against a real OpenSearch at OPENSEARCH_URL (e.g. `docker compose up opensearch`); skipped
-otherwise. One uniquely named alias (and template, pipelines, search template) per test."""
+"""Against a real OpenSearch (tests/opensearch_live.py: OPENSEARCH_URL or the session's local
+node). One uniquely named alias (and template, pipelines, search template) per test."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,24 +14,15 @@ from engines.opensearch import OpenSearchEngine
 from engines.opensearch_assets import pipeline_name, search_template_id, template_name
 from engines.opensearch_setup import apply_setup
 from shoprank.schema import Product
-from shoprank.settings import Settings
+from tests.opensearch_live import LiveCluster, unique_alias
 
 pytestmark = pytest.mark.opensearch
 
 
 @pytest.fixture
-def engine() -> Iterator[OpenSearchEngine]:
-    url = os.environ.get("OPENSEARCH_URL")
-    if not url:
-        pytest.skip("OPENSEARCH_URL is not set (start one with `docker compose up -d opensearch`)")
-    alias = f"shoprank-test-{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        opensearch_url=url,
-        index_name=alias,
-        opensearch_user=os.environ.get("OPENSEARCH_USER", "admin"),
-        opensearch_password=os.environ.get("OPENSEARCH_PASSWORD", ""),
-        opensearch_verify_certs=os.environ.get("OPENSEARCH_VERIFY_CERTS", "false") == "true",
-    )
+def engine(opensearch_cluster: LiveCluster) -> Iterator[OpenSearchEngine]:
+    alias = unique_alias()
+    settings = opensearch_cluster.settings(alias)
     engine = OpenSearchEngine.from_settings(settings)
     apply_setup(engine.client, settings.opensearch_dir, alias, 0.5)
     yield engine
