@@ -164,7 +164,7 @@ def resolve(node_dir: Path) -> NodeBuild:
         base = ["mvn", "-q", "-B", "-f", str(pom), "compile"]
         offline = subprocess.run([*base, "-o"], capture_output=True, text=True, check=False)
         if offline.returncode != 0:
-            log.info("resolving the OpenSearch node artifacts with Maven (first run: ~150 MB into ~/.m2)")
+            log.info("resolving the OpenSearch node artifacts with Maven (first run: ~80 MB into ~/.m2)")
             online = subprocess.run(base, capture_output=True, text=True, check=False)
             if online.returncode != 0:
                 tail = "\n".join((online.stdout + online.stderr).strip().splitlines()[-20:])
