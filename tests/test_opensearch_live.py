@@ -22,7 +22,7 @@ from engines.base import EngineError, Filters, NoLiveIndexError, RetrievalQuery,
 from engines.opensearch import OpenSearchEngine
 from engines.opensearch_assets import pipeline_name, search_template_id, template_name
 from engines.opensearch_bulk import BulkPolicy, index_actions, run_bulk
-from engines.opensearch_versions import kept_alias
+from engines.opensearch_versions import BuilderMark, kept_alias
 from shoprank.schema import Product
 from shoprank.settings import REPO_ROOT
 from tests.opensearch_live import LiveCluster, engine_under_alias, remove_alias_assets, unique_alias
@@ -422,4 +422,22 @@ def test_429s_from_a_full_bulk_queue_are_retried_until_every_document_is_in(
     assert rejected() > before  # the node did answer 429s, and they were retried
     engine.client.indices.refresh(index=builder.version)
     assert int(engine.client.count(index=builder.version)["count"]) == 240
+    builder.abort()
+
+
+def test_a_build_heartbeats_into_its_mapping_meta(engine: OpenSearchEngine) -> None:
+    builder = engine.begin_version(DIM)
+
+    def mark() -> BuilderMark | None:
+        mappings = engine.client.indices.get_mapping(index=builder.version)[builder.version]["mappings"]
+        return BuilderMark.from_meta(mappings.get("_meta"))
+
+    first = mark()
+    assert first is not None
+    assert first.pid == os.getpid()
+    engine.lease_s = 0.0  # every write is due a heartbeat
+    builder.write(products(2), vectors(2))
+    beat = mark()
+    assert beat is not None
+    assert beat.heartbeat > first.heartbeat
     builder.abort()
