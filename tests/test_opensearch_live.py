@@ -441,3 +441,56 @@ def test_a_build_heartbeats_into_its_mapping_meta(engine: OpenSearchEngine) -> N
     assert beat is not None
     assert beat.heartbeat > first.heartbeat
     builder.abort()
+
+
+def test_the_readme_cluster_commands_work_against_the_node(
+    opensearch_cluster: LiveCluster,
+    tiny_models: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoprank.cli import main
+
+    if opensearch_cluster.password:
+        pytest.skip("the README's local-node commands carry no credentials")
+    alias = unique_alias()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "models").symlink_to(tiny_models, target_is_directory=True)
+    for name, value in {
+        "SHOPRANK_ENGINE": "opensearch",
+        "SHOPRANK_OPENSEARCH_URL": opensearch_cluster.url,
+        "SHOPRANK_INDEX_NAME": alias,
+        "SHOPRANK_DATA_DIR": str(data_dir),
+    }.items():
+        monkeypatch.setenv(name, value)
+    catalogue = tmp_path / "products.jsonl"
+    catalogue.write_text(
+        "\n".join(json.dumps({"id": f"p{i}", "title": f"kitchen towel {i}", "price": i + 1}) for i in range(20))
+    )
+    changes = tmp_path / "changes.jsonl"
+    changes.write_text(
+        json.dumps({"id": "n1", "title": "bamboo kitchen towels", "price": 3})
+        + "\n"
+        + json.dumps({"id": "p0", "_op": "delete"})
+    )
+    try:
+        assert main(["opensearch", "setup"]) == 0
+        assert (
+            main(["index", "--catalogue", str(catalogue), "--dead-letter", str(tmp_path / "dead.jsonl"), "--json"]) == 0
+        )
+        capsys.readouterr()
+        assert main(["index", "--incremental", "--changes", str(changes), "--json"]) == 0
+        incremental = json.loads(capsys.readouterr().out)
+        assert (incremental["indexed"], incremental["deleted"]) == (1, 1)
+        assert main(["index", "--catalogue", str(catalogue), "--json"]) == 0  # a second version to roll back from
+        assert main(["index", "--rollback", "--json"]) == 0
+        capsys.readouterr()
+        assert main(["search", "bamboo kitchen towels", "--no-rerank", "--mode", "bm25", "--json"]) == 0
+        found = json.loads(capsys.readouterr().out)
+        # The incremental change is live again after the rollback, and the deleted product gone.
+        assert found["results"][0]["id"] == "n1"
+        assert "p0" not in {result["id"] for result in found["results"]}
+    finally:
+        remove_alias_assets(OpenSearchEngine.from_settings(opensearch_cluster.settings(alias)).client, alias)
