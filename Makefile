@@ -10,7 +10,7 @@ CATALOGUE ?= $(if $(wildcard $(ESCI)),$(ESCI),)
 EXTRAS ?= cpu,train,eval,dev
 SHOPRANK := $(BIN)/shoprank --data-dir $(DATA_DIR)
 
-.PHONY: up setup models index reindex serve test test-fast lint clean
+.PHONY: up setup models index reindex serve opensearch test test-fast lint clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ serve: index
 	$(SHOPRANK) serve
 
 up: serve
+
+# A local single-node OpenSearch (JDK 17+ and Maven; 127.0.0.1 only, no security plugin), e.g.
+# make opensearch OPENSEARCH_ARGS="--http-port 9201 --heap 512m"
+opensearch: setup
+	$(SHOPRANK) opensearch run $(OPENSEARCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shoprank.settings import REPO_ROOT, Settings
 from tests.models import build_tiny_models, real_models_dir
+from tests.opensearch_live import LiveCluster, live_cluster
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
@@ -57,3 +59,9 @@ def spec_validator():  # type: ignore[no-untyped-def]
     if not (SPEC_DIR / "spec").is_dir():
         pytest.skip(f"OpenSearch API spec not found at {SPEC_DIR}")
     return SpecValidator()
+
+
+@pytest.fixture(scope="session")
+def opensearch_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster]:
+    """A real OpenSearch for the session: OPENSEARCH_URL, else one local node (JDK + Maven), else skip."""
+    yield from live_cluster(tmp_path_factory.mktemp("opensearch-node"))

@@ -1,10 +1,8 @@
-"""Against a real OpenSearch at OPENSEARCH_URL (e.g. `docker compose up opensearch`); skipped
-otherwise. One uniquely named alias (and template, pipelines, search template) per test."""
+"""Against a real OpenSearch (tests/opensearch_live.py: OPENSEARCH_URL or the session's local
+node). One uniquely named alias (and template, pipelines, search template) per test."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,35 +11,16 @@ import pytest
 
 from engines.base import Filters, RetrievalQuery
 from engines.opensearch import OpenSearchEngine
-from engines.opensearch_assets import pipeline_name, search_template_id, template_name
-from engines.opensearch_setup import apply_setup
 from shoprank.schema import Product
-from shoprank.settings import Settings
+from tests.opensearch_live import LiveCluster, engine_under_alias
 
 pytestmark = pytest.mark.opensearch
 
 
 @pytest.fixture
-def engine() -> Iterator[OpenSearchEngine]:
-    url = os.environ.get("OPENSEARCH_URL")
-    if not url:
-        pytest.skip("OPENSEARCH_URL is not set (start one with `docker compose up -d opensearch`)")
-    alias = f"shoprank-test-{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        opensearch_url=url,
-        index_name=alias,
-        opensearch_user=os.environ.get("OPENSEARCH_USER", "admin"),
-        opensearch_password=os.environ.get("OPENSEARCH_PASSWORD", ""),
-        opensearch_verify_certs=os.environ.get("OPENSEARCH_VERIFY_CERTS", "false") == "true",
-    )
-    engine = OpenSearchEngine.from_settings(settings)
-    apply_setup(engine.client, settings.opensearch_dir, alias, 0.5)
-    yield engine
-    engine.client.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
-    engine.client.indices.delete_index_template(name=template_name(alias), ignore=404)
-    for technique in ("min_max", "rrf"):
-        engine.client.search_pipeline.delete(id=pipeline_name(alias, technique), ignore=404)
-    engine.client.delete_script(id=search_template_id(alias), ignore=404)
+def engine(opensearch_cluster: LiveCluster) -> Iterator[OpenSearchEngine]:
+    with engine_under_alias(opensearch_cluster) as engine:
+        yield engine
 
 
 def catalogue() -> tuple[list[Product], Any]:

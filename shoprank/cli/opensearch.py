@@ -1,9 +1,15 @@
 """`shoprank opensearch setup`: install the index template, hybrid search pipelines and the
-shop-box search template on an OpenSearch cluster."""
+shop-box search template on an OpenSearch cluster. `shoprank opensearch run`: a local
+single-node OpenSearch from Maven Central jars (engines/opensearch_node.py)."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from shoprank.cli.common import add_command, print_json
@@ -21,6 +27,49 @@ def register(subparsers: Any) -> None:
     )
     setup.add_argument("--json", action="store_true", help="print what was installed as JSON")
     setup.set_defaults(run=run_setup)
+    run = add_command(
+        actions,
+        "run",
+        "run a local single-node OpenSearch (JDK 17+ and Maven; 127.0.0.1 only, no security plugin) until stopped",
+    )
+    run.add_argument("--home", type=Path, help="node home (data, logs); default: DATA_DIR/opensearch-node")
+    run.add_argument("--http-port", type=int, default=9200, help="HTTP port on 127.0.0.1 (default 9200)")
+    run.add_argument("--heap", default="1g", help="JVM heap, e.g. 512m or 1g (default 1g)")
+    run.set_defaults(run=run_node)
+
+
+def run_node(args: argparse.Namespace, settings: Settings) -> int:
+    """Resolve the pinned artifacts, start the node, print where it listens, stop it on SIGTERM/Ctrl-C."""
+    from engines.opensearch_node import LocalNode, check_heap, resolve
+
+    if not 0 < args.http_port < 65536:
+        raise ValueError(f"--http-port {args.http_port} is not a TCP port (1-65535)")
+    check_heap(args.heap)
+    home = args.home or settings.data_dir / "opensearch-node"
+    build = resolve(settings.opensearch_dir / "node")
+    node = LocalNode(build, home, http_port=args.http_port, heap=args.heap)
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        started = time.monotonic()
+        node.start()
+        print(
+            f"listening on {node.url} (OpenSearch single node, healthy after {time.monotonic() - started:.0f}s; "
+            f"home {node.home}, log {node.log_path}); stop with Ctrl-C",
+            flush=True,
+        )
+        code = node.wait()
+        print(f"the OpenSearch node exited with {code}:\n{node.log_tail()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopping the OpenSearch node", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        node.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_setup(args: argparse.Namespace, settings: Settings) -> int:

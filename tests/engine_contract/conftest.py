@@ -1,5 +1,5 @@
 """The engines the contract suite runs against: LanceDB, the recording OpenSearch fake (write side
-and read plumbing; it does not score), and a real OpenSearch node when the session has one."""
+and read plumbing; it does not score), and the session's real OpenSearch node (tests/opensearch_live.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_contract.harness import EngineHarness, LanceHarness, fake_harness
+from tests.engine_contract.harness import EngineHarness, LanceHarness, fake_harness, live_harness
+from tests.opensearch_live import LiveCluster, remove_alias_assets
 from tests.opensearch_spec import SpecValidator
 from tests.recording_transport import FakeCluster
 
-IMPLEMENTATIONS = ["lancedb", "opensearch-fake"]
+IMPLEMENTATIONS = ["lancedb", "opensearch-fake", pytest.param("opensearch-live", marks=pytest.mark.opensearch)]
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
@@ -20,6 +21,13 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EngineHa
     """One harness per engine implementation; a test runs once for each."""
     if request.param == "lancedb":
         yield LanceHarness(tmp_path)
+        return
+    if request.param == "opensearch-live":
+        live: LiveCluster = request.getfixturevalue("opensearch_cluster")
+        harness = live_harness(live)
+        yield harness
+        for engine in harness.engines:
+            remove_alias_assets(engine.client, engine.alias)
         return
     validator: SpecValidator = request.getfixturevalue("spec_validator")
     cluster = FakeCluster(validator)

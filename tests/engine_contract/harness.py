@@ -17,9 +17,11 @@ from engines.base import Engine, VersionBuilder
 from engines.lance import LanceEngine, LanceVersionBuilder
 from engines.opensearch import OpenSearchEngine, OpenSearchVersionBuilder
 from engines.opensearch_bulk import BulkPolicy
+from engines.opensearch_client import client_from_settings
 from engines.opensearch_setup import apply_setup
 from engines.opensearch_versions import BuilderMark
 from shoprank.settings import REPO_ROOT
+from tests.opensearch_live import LiveCluster, unique_alias
 from tests.recording_transport import FakeCluster
 
 
@@ -86,7 +88,7 @@ class OpenSearchHarness:
     def open(self, keep_versions: int = 2) -> Engine:
         self._opened += 1
         client = self._client_factory()
-        alias = f"contract{id(self)}-{self._opened}"
+        alias = unique_alias("contract")
         apply_setup(client, REPO_ROOT / "opensearch", alias, 0.5)
         policy = BulkPolicy(chunk_docs=3, max_retries=2, initial_backoff_s=1, max_backoff_s=1)
         engine = OpenSearchEngine(client, alias=alias, keep_versions=keep_versions, bulk_policy=policy)
@@ -110,3 +112,8 @@ class OpenSearchHarness:
 def fake_harness(cluster: FakeCluster) -> OpenSearchHarness:
     """The recording fake: stores, aliases and validates against the API spec; does not score."""
     return OpenSearchHarness("opensearch-fake", cluster.client, scores=False)
+
+
+def live_harness(cluster: LiveCluster) -> OpenSearchHarness:
+    """A real OpenSearch node: every promise, ranking included."""
+    return OpenSearchHarness("opensearch-live", lambda: client_from_settings(cluster.settings("contract")), scores=True)
