@@ -251,7 +251,7 @@ def test_stored_vectors_come_back_for_the_sidecar(ranked: Engine) -> None:
 
 @pytest.mark.parametrize("mode", ["bm25", "knn", "hybrid"])
 def test_the_same_query_gives_the_same_order(ranked: Engine, mode: str) -> None:
-    query = RetrievalQuery("acme zed shoe mug lamp towel boot", query_vector(5), mode=mode, size=10)  # type: ignore[arg-type]
+    query = RetrievalQuery("acme shoe", query_vector(5), mode=mode, size=10)  # type: ignore[arg-type]
     first = [(h.product.id, h.score) for h in ranked.retrieve(query).hits]
     assert first
     assert all([(h.product.id, h.score) for h in ranked.retrieve(query).hits] == first for _ in range(3))
