@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from opensearchpy import OpenSearch
 
 from engines.base import EngineError
-from shoprank.settings import Settings
+from shoprank.settings import Settings, credentials_in_url
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +28,12 @@ def client_from_settings(settings: Settings, **overrides: Any) -> OpenSearch:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EngineError(f"OpenSearch URL {url!r} is not http(s)://HOST[:PORT]")
-    if parts.username or parts.password:
-        raise EngineError(
-            "put the OpenSearch user and password in --opensearch-user/--opensearch-password, not the URL"
-        )
+    problem = credentials_in_url(url)  # Settings refuses these too; copies made without validation reach here
+    if problem:
+        raise EngineError(problem)
     password = settings.opensearch_password.get_secret_value()
+    if password and parts.scheme == "http":
+        log.warning("the OpenSearch password goes to %s over plain http://: use https://", parts.hostname)
     kwargs: dict[str, Any] = {
         "hosts": [url],
         "use_ssl": parts.scheme == "https",
