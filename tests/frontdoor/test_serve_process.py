@@ -20,8 +20,10 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from shoprank.settings import REPO_ROOT
+from shoprank.settings import REPO_ROOT, Settings
 from sidecar.client import RerankClient
+from sidecar.model_loading import load_service
+from sidecar.scoring import RerankService
 from sidecar.server import start_sidecar
 from sidecar.tls import channel_credentials
 from tests.frontdoor.conftest import stack_settings
@@ -185,6 +187,28 @@ def test_a_sidecar_started_by_hand_is_used_and_none_is_spawned_beside_it(stack_d
         finally:
             sidecar.shutdown(0)
         assert serve.children() == []
+
+
+def test_a_sidecar_slow_to_become_serving_is_waited_for_not_doubled(stack_dir: Path) -> None:
+    release = threading.Event()
+
+    def gated(settings: Settings) -> RerankService:
+        release.wait(60)
+        return load_service(settings)
+
+    address = free_address()
+    sidecar = start_sidecar(stack_settings(stack_dir, listen=address), gated, background_load=True)
+    try:
+        with serving(stack_dir, address) as serve:
+            assert not serve.search()["reranked"]  # NOT_SERVING yet: fail open
+            time.sleep(1.5)  # a few supervision rounds
+            assert serve.children() == []
+            release.set()
+            wait_for(lambda: serve.search()["reranked"], 30, "the sidecar was not used once SERVING")
+            assert serve.children() == []
+    finally:
+        release.set()
+        sidecar.shutdown(0)
 
 
 def test_a_tls_sidecar_and_a_plaintext_front_door_fail_open_and_nothing_is_spawned(
