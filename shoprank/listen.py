@@ -46,7 +46,9 @@ def parse_listen(text: str, setting: str = "listen") -> ListenAddress:
         port_text = rest[1:]
     else:
         host, sep, port_text = value.rpartition(":")
-        if not sep or ":" in host:
+        if not sep:
+            raise ValueError(f"{example} (got {text!r})")
+        if ":" in host:
             # A bare IPv6 literal is ambiguous (is the last group the port?): brackets say.
             raise ValueError(f"{example}; put an IPv6 host in brackets (got {text!r})")
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:

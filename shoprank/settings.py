@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shoprank.limits import MAX_CANDIDATES, MAX_FIELD_BYTES, MAX_REQUEST_BYTES
+from shoprank.listen import parse_listen
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -194,6 +195,14 @@ class Settings(BaseSettings):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
+    @field_validator("listen", "http_listen", "metrics_listen")
+    @classmethod
+    def _listen_address(cls, value: str, info: ValidationInfo) -> str:
+        """Refused at start, naming the flag, rather than when a server binds (metrics: empty is off)."""
+        if value or info.field_name != "metrics_listen":
+            parse_listen(value, info.field_name or "listen")
+        return value
+
     @field_validator("opensearch_url")
     @classmethod
     def _no_credentials_in_url(cls, value: str) -> str:
@@ -277,4 +286,4 @@ def _problem(error: Any) -> str:
     """One validation error as '--flag: what is wrong', without the value given."""
     message = str(error["msg"]).removeprefix("Value error, ")
     flag = "-".join(map(str, error["loc"])).replace("_", "-")
-    return f"--{flag}: {message}" if flag else message
+    return f"--{flag}: {message}" if flag and not message.startswith(f"--{flag} ") else message

@@ -33,3 +33,13 @@ def test_refuses_what_it_cannot_read_and_names_the_flag(text: str) -> None:
 
 def test_with_port_keeps_the_host() -> None:
     assert str(parse_listen("[::1]:0").with_port(4321)) == "[::1]:4321"
+
+
+def test_settings_refuse_a_bad_listen_address_at_start() -> None:
+    from shoprank.settings import Settings
+
+    with pytest.raises(ValueError, match="--http-listen must be HOST:PORT"):
+        Settings(http_listen="8080")
+    with pytest.raises(ValueError, match="--listen must be HOST:PORT"):
+        Settings(listen="::1:50051")
+    assert Settings(metrics_listen="").metrics_listen == ""  # empty: the metrics endpoint is off

@@ -77,6 +77,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         sock.close()
         client.close()
         if supervisor is not None:
-            supervisor.stop(settings.drain_seconds)
+            supervisor.stop(settings.drain_seconds + 5)  # the child drains for up to drain_seconds
         signal.signal(signal.SIGTERM, previous)
     return 0
