@@ -41,7 +41,10 @@ class Presence(enum.Enum):
 
 def accepts_connections(address: str, timeout_s: float = 1.0) -> bool:
     """True when a TCP connection to address is accepted."""
-    target = parse_listen(address, "sidecar")
+    try:
+        target = parse_listen(address, "sidecar")
+    except ValueError:  # another gRPC target form (dns:///..., unix:...): not probed, never spawned on
+        return False
     try:
         with socket.create_connection((target.host, target.port), timeout=timeout_s):
             return True
@@ -74,8 +77,16 @@ def health_channel(settings: Settings) -> grpc.Channel:
 class SidecarSupervisor:
     """Starts and restarts a sidecar child at settings.sidecar when, and only when, nothing listens there."""
 
-    def __init__(self, settings: Settings, spawn: Callable[[], SidecarProcess] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        spawn: Callable[[], SidecarProcess] | None = None,
+        spawning: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
+        self._clock = clock
+        self.spawning = spawning  # False: only watch and say what answers (serve --no-spawn-sidecar)
         self.address = settings.sidecar
         # Its own channel, with the front door's TLS settings: health answers as searches would.
         self._channel = health_channel(settings)
@@ -110,12 +121,17 @@ class SidecarSupervisor:
                 self.child = None
                 if self._child_served:
                     self._backoff_s = FIRST_BACKOFF_S
-                self._next_spawn = time.monotonic() + self._backoff_s
+                self._next_spawn = self._clock() + self._backoff_s
                 self._backoff_s = min(MAX_BACKOFF_S, self._backoff_s * 2)
             presence = self.presence()
             if self.child is not None:
                 self._child_served = self._child_served or presence is Presence.SERVING
-            elif presence is Presence.ABSENT and time.monotonic() >= self._next_spawn and not self._stop.is_set():
+            elif (
+                self.spawning
+                and presence is Presence.ABSENT
+                and self._clock() >= self._next_spawn
+                and not self._stop.is_set()
+            ):
                 self.child = self._spawn()
                 self._child_served = False
                 log.info("started a sidecar child (pid %d) on %s", self.child.pid, self.address)
@@ -131,6 +147,8 @@ class SidecarSupervisor:
             log.error("%s", foreign_listener_message(self.address))
         elif presence is Presence.SERVING:
             log.info("the sidecar at %s is SERVING", self.address)
+        elif presence is Presence.ABSENT and not self.spawning:
+            log.warning("no sidecar answers at %s: searches fail open until one is SERVING", self.address)
         elif presence is Presence.LOADING and self.child is None:
             log.info("a sidecar at %s is starting; searches fail open until it is SERVING", self.address)
 

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from frontdoor.wiring import build_search_service
     from shoprank.listen import parse_listen
     from sidecar.client import RerankClient
-    from sidecar.supervisor import Presence, SidecarSupervisor, accepts_connections, foreign_listener_message
+    from sidecar.supervisor import Presence, SidecarSupervisor
 
     listen = parse_listen(settings.http_listen, "http_listen")
     client = RerankClient.from_settings(settings)
@@ -52,16 +52,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     products = service.engine.count()  # fails here, with what to do, when nothing is indexed
     sock = bind_socket(listen.host, listen.port)  # fails here when the port is taken, before any child starts
     bound = listen.with_port(sock.getsockname()[1])
-    supervisor: SidecarSupervisor | None = None
+    supervisor: SidecarSupervisor | None = None  # watches (and, unless told not to, starts) the sidecar
     previous = signal.signal(signal.SIGTERM, _stop_now)
     try:
-        if args.no_spawn_sidecar:
-            if not client.wait_until_serving(timeout_s=1.0) and accepts_connections(settings.sidecar):
-                log.error("%s", foreign_listener_message(settings.sidecar))
-        else:
-            supervisor = SidecarSupervisor(settings)
-            if supervisor.start(CHILD_START_WAIT_S) is not Presence.SERVING:
-                log.warning("the sidecar at %s is not serving yet: searches fail open until it is", settings.sidecar)
+        supervisor = SidecarSupervisor(settings, spawning=not args.no_spawn_sidecar)
+        if supervisor.start(CHILD_START_WAIT_S) is not Presence.SERVING:
+            log.warning("the sidecar at %s is not serving yet: searches fail open until it is", settings.sidecar)
         print(
             f"shoprank front door on http://{bound}/ ({products} products, {service.engine.name}, "
             f"sidecar {settings.sidecar})",
