@@ -163,6 +163,9 @@ class Settings(BaseSettings):
         MAX_REQUEST_BYTES, ge=1024, description="most bytes in one Rerank request (INVALID_ARGUMENT beyond)"
     )
     drain_seconds: float = Field(10.0, ge=0.0, description="on SIGTERM, how long in-flight requests may finish")
+    exit_with_parent: bool = Field(
+        False, description="sidecar: drain and exit when the process that started it dies (serve sets it for its child)"
+    )
     ready_file: Path | None = Field(
         None, description="file the sidecar writes its bound address to (JSON) once listening, for supervisors"
     )

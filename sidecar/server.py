@@ -7,6 +7,7 @@ it adds the metrics/admin HTTP endpoint and signals (SIGTERM/SIGINT drain, SIGHU
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -208,8 +209,24 @@ def run_sidecar(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_reload)
+    if settings.exit_with_parent:
+        _stop_when_orphaned(stopping)
     stopping.wait()
     sidecar.shutdown(settings.drain_seconds)
     if ops is not None:
         ops.close()
     log.info("sidecar stopped")
+
+
+def _stop_when_orphaned(stopping: threading.Event) -> None:
+    """Set `stopping` once the parent process is gone (this process is re-parented): a supervisor
+    killed with SIGKILL must not leave its child serving with settings nobody holds any more."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stopping.wait(1.0):
+            if os.getppid() != parent:
+                log.warning("the process that started this sidecar (pid %d) is gone: stopping", parent)
+                stopping.set()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -91,7 +91,8 @@ class SidecarSupervisor:
         # Its own channel, with the front door's TLS settings: health answers as searches would.
         self._channel = health_channel(settings)
         self._health = health_pb2_grpc.HealthStub(self._channel)
-        self._spawn = spawn or (lambda: SidecarProcess(settings, listen=settings.sidecar))
+        child_settings = settings.model_copy(update={"exit_with_parent": True})
+        self._spawn = spawn or (lambda: SidecarProcess(child_settings, listen=settings.sidecar))
         self.child: SidecarProcess | None = None
         self._backoff_s = FIRST_BACKOFF_S
         self._next_spawn = 0.0

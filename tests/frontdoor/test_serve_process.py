@@ -159,6 +159,15 @@ def test_sigterm_stops_serve_and_its_sidecar_child_and_exits_0(stack_dir: Path) 
         wait_for(lambda: state_of(children[0]) is None, 30, "the sidecar child outlived serve")
 
 
+def test_a_sidecar_child_stops_itself_when_serve_is_killed_outright(stack_dir: Path) -> None:
+    with serving(stack_dir, free_address()) as serve:
+        (child,) = serve.children()
+        serve.process.kill()
+        serve.process.wait(30)
+        # Re-parented, it notices and drains (its new parent may leave it a zombie: it has exited).
+        wait_for(lambda: state_of(child) in (None, "Z"), 30, "the orphaned sidecar child kept serving")
+
+
 def test_http_listen_without_a_host_prints_the_loopback_address_and_port_it_bound(stack_dir: Path) -> None:
     with serving(stack_dir, free_address(), "--no-spawn-sidecar", http_listen=":0") as serve:
         assert re.fullmatch(r"http://127\.0\.0\.1:[1-9]\d*", serve.url), serve.url
