@@ -16,6 +16,7 @@ from shoprank.cli import build_parser, main
 from shoprank.settings import REPO_ROOT, Settings, settings_from_args
 
 
+@pytest.mark.e2e  # a subprocess
 def test_the_sidecar_refuses_an_opensearch_url_with_credentials_and_never_prints_them(tmp_path: Path) -> None:
     env = {**os.environ, "SHOPRANK_OPENSEARCH_URL": "https://admin:hunter2@search.example:9200"}
     command = [sys.executable, "-m", "shoprank", "-v", "--data-dir", str(tmp_path), "sidecar"]

@@ -13,7 +13,10 @@ from sidecar.process import SidecarProcess, sidecar_environment
 from sidecar.server import start_sidecar
 from tests.sidecar_harness import settings_with
 
+pytestmark = pytest.mark.e2e  # sidecar subprocesses (the in-process bind test is a service test)
 
+
+@pytest.mark.service
 def test_a_second_sidecar_on_a_taken_address_is_refused_in_process(tiny_models: Path, tmp_path: Path) -> None:
     settings = settings_with(tiny_models, tmp_path)
     first = start_sidecar(settings, background_load=False)
