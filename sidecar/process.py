@@ -9,7 +9,6 @@ with SIGKILL after a grace period.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,8 +77,10 @@ class SidecarProcess:
     ) -> None:
         self.settings = settings
         self.requested = parse_listen(listen if listen is not None else settings.listen)
-        self._ready_dir = Path(tempfile.mkdtemp(prefix="shoprank-sidecar-"))
-        self._ready_file = self._ready_dir / "ready.json"
+        # Empty until the child writes it; the child removes it when it exits, stop() in any case.
+        handle, name = tempfile.mkstemp(prefix="shoprank-sidecar-", suffix=".json")
+        os.close(handle)
+        self._ready_file = Path(name)
         child_env = sidecar_environment(settings, str(self.requested))
         child_env["SHOPRANK_READY_FILE"] = str(self._ready_file)
         child_env.update(env or {})
@@ -151,7 +152,7 @@ class SidecarProcess:
         try:
             return stop_process(self.process, grace_s)
         finally:
-            shutil.rmtree(self._ready_dir, ignore_errors=True)
+            self._ready_file.unlink(missing_ok=True)
 
     def kill(self) -> int:
         """SIGKILL, as a crash (no drain), and reap it."""

@@ -33,9 +33,12 @@ def write_ready_file(path: Path, address: ListenAddress, metrics_port: int | Non
 
 
 def read_ready_file(path: Path) -> ReadyInfo | None:
-    """The file's content, or None while it is not written yet."""
+    """The file's content, or None while it is absent or empty (not written yet)."""
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    if not text.strip():  # created empty by the supervisor, not written yet
+        return None
+    body = json.loads(text)
     return ReadyInfo(ListenAddress(str(body["host"]), int(body["port"])), body["metrics_port"], int(body["pid"]))

@@ -215,6 +215,8 @@ def run_sidecar(settings: Settings) -> None:
     sidecar.shutdown(settings.drain_seconds)
     if ops is not None:
         ops.close()
+    if settings.ready_file is not None:
+        settings.ready_file.unlink(missing_ok=True)  # no longer listening there
     log.info("sidecar stopped")
 
 

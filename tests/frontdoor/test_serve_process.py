@@ -124,7 +124,13 @@ class Serve:
         return found
 
     def stop(self) -> None:
-        """Kill it and every child it had (a failed test must not leave processes behind)."""
+        """Stop it (SIGTERM, then SIGKILL) and kill every child it had: a failed test leaves nothing behind."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
         for pid in self._seen_children | set(children_of(self.process.pid)):
             if state_of(pid) not in (None, "Z"):
                 os.kill(pid, signal.SIGKILL)
