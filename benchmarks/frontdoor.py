@@ -19,7 +19,6 @@ import csv
 import json
 import math
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -34,8 +33,8 @@ import httpx
 import numpy as np
 
 from benchmarks.hardware import hardware
-from shoprank.cli.serve import child_environment, stop_process
 from shoprank.settings import REPO_ROOT, Settings
+from sidecar.process import SidecarProcess, child_environment, stop_process
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
@@ -184,7 +183,7 @@ class Stack:
         )
         env = child_environment(configured)
         env.setdefault("LANCE_LOG", "error")
-        self.sidecar = subprocess.Popen([sys.executable, "-m", "shoprank", "sidecar"], env=env)
+        self.sidecar = SidecarProcess(configured, listen=self.sidecar_address, env={"LANCE_LOG": env["LANCE_LOG"]})
         self.frontdoor = subprocess.Popen(
             [sys.executable, "-m", "shoprank", "serve", "--no-spawn-sidecar"], env=env, stdout=subprocess.DEVNULL
         )
@@ -232,13 +231,12 @@ class Stack:
 
     def kill_sidecar(self) -> None:
         """SIGKILL: no drain, as a crash."""
-        self.sidecar.send_signal(signal.SIGKILL)
-        self.sidecar.wait()
+        self.sidecar.kill()
 
     def stop(self) -> None:
         """Stop both children (terminate, then kill after 10 s)."""
-        for process in (self.frontdoor, self.sidecar):
-            stop_process(process, 10)
+        stop_process(self.frontdoor, 10)
+        self.sidecar.stop(10)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

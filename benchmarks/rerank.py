@@ -21,9 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,14 +34,14 @@ import numpy as np
 from benchmarks.esci_lists import RerankList, mean_ndcg, rerank_lists
 from benchmarks.hardware import hardware
 from benchmarks.torch_baseline import TorchCrossEncoder
-from shoprank.cli.serve import stop_process
 from shoprank.model_meta import CROSS_ENCODER, model_dir
 from shoprank.onnx_session import available_cores
 from shoprank.schema import Product
 from shoprank.settings import REPO_ROOT, Settings
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
-from sidecar.client import RerankClient, RerankOptions, build_request
+from sidecar.client import RerankOptions, build_request
+from sidecar.process import SidecarProcess
 
 ESCI = REPO_ROOT.parent / "shared" / "data" / "esci"
 REQUEST_DEADLINE_S = 600.0
@@ -135,31 +132,14 @@ def to_request(item: RerankList) -> pb.RerankRequest:
     return build_request(item.query, hits, top_k=0, options=RerankOptions(diversity="none"))
 
 
-class SidecarProcess:
-    """`shoprank sidecar` as a child process on a free port, score cache off."""
-
-    def __init__(self, settings: Settings) -> None:
-        command = [sys.executable, "-m", "shoprank", "--data-dir", str(settings.data_dir), "sidecar"]
-        command += ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--score-cache-entries", "0"]
-        command += ["--device", settings.device, "--max-pair-tokens", str(settings.max_pair_tokens)]
-        command += ["--inference-threads", str(settings.inference_threads)]
-        command += ["--inference-spinning" if settings.inference_spinning else "--no-inference-spinning"]
-        command += ["--batch-token-budget", str(settings.batch_token_budget)]
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        found = re.search(r"listening on ([\d.]+:\d+)", line)
-        if not found:
-            self.stop()
-            raise RuntimeError(f"the sidecar did not start (said {line!r}); try `shoprank sidecar` to see why")
-        self.address = found.group(1)
-        if not RerankClient(self.address, 1000).wait_until_serving(300):
-            self.stop()
-            raise RuntimeError("the sidecar did not become ready in 5 minutes; is the model built?")
-
-    def stop(self) -> None:
-        """SIGTERM (drain), then wait."""
-        stop_process(self.process, 60)
+def start_sidecar_process(settings: Settings) -> SidecarProcess:
+    """`shoprank sidecar` as a child process on a free port, score cache off, once SERVING."""
+    configured = settings.model_copy(update={"metrics_listen": "", "score_cache_entries": 0})
+    sidecar = SidecarProcess(configured, listen="127.0.0.1:0")
+    if not sidecar.wait_serving(300):
+        sidecar.stop(60)
+        raise RuntimeError("the sidecar did not become ready in 5 minutes; is the model built? (`shoprank sidecar`)")
+    return sidecar
 
 
 def bench_sidecar(
@@ -167,7 +147,7 @@ def bench_sidecar(
 ) -> tuple[dict[int, Level], list[dict[str, float]], dict[str, Any]]:
     """Latency/throughput per concurrency, the first level's scores per list, and what the sidecar reported."""
     requests = [to_request(item) for item in lists]
-    sidecar = SidecarProcess(settings)
+    sidecar = start_sidecar_process(settings)
     try:
         channel = grpc.insecure_channel(
             sidecar.address, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]

@@ -23,7 +23,7 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, SerializationError, TransportError
 
 from engines.base import EngineError, EngineFailure
-from shoprank.settings import Settings
+from shoprank.settings import Settings, credentials_in_url
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +63,12 @@ def _client_kwargs(settings: Settings) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EngineError(f"OpenSearch URL {url!r} is not http(s)://HOST[:PORT]")
-    if parts.username or parts.password:
-        raise EngineError(
-            "put the OpenSearch user and password in --opensearch-user/--opensearch-password, not the URL"
-        )
+    problem = credentials_in_url(url)  # Settings refuses these too; copies made without validation reach here
+    if problem:
+        raise EngineError(problem)
     password = settings.opensearch_password.get_secret_value()
+    if password and parts.scheme == "http":
+        log.warning("the OpenSearch password goes to %s over plain http://: use https://", parts.hostname)
     kwargs: dict[str, Any] = {
         "hosts": [url],
         "use_ssl": parts.scheme == "https",

@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shoprank.limits import MAX_CANDIDATES, MAX_FIELD_BYTES, MAX_REQUEST_BYTES
+from shoprank.listen import parse_listen
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +24,10 @@ EngineName = Literal["lancedb", "opensearch"]
 DiversityName = Literal["none", "mmr", "xquad", "dpp"]
 FacetName = Literal["category", "brand"]  # sidecar/diversify/params.py FACETS (a test keeps them equal)
 HybridTechnique = Literal["min_max", "rrf"]
+
+
+# Settings that hold or point at a secret: never exported to a child that does not need them.
+SECRET_SETTINGS = ("opensearch_password", "opensearch_password_file")
 
 
 class Settings(BaseSettings):
@@ -38,7 +44,12 @@ class Settings(BaseSettings):
     index_name: str = Field("products", description="alias (OpenSearch) / live-table name (LanceDB)")
     opensearch_url: str = Field("", description="OpenSearch URL, e.g. https://localhost:9200")
     opensearch_user: str = Field("admin", description="OpenSearch user")
-    opensearch_password: SecretStr = Field(SecretStr(""), description="OpenSearch password (never logged)")
+    opensearch_password: SecretStr = Field(
+        SecretStr(""), description="OpenSearch password (never logged; a flag shows it in `ps`: prefer the file)"
+    )
+    opensearch_password_file: Path | None = Field(
+        None, description="file holding the OpenSearch password (kept out of `ps` and the environment)"
+    )
     opensearch_verify_certs: bool = Field(True, description="verify the cluster's TLS certificate")
     opensearch_ca_certs: Path | None = Field(None, description="CA bundle that signed the cluster's certificate")
     opensearch_timeout_s: float = Field(30.0, gt=0, description="OpenSearch request timeout in seconds")
@@ -152,6 +163,12 @@ class Settings(BaseSettings):
         MAX_REQUEST_BYTES, ge=1024, description="most bytes in one Rerank request (INVALID_ARGUMENT beyond)"
     )
     drain_seconds: float = Field(10.0, ge=0.0, description="on SIGTERM, how long in-flight requests may finish")
+    exit_with_parent: bool = Field(
+        False, description="sidecar: drain and exit when the process that started it dies (serve sets it for its child)"
+    )
+    ready_file: Path | None = Field(
+        None, description="file the sidecar writes its bound address to (JSON) once listening, for supervisors"
+    )
 
     # Sidecar: operations
     metrics_listen: str = Field(
@@ -181,9 +198,52 @@ class Settings(BaseSettings):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
+    @field_validator("listen", "http_listen", "metrics_listen")
+    @classmethod
+    def _listen_address(cls, value: str, info: ValidationInfo) -> str:
+        """Refused at start, naming the flag, rather than when a server binds (metrics: empty is off)."""
+        if value or info.field_name != "metrics_listen":
+            parse_listen(value, info.field_name or "listen")
+        return value
+
+    @field_validator("opensearch_url")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str) -> str:
+        """A password in the URL would reach logs and `ps`; every command refuses it here, once."""
+        problem = credentials_in_url(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _password_from_file(self) -> Settings:
+        """Read opensearch_password_file into opensearch_password (one of the two, not both)."""
+        path = self.opensearch_password_file
+        if path is None:
+            return self
+        if self.opensearch_password.get_secret_value():
+            raise ValueError("give the OpenSearch password once: --opensearch-password-file or the password, not both")
+        try:
+            secret = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as error:
+            raise ValueError(f"--opensearch-password-file {path}: {error.strerror or error}") from error
+        self.opensearch_password = SecretStr(secret)
+        return self
+
     def models_dir(self) -> Path:
         """Directory of built ONNX models."""
         return self.data_dir / "models"
+
+
+def credentials_in_url(url: str) -> str | None:
+    """What to do instead when an OpenSearch URL carries a user or password (None when it does not)."""
+    parts = urlsplit(url.strip())
+    if parts.username is None and parts.password is None:
+        return None
+    return (
+        "put the OpenSearch user and password in --opensearch-user and --opensearch-password-file "
+        "(or SHOPRANK_OPENSEARCH_PASSWORD), not in --opensearch-url"
+    )
 
 
 def environment_value(value: object) -> str:
@@ -218,4 +278,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {
         key.removeprefix("setting_"): value for key, value in vars(args).items() if key.startswith("setting_")
     }
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        # pydantic's own message repeats each input, which may be a secret (a password in a URL).
+        raise ValueError("; ".join(map(_problem, error.errors()))) from None
+
+
+def _problem(error: Any) -> str:
+    """One validation error as '--flag: what is wrong', without the value given."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    flag = "-".join(map(str, error["loc"])).replace("_", "-")
+    return f"--{flag}: {message}" if flag and not message.startswith(f"--{flag} ") else message

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,20 +19,26 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shoprank.listen import parse_listen
 from sidecar.metrics import REGISTRY
 from sidecar.reload import ReloadResult
 
 log = logging.getLogger(__name__)
 
 
+class _IPv6HTTPServer(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class OpsEndpoint:
     """A small threaded HTTP server on its own daemon thread."""
 
     def __init__(self, listen: str, reload: Callable[[], ReloadResult]) -> None:
-        host, _, port = listen.rpartition(":")
         handler = _handler_class(reload)
         try:
-            self._server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), handler)
+            address = parse_listen(listen, "metrics_listen")
+            server_class = _IPv6HTTPServer if address.is_ipv6 else ThreadingHTTPServer
+            self._server = server_class((address.host, address.port), handler)
         except (OSError, ValueError) as error:
             raise RuntimeError(
                 f"cannot serve metrics on {listen!r} ({error}); pick a free --metrics-listen or set it empty"

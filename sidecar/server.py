@@ -7,6 +7,7 @@ it adds the metrics/admin HTTP endpoint and signals (SIGTERM/SIGINT drain, SIGHU
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -19,12 +20,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from shoprank.listen import parse_listen
 from shoprank.settings import Settings
 from sidecar.blas_threads import use_one_blas_thread
 from sidecar.convert import RequestDefaults, RequestLimits
 from sidecar.diversify import DiversityParams
 from sidecar.model_loading import load_service
 from sidecar.ops_http import OpsEndpoint
+from sidecar.ready_file import write_ready_file
 from sidecar.reload import ModelReloader, ReloadResult
 from sidecar.scoring import RerankService
 from sidecar.servicer import SERVICE_NAME, ModelSlot, RerankerServicer
@@ -122,6 +125,9 @@ def start_sidecar(
             # RESOURCE_EXHAUSTED that reads like overload; the client tells the two apart).
             ("grpc.max_receive_message_length", RECEIVE_CAP_FACTOR * settings.max_request_bytes),
             ("grpc.max_send_message_length", RECEIVE_CAP_FACTOR * settings.max_request_bytes),
+            # gRPC Python sets SO_REUSEPORT by default, so a second sidecar (or a plaintext one beside
+            # a TLS one) could bind the same address and take a share of its connections.
+            ("grpc.so_reuseport", 0),
         ],
         maximum_concurrent_rpcs=HANDLER_THREADS + EXTRA_CONCURRENT_RPCS,
     )
@@ -130,12 +136,19 @@ def start_sidecar(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server)
     _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
-    if credentials is None:
-        port = server.add_insecure_port(settings.listen)
-    else:
-        port = server.add_secure_port(settings.listen, credentials)
+    address = parse_listen(settings.listen)
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(str(address))
+        else:
+            port = server.add_secure_port(str(address), credentials)
+    except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
+        port = 0
     if port == 0:
-        raise RuntimeError(f"could not bind {settings.listen}; is the port in use?")
+        raise RuntimeError(
+            f"could not bind --listen {address}: the address is in use (another sidecar?) or not this host's; "
+            "stop what listens there or pick another --listen"
+        )
     server.start()
     reloader = ModelReloader(settings, slot, loader)
     reloader.on_loaded = lambda _service: _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
@@ -179,9 +192,11 @@ def run_sidecar(settings: Settings) -> None:
         except RuntimeError as error:
             # Reranking matters more than its metrics: serve on, say so loudly (SIGHUP still reloads).
             log.error("no metrics/admin endpoint: %s", error)
-    host = settings.listen.rsplit(":", 1)[0]
+    bound = parse_listen(settings.listen).with_port(sidecar.port)
     metrics_note = f", metrics on port {ops.port}" if ops is not None else ""
-    print(f"shoprank sidecar listening on {host}:{sidecar.port}{metrics_note}", flush=True)
+    print(f"shoprank sidecar listening on {bound}{metrics_note}", flush=True)
+    if settings.ready_file is not None:
+        write_ready_file(settings.ready_file, bound, ops.port if ops is not None else None)
     stopping = threading.Event()
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
@@ -194,8 +209,26 @@ def run_sidecar(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_reload)
+    if settings.exit_with_parent:
+        _stop_when_orphaned(stopping)
     stopping.wait()
     sidecar.shutdown(settings.drain_seconds)
     if ops is not None:
         ops.close()
+    if settings.ready_file is not None:
+        settings.ready_file.unlink(missing_ok=True)  # no longer listening there
     log.info("sidecar stopped")
+
+
+def _stop_when_orphaned(stopping: threading.Event) -> None:
+    """Set `stopping` once the parent process is gone (this process is re-parented): a supervisor
+    killed with SIGKILL must not leave its child serving with settings nobody holds any more."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stopping.wait(1.0):
+            if os.getppid() != parent:
+                log.warning("the process that started this sidecar (pid %d) is gone: stopping", parent)
+                stopping.set()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

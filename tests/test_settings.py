@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from shoprank.cli import build_parser
-from shoprank.cli.serve import child_environment
 from shoprank.settings import Settings, settings_from_args
+from sidecar.process import sidecar_environment
 
 
 def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,7 +48,7 @@ def test_secrets_are_not_printed() -> None:
 
 def test_a_spawned_child_reads_back_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(diversity_facets="brand,category", rerank_window=7, tls_cert=Path("/tmp/cert.pem"))
-    for name, value in child_environment(settings).items():
+    for name, value in sidecar_environment(settings, settings.sidecar).items():
         monkeypatch.setenv(name, value)
     child = Settings()
     assert child.diversity_facets == ("brand", "category")

@@ -3,11 +3,7 @@ backing off when it sheds load, and through a sidecar killed under load."""
 
 from __future__ import annotations
 
-import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent import futures
@@ -17,11 +13,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from shoprank.settings import REPO_ROOT
+from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar import metrics
 from sidecar.client import MAX_BACKOFF_S, RerankClient
 from sidecar.errors import RETRY_AFTER_KEY
+from sidecar.process import SidecarProcess
 from tests.sidecar_harness import running, settings_with, slowed_loader
 
 
@@ -147,19 +144,14 @@ def test_a_request_over_grpcs_own_size_cap_is_a_refused_request_not_overload() -
         server.stop(0)
 
 
-def _start_sidecar(data_dir: Path, listen: str) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "shoprank", "--data-dir", str(data_dir), "sidecar", "--listen", listen]
-    process = subprocess.Popen([*command, "--metrics-listen", ""], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    found = re.search(r"listening on ([\d.]+:\d+)", line)
-    assert found, line
-    return process, found.group(1)
+def _start_sidecar(settings: Settings, listen: str) -> tuple[SidecarProcess, str]:
+    process = SidecarProcess(settings, listen=listen)
+    return process, process.address
 
 
 def test_killing_the_sidecar_under_load_fails_open_and_it_recovers(tiny_models: Path, tmp_path: Path) -> None:
     settings = settings_with(tiny_models, tmp_path)
-    process, address = _start_sidecar(settings.data_dir, "127.0.0.1:0")
+    process, address = _start_sidecar(settings, "127.0.0.1:0")
     client = RerankClient(address, deadline_ms=2000)
     assert client.wait_until_serving(60)
     replies: list[tuple[float, float, bool, str | None, bool]] = []  # (start, seconds, reranked, error, page ok)
@@ -178,10 +170,9 @@ def test_killing_the_sidecar_under_load_fails_open_and_it_recovers(tiny_models: 
             caller.start()
         time.sleep(1.5)
         killed_at = time.monotonic()
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
+        process.kill()
         time.sleep(1.5)
-        restarted, _ = _start_sidecar(settings.data_dir, address)
+        restarted, _ = _start_sidecar(settings, address)
         try:
             recovered = time.monotonic()
             while not any(start > recovered and reranked for start, _, reranked, _, _ in replies):
@@ -192,11 +183,9 @@ def test_killing_the_sidecar_under_load_fails_open_and_it_recovers(tiny_models: 
             for caller in callers:
                 caller.join(30)
             restarted.kill()
-            restarted.wait(10)
     finally:
         stop.set()
-        if process.poll() is None:
-            process.kill()
+        process.kill()
     assert all(page_ok for *_, page_ok in replies)  # every search got a full page
     before = [r for r in replies if r[0] + r[1] < killed_at]
     assert any(reranked for _, _, reranked, _, _ in before)

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import pytest
 
-from shoprank.settings import REPO_ROOT
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
 from sidecar.ops_http import OpsEndpoint
+from sidecar.process import SidecarProcess
 from tests.sidecar_harness import request, running, settings_with, slowed_loader
 
 
@@ -141,33 +138,27 @@ def test_admin_http_reload(models: Path, tmp_path: Path) -> None:
         assert stub.Rerank(request(3), timeout=30).model_version == "tiny-ce-admin:int8"
 
 
-def _lines_until(stream: Iterator[str], pattern: str, timeout: float, seen: list[str]) -> re.Match[str]:
-    end = time.monotonic() + timeout
-    for line in stream:
-        seen.append(line)
-        found = re.search(pattern, line)
-        if found:
-            return found
-        assert time.monotonic() < end, f"no {pattern!r} in {seen[-5:]}"
-    raise AssertionError(f"stream ended before {pattern!r}: {seen[-5:]}")
-
-
 def test_sidecar_process_reloads_on_sighup_drains_on_sigterm_and_logs_json_without_secrets(
     models: Path, tmp_path: Path
 ) -> None:
     settings = settings_with(models, tmp_path)
-    env = {**os.environ, "SHOPRANK_OPENSEARCH_PASSWORD": "hunter2-not-for-logs", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "shoprank", "-v", "--log-format", "json", "--data-dir", str(settings.data_dir)]
-    command += ["sidecar", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--drain-seconds", "10"]
-    process = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    # The password is put into the child's environment on purpose (a spawned sidecar is not given
+    # it): whatever a sidecar's environment holds, it must not reach its logs.
+    env = {"SHOPRANK_OPENSEARCH_PASSWORD": "hunter2-not-for-logs", "PYTHONUNBUFFERED": "1"}
+    configured = settings.model_copy(
+        update={"log_format": "json", "metrics_listen": "127.0.0.1:0", "drain_seconds": 10}
     )
+    sidecar = SidecarProcess(
+        configured, listen="127.0.0.1:0", options=["-v"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    process = sidecar.process
     logs: list[str] = []
     log_reader = threading.Thread(target=lambda: logs.extend(process.stderr or []), daemon=True)
     log_reader.start()
     try:
-        found = _lines_until(iter(process.stdout or []), r"listening on [\d.]+:(\d+), metrics on port (\d+)", 60, [])
-        address = f"127.0.0.1:{found.group(1)}"
+        address = sidecar.address
+        assert sidecar.ready is not None
+        assert sidecar.ready.metrics_port  # the metrics endpoint is up too
         channel = grpc.insecure_channel(address)
         stub = pb_grpc.RerankerStub(channel)
         deadline = time.monotonic() + 60

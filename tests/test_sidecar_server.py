@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import threading
 import time
 import urllib.request
@@ -11,10 +9,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -29,6 +23,7 @@ from sidecar.scoring import RerankService
 from sidecar.server import start_sidecar
 from sidecar.tls import channel_credentials
 from tests.sidecar_harness import request, running, settings_with, slowed_loader
+from tests.tls_certs import certificates
 
 
 def health_status(port: int) -> int:
@@ -140,55 +135,6 @@ def test_metrics_endpoint_exposes_requests_queue_batches_and_cache(tiny_models: 
     assert float(hits[0].split()[-1]) >= 12
 
 
-def _certificates(directory: Path) -> dict[str, Path]:
-    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate, as PEM files."""
-    now = datetime.datetime.now(datetime.UTC)
-
-    def key() -> ec.EllipticCurvePrivateKey:
-        return ec.generate_private_key(ec.SECP256R1())
-
-    def cert(
-        subject: str, public: ec.EllipticCurvePrivateKey, issuer: str, signer: ec.EllipticCurvePrivateKey, ca: bool
-    ) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(public.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if not ca:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-                ),
-                critical=False,
-            )
-        return builder.sign(signer, hashes.SHA256())
-
-    ca_key, server_key, client_key = key(), key(), key()
-    files = {
-        "ca": cert("shoprank test CA", ca_key, "shoprank test CA", ca_key, True),
-        "server": cert("localhost", server_key, "shoprank test CA", ca_key, False),
-        "client": cert("frontdoor", client_key, "shoprank test CA", ca_key, False),
-    }
-    out = {}
-    for name, certificate in files.items():
-        out[name] = directory / f"{name}.pem"
-        out[name].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    for name, private in (("server_key", server_key), ("client_key", client_key)):
-        out[name] = directory / f"{name}.pem"
-        out[name].write_bytes(
-            private.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-    return out
-
-
 class _Hit:
     def __init__(self, i: int) -> None:
         self.id = f"h{i}"
@@ -198,7 +144,7 @@ class _Hit:
 
 
 def test_tls_and_mutual_tls(tiny_models: Path, tmp_path: Path) -> None:
-    certs = _certificates(tmp_path)
+    certs = certificates(tmp_path)
     hits = [_Hit(i) for i in range(5)]
     tls = settings_with(tiny_models, tmp_path, tls_cert=certs["server"], tls_key=certs["server_key"])
     sidecar = start_sidecar(tls, background_load=False)
@@ -234,7 +180,7 @@ def test_tls_and_mutual_tls(tiny_models: Path, tmp_path: Path) -> None:
 
 
 def test_half_configured_tls_is_an_error_not_plaintext(tiny_models: Path, tmp_path: Path) -> None:
-    certs = _certificates(tmp_path)
+    certs = certificates(tmp_path)
     with pytest.raises(ValueError, match="--tls-key"):
         start_sidecar(settings_with(tiny_models, tmp_path, tls_cert=certs["server"]), background_load=False)
     with pytest.raises(ValueError, match="tls-client-ca"):

@@ -63,8 +63,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "takes_extra_args", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra_args = extra
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as error:
+        print(f"shoprank {args.command}: {error}", file=sys.stderr)
+        return 2
     _logging(args.verbose, settings.log_format)
+    if "setting_opensearch_password" in vars(args):
+        logging.getLogger("shoprank").warning(
+            "--opensearch-password shows the password to every user of this machine (`ps`): "
+            "use --opensearch-password-file or SHOPRANK_OPENSEARCH_PASSWORD"
+        )
     try:
         return int(args.run(args, settings) or 0)
     except KeyboardInterrupt:

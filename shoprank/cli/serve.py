@@ -1,20 +1,21 @@
-"""`shoprank serve`: the HTTP search front door, with a sidecar child process when none is running."""
+"""`shoprank serve`: the HTTP search front door, with a supervised sidecar child when none listens."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import subprocess
-import sys
+import signal
+from types import FrameType
 from typing import Any
 
-from pydantic import SecretStr
-
 from shoprank.cli.common import add_command
-from shoprank.settings import Settings, environment_value
+from shoprank.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# How long `serve` waits for its own sidecar child to become SERVING before taking searches
+# (they fail open meanwhile).
+CHILD_START_WAIT_S = 120.0
 
 
 def register(subparsers: Any) -> None:
@@ -28,62 +29,50 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def child_environment(settings: Settings) -> dict[str, str]:
-    """This process's environment plus every (non-secret) setting, so the child sidecar runs as configured."""
-    env = dict(os.environ)
-    for name in Settings.model_fields:
-        value = getattr(settings, name)
-        if value is None or isinstance(value, SecretStr):  # unset optional paths stay unset
-            continue
-        env[f"SHOPRANK_{name.upper()}"] = environment_value(value)
-    env["SHOPRANK_LISTEN"] = settings.sidecar
-    return env
+class _TerminatedError(Exception):
+    """SIGTERM before the HTTP server took over signals (while the sidecar child starts)."""
 
 
-def spawn_sidecar(settings: Settings) -> subprocess.Popen[bytes]:
-    """Start `shoprank sidecar` listening where the front door calls it."""
-    return subprocess.Popen([sys.executable, "-m", "shoprank", "sidecar"], env=child_environment(settings))
-
-
-def stop_process(process: subprocess.Popen[Any], grace_s: float) -> None:
-    """SIGTERM a child (the sidecar drains on it), wait up to grace_s, then SIGKILL; no-op when it has exited."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def _stop_now(_signum: int, _frame: FrameType | None) -> None:
+    raise _TerminatedError
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve until interrupted; the spawned sidecar (if any) is stopped on exit."""
-    import uvicorn
-
+    """Serve until SIGTERM/SIGINT; then stop the sidecar child (if any) and exit 0."""
     from frontdoor.http import create_app
-    from frontdoor.server import split_listen
+    from frontdoor.server import bind_socket, serve_in_foreground
     from frontdoor.wiring import build_search_service
+    from shoprank.listen import parse_listen
     from sidecar.client import RerankClient
+    from sidecar.supervisor import Presence, SidecarSupervisor
 
-    host, port = split_listen(settings.http_listen)
+    listen = parse_listen(settings.http_listen, "http_listen")
     client = RerankClient.from_settings(settings)
     service = build_search_service(settings, client)
     products = service.engine.count()  # fails here, with what to do, when nothing is indexed
-    child: subprocess.Popen[bytes] | None = None
-    if not args.no_spawn_sidecar and not client.wait_until_serving(timeout_s=1.0):
-        child = spawn_sidecar(settings)
-        if not client.wait_until_serving(timeout_s=120.0):
-            log.warning("the sidecar at %s is not serving yet: searches fail open until it is", settings.sidecar)
-    print(
-        f"shoprank front door on http://{settings.http_listen}/ ({products} products, {service.engine.name}, "
-        f"sidecar {settings.sidecar})",
-        flush=True,
-    )
+    sock = bind_socket(listen.host, listen.port)  # fails here when the port is taken, before any child starts
+    bound = listen.with_port(sock.getsockname()[1])
+    supervisor: SidecarSupervisor | None = None  # watches (and, unless told not to, starts) the sidecar
+    previous = signal.signal(signal.SIGTERM, _stop_now)
     try:
-        uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+        supervisor = SidecarSupervisor(settings, spawning=not args.no_spawn_sidecar)
+        if supervisor.start(CHILD_START_WAIT_S) is not Presence.SERVING:
+            log.warning("the sidecar at %s is not serving yet: searches fail open until it is", settings.sidecar)
+        print(
+            f"shoprank front door on http://{bound}/ ({products} products, {service.engine.name}, "
+            f"sidecar {settings.sidecar})",
+            flush=True,
+        )
+        signal.signal(signal.SIGTERM, previous)
+        serve_in_foreground(create_app(service), sock)
+    except _TerminatedError:
+        log.info("SIGTERM while starting: stopping")
     finally:
+        # A second SIGTERM must not cut the cleanup short (the child would be orphaned).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sock.close()
         client.close()
-        if child is not None:
-            stop_process(child, 10)
+        if supervisor is not None:
+            supervisor.stop(settings.drain_seconds + 5)  # the child drains for up to drain_seconds
+        signal.signal(signal.SIGTERM, previous)
     return 0
