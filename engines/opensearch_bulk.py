@@ -19,14 +19,14 @@ import numpy as np
 from opensearchpy import OpenSearch, helpers
 
 from engines.base import FloatArray, WriteFailure
+from shoprank.limits import MAX_ID_BYTES
 from shoprank.schema import Product
 
 log = logging.getLogger(__name__)
 
 VECTOR_DECIMALS = 7
-# OpenSearch refuses a `_id` longer than this many UTF-8 bytes, and refuses it for the whole
-# bulk request (action_request_validation_exception), not as one item.
-MAX_ID_BYTES = 512
+# OpenSearch refuses a `_id` over MAX_ID_BYTES UTF-8 bytes for the whole bulk request
+# (action_request_validation_exception), not as one item: such an id is never sent.
 # Longest error text kept per refused document (the dead-letter file keeps it).
 MAX_REASON_CHARS = 300
 

@@ -114,6 +114,7 @@ def test_run_listens_until_sigterm_and_refuses_a_second_node_on_its_home(tmp_pat
     assert cluster_status(f"http://127.0.0.1:{port}", timeout_s=1.0) is None  # the JVM is gone
 
 
+@pytest.mark.service  # it holds a port to show the refusal
 def test_a_port_in_use_is_refused_before_a_jvm_starts(tmp_path: Path) -> None:
     import http.server
     import threading
