@@ -34,6 +34,7 @@ import numpy as np
 
 from benchmarks.hardware import hardware
 from shoprank.settings import REPO_ROOT, Settings
+from shoprank.vocabulary import DIVERSITY_METHODS
 from sidecar.process import SidecarProcess, child_environment, stop_process
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -244,7 +245,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", default="1,2,4,8", help="comma-separated client thread counts")
     parser.add_argument("--requests", type=int, default=48, help="most requests per path and concurrency")
     parser.add_argument("--max-seconds", type=float, default=45.0, help="time cap per path and concurrency")
-    parser.add_argument("--diversity", choices=["none", "mmr", "xquad", "dpp"], help="per-request diversity method")
+    parser.add_argument("--diversity", choices=DIVERSITY_METHODS, help="per-request diversity method")
     parser.add_argument("--shared-data", type=Path, default=SHARED_DATA, help="dir with esci/ and wands/ queries")
     parser.add_argument("--no-kill-phase", action="store_true", help="skip killing the sidecar under load at the end")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")

@@ -7,15 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
 
-import numpy as np
-import numpy.typing as npt
-
+from shoprank.arrays import FloatArray
 from shoprank.schema import Product
-
-FloatArray = npt.NDArray[np.float32]
-RetrievalMode = Literal["bm25", "knn", "hybrid"]
-RETRIEVAL_MODES: tuple[RetrievalMode, ...] = ("bm25", "knn", "hybrid")
-
+from shoprank.vocabulary import RETRIEVAL_MODES as RETRIEVAL_MODES
+from shoprank.vocabulary import RetrievalMode as RetrievalMode
 
 # Why an engine could not answer, as a class a public answer may name (frontdoor/engine_errors.py
 # maps each to an HTTP status; the details stay in the operator's message and the log).

@@ -25,7 +25,6 @@ from lancedb.query import FullTextOperator, MultiMatchQuery
 
 from engines.base import (
     EngineError,
-    FloatArray,
     Hit,
     NoLiveIndexError,
     RetrievalQuery,
@@ -39,6 +38,7 @@ from engines.heap import bound_heap_growth, release_free_heap
 from engines.lance_query import FACET_COLUMNS, empty_facet_rows, facet_rows, filter_sql, in_list
 from engines.lance_schema import arrow_schema, product_from_row, to_arrow
 from engines.versions import AliasFile, AliasState, new_version_name
+from shoprank.arrays import FloatArray
 from shoprank.schema import VECTOR_DIM, Product
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from engines.base import FloatArray
+from shoprank.arrays import FloatArray
 from shoprank.schema import VECTOR_DIM, Product
 
 
@@ -42,20 +42,7 @@ def to_arrow(products: Sequence[Product], vectors: FloatArray) -> pa.Table:
     dim = vectors.shape[1] if vectors.ndim == 2 else VECTOR_DIM
     columns: dict[str, list[Any]] = {name: [] for name in arrow_schema(dim).names if name != "vector"}
     for p in products:
-        for name in (
-            "id",
-            "title",
-            "description",
-            "bullet_points",
-            "brand",
-            "color",
-            "category",
-            "price",
-            "rating",
-            "rating_count",
-            "is_book",
-            "image",
-        ):
+        for name in Product.model_fields:
             columns[name].append(getattr(p, name))
         columns["category_path"].append(p.category_path)
         columns["category_leaf"].append(p.category[-1] if p.category else "")

@@ -21,7 +21,6 @@ from opensearchpy.exceptions import NotFoundError, SerializationError, Transport
 
 from engines.base import (
     EngineError,
-    FloatArray,
     NoLiveIndexError,
     RetrievalQuery,
     RetrievalResult,
@@ -41,6 +40,7 @@ from engines.opensearch_versions import (
     version_state,
 )
 from engines.versions import new_version_name
+from shoprank.arrays import FloatArray
 from shoprank.schema import Product
 from shoprank.settings import HybridTechnique, Settings
 

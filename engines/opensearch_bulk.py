@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from opensearchpy import OpenSearch, helpers
 
-from engines.base import FloatArray, WriteFailure
+from engines.base import WriteFailure
+from shoprank.arrays import FloatArray
 from shoprank.limits import MAX_ID_BYTES
 from shoprank.schema import Product
 

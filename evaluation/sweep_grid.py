@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from shoprank.vocabulary import STRENGTH_METHODS
 from sidecar.diversify.params import EMBEDDING_METHODS, DiversityParams, Facet, Method
 
 DEFAULT_STRENGTHS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9)
-SWEPT_METHODS: tuple[Method, ...] = ("mmr", "xquad", "dpp")
 # xQuAD runs once per facet choice: its aspects from categories, brands, or both.
 XQUAD_FACETS: tuple[tuple[Facet, ...], ...] = (("category",), ("brand",), ("category", "brand"))
 DEFAULT_FACETS = DiversityParams().facets
@@ -82,7 +82,7 @@ RERANK_ONLY = SweepConfig("rerank", DiversityParams(method="none", strength=0.0)
 
 def sweep_grid(
     strengths: Sequence[float] = DEFAULT_STRENGTHS,
-    methods: Sequence[Method] = SWEPT_METHODS,
+    methods: Sequence[Method] = STRENGTH_METHODS,
     caps: Sequence[Caps] = DEFAULT_CAPS,
     combined_strengths: Sequence[float] = (),
     window: int = 10,

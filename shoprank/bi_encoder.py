@@ -10,15 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 from tokenizers import Tokenizer
 
+from shoprank.arrays import FloatArray
 from shoprank.model_meta import BI_ENCODER, TOKENIZER_FILE, Precision, load_metadata, model_dir
 from shoprank.onnx_session import create_session, resolve_device
 from shoprank.settings import Settings
 from shoprank.token_batches import pad_batch, plan_batches
-
-FloatArray = npt.NDArray[np.float32]
 
 
 class BiEncoder:

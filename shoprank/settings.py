@@ -16,13 +16,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shoprank.limits import MAX_CANDIDATES, MAX_FIELD_BYTES, MAX_REQUEST_BYTES
 from shoprank.listen import parse_listen
+from shoprank.vocabulary import DiversityFacet, DiversityMethod
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 Device = Literal["auto", "cpu", "cuda"]
 EngineName = Literal["lancedb", "opensearch"]
-DiversityName = Literal["none", "mmr", "xquad", "dpp"]
-FacetName = Literal["category", "brand"]  # sidecar/diversify/params.py FACETS (a test keeps them equal)
 HybridTechnique = Literal["min_max", "rrf"]
 
 
@@ -103,7 +102,7 @@ class Settings(BaseSettings):
     # never saw it (`shoprank train --holdout train` / `--holdout dev` / the release, then
     # `shoprank eval-pool`); README "Quality" has the table. No setting reached the issue's +20%
     # category and brand coverage@10 within 1% NDCG@10.
-    diversity_method: DiversityName = Field(
+    diversity_method: DiversityMethod = Field(
         "dpp", description="sidecar default diversity method, for requests that name none (none: relevance order)"
     )
     diversity_strength: float = Field(
@@ -119,7 +118,7 @@ class Settings(BaseSettings):
         description="sidecar default share of attribute similarity (same brand / leaf category) in MMR and DPP's "
         "similarity, the rest embedding cosine",
     )
-    diversity_facets: Annotated[tuple[FacetName, ...], NoDecode] = Field(
+    diversity_facets: Annotated[tuple[DiversityFacet, ...], NoDecode] = Field(
         ("category", "brand"),
         min_length=1,
         description="sidecar default xQuAD aspects, for requests that name none: category, brand or category,brand",

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
+from shoprank.arrays import FloatArray
 from sidecar import metrics
 from sidecar.bucketing import CPU_CALL_OVERHEAD_TOKENS, plan_padded_batches
 from sidecar.domain import BatchUsage
@@ -34,7 +34,6 @@ from sidecar.errors import DeadlineExceededError, InferenceError, NotReadyError,
 
 log = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float32]
 
 # Share of the time left before a deadline that queued work may take: the rest is headroom for
 # the handler's own work after scoring (diversity, the response) and for the estimate's error.

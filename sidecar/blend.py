@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
+from shoprank.arrays import FloatArray
 from shoprank.normalise import min_max
-
-FloatArray = npt.NDArray[np.float32]
 
 
 def blend(relevance: FloatArray, first_stage: FloatArray, weight: float) -> FloatArray:

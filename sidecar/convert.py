@@ -14,6 +14,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from shoprank import limits as product_limits
+from shoprank.schema import TEXT_FIELDS
 from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar.diversify import DiversityParamError, DiversityParams, Facet, Method
@@ -30,7 +31,6 @@ METHODS: dict[int, Method | None] = {
 METHOD_ENUMS: dict[str, int] = {name: number for number, name in METHODS.items() if name is not None}
 FACETS: dict[int, Facet] = {pb.DIVERSITY_FACET_CATEGORY: "category", pb.DIVERSITY_FACET_BRAND: "brand"}
 FACET_ENUMS: dict[str, int] = {name: number for number, name in FACETS.items()}
-PRODUCT_TEXT_FIELDS = ("title", "brand", "color", "bullet_points", "description")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _unit_interval(value: float, field: str) -> float:
 
 
 def _product(message: pb.Product, path: str, limits: RequestLimits) -> CandidateProduct:
-    for name in PRODUCT_TEXT_FIELDS:
+    for name in TEXT_FIELDS:
         size = len(getattr(message, name).encode("utf-8"))
         if size > limits.max_field_bytes:
             raise InvalidRequestError(f"{path}.{name}", f"is {size} bytes, more than {limits.max_field_bytes}")

@@ -7,12 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
-import numpy.typing as npt
-
+from shoprank.arrays import FloatArray
 from sidecar.diversify import DiversityParams
-
-FloatArray = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)

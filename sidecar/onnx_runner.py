@@ -12,7 +12,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float32]
+from shoprank.arrays import FloatArray
+
 IntArray = npt.NDArray[np.int64]
 
 

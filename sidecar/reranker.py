@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
+from shoprank.arrays import FloatArray
 from shoprank.model_meta import (
     CROSS_ENCODER,
     TOKENIZER_FILE,
@@ -41,7 +41,6 @@ from sidecar.onnx_runner import BatchRunner, runner_for
 # ~10 ms). One thread per request, in the handler's thread, scales with the handlers instead.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FloatArray = npt.NDArray[np.float32]
 
 REQUIRED_INPUTS = ("input_ids", "attention_mask")
 # Product text characters tokenized per token of the pair budget (more than any shop text needs;

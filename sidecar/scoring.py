@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from shoprank.arrays import FloatArray
 from shoprank.normalise import min_max
 from shoprank.template import ProductText, bi_encoder_text
 from sidecar.blend import blend
@@ -21,7 +22,6 @@ from sidecar.diversify import diversify
 from sidecar.domain import (
     Admission,
     Explanation,
-    FloatArray,
     PairScores,
     RerankOutcome,
     RerankQuery,

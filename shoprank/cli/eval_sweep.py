@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 
 from shoprank.cli.common import comma_separated
 from shoprank.settings import Settings
+from shoprank.vocabulary import STRENGTH_METHODS
 
 if TYPE_CHECKING:
     from evaluation.evaluate import EvalReport
     from evaluation.sweep_grid import SweepConfig
-
-SWEEP_METHODS = ("mmr", "xquad", "dpp")  # the diversity methods with a strength (none has no curve)
 
 
 def _strengths(text: str) -> list[float]:
@@ -43,9 +42,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sweep-methods",
-        type=comma_separated(SWEEP_METHODS),
-        default=list(SWEEP_METHODS),
-        help=f"methods of the sweep (default {','.join(SWEEP_METHODS)})",
+        type=comma_separated(STRENGTH_METHODS),
+        default=list(STRENGTH_METHODS),
+        help=f"methods of the sweep (default {','.join(STRENGTH_METHODS)})",
     )
     parser.add_argument("--sweep-plot", type=Path, help="write a PNG of the trade-off curves (implies --sweep)")
 

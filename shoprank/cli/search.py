@@ -7,6 +7,7 @@ from typing import Any
 
 from shoprank.cli.common import add_command, print_json
 from shoprank.settings import Settings
+from shoprank.vocabulary import DIVERSITY_METHODS, RETRIEVAL_MODES
 
 
 def register(subparsers: Any) -> None:
@@ -14,11 +15,9 @@ def register(subparsers: Any) -> None:
     parser = add_command(subparsers, "search", "search the catalogue: hybrid first stage, sidecar rerank, page")
     parser.add_argument("query", help="what a shopper typed")
     parser.add_argument("--k", type=int, default=None, help="results to show (default: --page-size)")
-    parser.add_argument("--mode", choices=["bm25", "knn", "hybrid"], default="hybrid", help="first-stage retrieval")
+    parser.add_argument("--mode", choices=RETRIEVAL_MODES, default="hybrid", help="first-stage retrieval")
     parser.add_argument("--no-rerank", action="store_true", help="first-stage order only")
-    parser.add_argument(
-        "--diversity", choices=["none", "mmr", "xquad", "dpp"], help="diversity method (default: sidecar's)"
-    )
+    parser.add_argument("--diversity", choices=DIVERSITY_METHODS, help="diversity method (default: sidecar's)")
     parser.add_argument("--strength", type=float, help="diversity strength in [0, 1]")
     parser.add_argument("--explain", action="store_true", help="ask the sidecar why each result is where it is")
     parser.add_argument("--json", action="store_true", help="JSON output")

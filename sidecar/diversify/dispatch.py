@@ -8,13 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from shoprank.arrays import Float64Array
 from shoprank.normalise import min_max
 from sidecar.diversify.attributes import CandidateAttributes, category_label
 from sidecar.diversify.caps import PageCaps
 from sidecar.diversify.dpp import SlidingWindowDPP
 from sidecar.diversify.mmr import MMR
 from sidecar.diversify.params import DiversityParamError, DiversityParams, Facet
-from sidecar.diversify.selection import FloatArray, Objective, RelevanceOnly, greedy_fill, relevance_prefix
+from sidecar.diversify.selection import Objective, RelevanceOnly, greedy_fill, relevance_prefix
 from sidecar.diversify.similarity import similarity
 from sidecar.diversify.xquad import FacetAspects, XQuAD
 
@@ -42,7 +43,7 @@ class DiversityResult:
     notes: tuple[str, ...] = ()
 
 
-def _check_relevance(relevance: npt.ArrayLike) -> FloatArray:
+def _check_relevance(relevance: npt.ArrayLike) -> Float64Array:
     values = np.asarray(relevance, dtype=np.float64)
     if values.ndim != 1:
         raise DiversityParamError("relevance", f"must be one score per candidate (1-D), got shape {values.shape}")

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from sidecar.diversify.selection import FloatArray
+from shoprank.arrays import Float64Array
 from sidecar.diversify.similarity import Similarity
 
 # Residuals below this are "already spanned by the window"; also floors the log.
@@ -33,7 +33,7 @@ MIN_RESIDUAL = 1e-10
 class SlidingWindowDPP:
     """Greedy MAP objective of a DPP, conditioned on the last window - 1 picks."""
 
-    def __init__(self, relevance: FloatArray, similarity: Similarity, strength: float, window: int) -> None:
+    def __init__(self, relevance: Float64Array, similarity: Similarity, strength: float, window: int) -> None:
         self._relevance = (1.0 - strength) * relevance
         self._strength = strength
         self._similarity = similarity
@@ -48,10 +48,10 @@ class SlidingWindowDPP:
         self._page: list[int] = []
         self._label = similarity.label("DPP")
 
-    def _redundancy(self) -> FloatArray:
+    def _redundancy(self) -> Float64Array:
         return -np.log(np.maximum(self._residual, MIN_RESIDUAL))
 
-    def values(self) -> tuple[FloatArray, FloatArray]:
+    def values(self) -> tuple[Float64Array, Float64Array]:
         """(1 - s) * rel - s * redundancy, and the redundancy -log d^2."""
         redundancy = self._redundancy()
         return self._relevance - self._strength * redundancy, redundancy

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from sidecar.diversify.selection import FloatArray
+from shoprank.arrays import Float64Array
 from sidecar.diversify.similarity import Similarity
 
 
 class MMR:
     """MMR objective over the candidates; relevance min-max normalised to [0, 1]."""
 
-    def __init__(self, relevance: FloatArray, similarity: Similarity, strength: float) -> None:
+    def __init__(self, relevance: Float64Array, similarity: Similarity, strength: float) -> None:
         self._relevance = (1.0 - strength) * relevance
         self._strength = strength
         self._similarity = similarity
@@ -27,7 +27,7 @@ class MMR:
         self._page: list[int] = []
         self._label = similarity.label("MMR")
 
-    def values(self) -> tuple[FloatArray, FloatArray]:
+    def values(self) -> tuple[Float64Array, Float64Array]:
         """(1 - s) * relevance - s * redundancy, and the redundancy."""
         return self._relevance - self._strength * self._redundancy, self._redundancy
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
-Method = Literal["none", "mmr", "xquad", "dpp"]
-METHODS: tuple[Method, ...] = ("none", "mmr", "xquad", "dpp")
-# Methods whose redundancy comes from product embeddings (attribute similarity without them).
-EMBEDDING_METHODS: tuple[Method, ...] = ("mmr", "dpp")
-# The product attributes xQuAD takes its aspects from (each product covers one aspect of each).
-Facet = Literal["category", "brand"]
-FACETS: tuple[Facet, ...] = ("category", "brand")
+from shoprank.vocabulary import DIVERSITY_FACETS, DIVERSITY_METHODS, DiversityFacet, DiversityMethod
+from shoprank.vocabulary import EMBEDDING_METHODS as EMBEDDING_METHODS
+
+# The diversity package's short names for the shared vocabulary.
+Method = DiversityMethod
+METHODS = DIVERSITY_METHODS
+Facet = DiversityFacet
+FACETS = DIVERSITY_FACETS
 
 
 class DiversityParamError(ValueError):

@@ -13,17 +13,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
+from shoprank.arrays import Float64Array
 from sidecar.diversify.caps import PageCaps
-
-FloatArray = npt.NDArray[np.float64]
 
 
 class Objective(Protocol):
     """A method's marginal objective over the candidates, given the page so far."""
 
-    def values(self) -> tuple[FloatArray, FloatArray]:
+    def values(self) -> tuple[Float64Array, Float64Array]:
         """(objective, diversity term) for every candidate if it were placed next."""
         ...
 
@@ -39,11 +37,11 @@ class Objective(Protocol):
 class RelevanceOnly:
     """Method "none": the objective is the relevance itself, no diversity term."""
 
-    def __init__(self, relevance: FloatArray, capped: bool = False) -> None:
+    def __init__(self, relevance: Float64Array, capped: bool = False) -> None:
         self._values = (relevance, np.zeros_like(relevance))
         self._why = "most relevant within the caps" if capped else "relevance order"
 
-    def values(self) -> tuple[FloatArray, FloatArray]:
+    def values(self) -> tuple[Float64Array, Float64Array]:
         """Relevance, and a zero term."""
         return self._values
 
@@ -103,7 +101,7 @@ def greedy_fill(objective: Objective, n: int, k: int, caps: PageCaps | None) -> 
     return picks
 
 
-def relevance_prefix(relevance: FloatArray, k: int) -> list[Pick]:
+def relevance_prefix(relevance: Float64Array, k: int) -> list[Pick]:
     """The first min(k, n) candidates as they are: the greedy fill's result without diversity or caps."""
     return [
         Pick(i, float(relevance[i]), 0.0, f"kept at #{i + 1}: relevance order") for i in range(min(k, len(relevance)))

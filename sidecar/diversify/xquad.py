@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sidecar.diversify.selection import FloatArray
+from shoprank.arrays import Float64Array
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class FacetAspects:
     stated: frozenset[str] = frozenset()
 
 
-def _weights(codes: npt.NDArray[np.int64], count: int, relevance: FloatArray, counted: FloatArray) -> FloatArray:
+def _weights(codes: npt.NDArray[np.int64], count: int, relevance: Float64Array, counted: Float64Array) -> Float64Array:
     """P(a | q): each aspect's share of the relevance mass of the `counted` (0/1) candidates (of
     their number when all are irrelevant)."""
     mass = np.bincount(codes, weights=relevance * counted, minlength=count)
@@ -66,7 +66,7 @@ def _weights(codes: npt.NDArray[np.int64], count: int, relevance: FloatArray, co
 class XQuAD:
     """xQuAD objective over one-aspect-per-product facets (category, brand)."""
 
-    def __init__(self, relevance: FloatArray, facets: Sequence[FacetAspects], strength: float) -> None:
+    def __init__(self, relevance: Float64Array, facets: Sequence[FacetAspects], strength: float) -> None:
         """relevance: min-max normalised, candidates in relevance order; facets: at least one."""
         if not facets:
             raise ValueError("xQuAD needs at least one facet")
@@ -76,7 +76,7 @@ class XQuAD:
         self._facets = [f.name for f in facets]
         rows: list[npt.NDArray[np.int64]] = []
         labels: list[str] = []
-        weights: list[FloatArray] = []
+        weights: list[Float64Array] = []
         for facet in facets:
             index: dict[str, int] = {}
             local = np.array([index.setdefault(key, len(index)) for key in facet.keys], dtype=np.int64)
@@ -95,11 +95,11 @@ class XQuAD:
         self._on_page: dict[int, list[int]] = {}
         self._placed = 0
 
-    def _gains(self) -> FloatArray:
+    def _gains(self) -> Float64Array:
         """(facets, n): each facet's share of each candidate's aspect gain now."""
         return np.asarray(self._coverage_gain * self._uncovered[self._codes], dtype=np.float64)
 
-    def values(self) -> tuple[FloatArray, FloatArray]:
+    def values(self) -> tuple[Float64Array, Float64Array]:
         """(1 - s) * rel + s * aspect gain, and the aspect gain."""
         gain = self._gains().sum(axis=0)
         return self._weighted_relevance + self._strength * gain, gain
