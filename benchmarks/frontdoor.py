@@ -33,6 +33,7 @@ import httpx
 import numpy as np
 
 from benchmarks.hardware import hardware
+from shoprank.errors import MissingFileError, NotSetUpError, UserInputError
 from shoprank.settings import REPO_ROOT, Settings
 from shoprank.vocabulary import DIVERSITY_METHODS
 from sidecar.process import SidecarProcess, child_environment, stop_process
@@ -73,7 +74,7 @@ def load_queries(shared_data: Path) -> list[str]:
             queries.extend(row["query"] for row in csv.DictReader(handle, delimiter="\t"))
     unique = list(dict.fromkeys(q.strip() for q in queries if q.strip()))
     if not unique:
-        raise FileNotFoundError(f"no queries in {judgments} or {wands}: pass --shared-data DIR")
+        raise MissingFileError(f"no queries in {judgments} or {wands}: pass --shared-data DIR")
     return unique
 
 
@@ -203,7 +204,7 @@ class Stack:
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             if self.frontdoor.poll() is not None:
-                raise RuntimeError("the front door exited: is anything indexed in --data-dir? (`shoprank index`)")
+                raise NotSetUpError("the front door exited: is anything indexed in --data-dir? (`shoprank index`)")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
                     return
@@ -266,7 +267,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Start the stack, load it at each concurrency, print the table beside the first-stage baseline."""
     levels = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
     if not levels or min(levels) < 1 or args.requests < 1 or args.max_seconds <= 0:
-        raise ValueError("--concurrency needs positive integers, --requests and --max-seconds positive values")
+        raise UserInputError("--concurrency needs positive integers, --requests and --max-seconds positive values")
     queries = load_queries(args.shared_data)
     params: dict[str, Any] = {"page_size": settings.page_size}
     if args.diversity:

@@ -13,6 +13,7 @@ from typing import Any
 
 from indexer.readers import read_catalogue
 from indexer.validate import FieldMapping, validate_row
+from shoprank.errors import UserInputError
 from shoprank.schema import Product
 
 VARIANTS = ("Small", "Medium", "Large", "XL", "2-Pack", "4-Pack", "Family Size", "Travel Size")
@@ -26,7 +27,7 @@ def load_sample(path: Path) -> list[dict[str, Any]]:
         if isinstance(product, Product):
             rows.append(product.model_dump())
     if not rows:
-        raise ValueError(f"no valid products in {path} to generate a catalogue from")
+        raise UserInputError(f"no valid products in {path} to generate a catalogue from")
     return rows
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.hardware import describe, load_average, summary
+from shoprank.errors import MissingFileError, UserInputError
 from shoprank.settings import REPO_ROOT, Settings
 
 ESCI_CATALOGUE = REPO_ROOT.parent / "shared" / "data" / "esci" / "products.ndjson"
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     meta = load_metadata(model_dir(settings.models_dir(), BI_ENCODER))
     sizes = [int(s) for s in str(args.generated).split(",") if s.strip()]
     if args.no_esci and not sizes:
-        raise ValueError("nothing to measure: drop --no-esci or pass --generated SIZES")
+        raise UserInputError("nothing to measure: drop --no-esci or pass --generated SIZES")
     config = {
         "models_dir": str(settings.models_dir().resolve()),
         "precision": settings.bi_encoder_precision,
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         catalogues: list[tuple[str, Path, int]] = []
         if not args.no_esci:
             if not args.esci.is_file():
-                raise FileNotFoundError(f"no ESCI catalogue at {args.esci}; pass --esci PATH or --no-esci")
+                raise MissingFileError(f"no ESCI catalogue at {args.esci}; pass --esci PATH or --no-esci")
             catalogues.append(("esci", args.esci, 0))
         if sizes:
             from benchmarks.generated_catalogue import load_sample, write_generated

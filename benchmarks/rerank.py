@@ -34,6 +34,7 @@ import numpy as np
 from benchmarks.esci_lists import RerankList, mean_ndcg, rerank_lists
 from benchmarks.hardware import hardware
 from benchmarks.torch_baseline import TorchCrossEncoder
+from shoprank.errors import NotSetUpError, UserInputError
 from shoprank.model_meta import CROSS_ENCODER, model_dir
 from shoprank.onnx_session import available_cores
 from shoprank.schema import Product
@@ -138,7 +139,7 @@ def start_sidecar_process(settings: Settings) -> SidecarProcess:
     sidecar = SidecarProcess(configured, listen="127.0.0.1:0")
     if not sidecar.wait_serving(300):
         sidecar.stop(60)
-        raise RuntimeError("the sidecar did not become ready in 5 minutes; is the model built? (`shoprank sidecar`)")
+        raise NotSetUpError("the sidecar did not become ready in 5 minutes; is the model built? (`shoprank sidecar`)")
     return sidecar
 
 
@@ -247,7 +248,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     levels = [int(c) for c in str(args.concurrency).split(",")]
     lists = rerank_lists(args.esci, args.queries, args.candidates, args.seed)
     if not lists:
-        raise ValueError(f"no judged queries found under {args.esci}")
+        raise UserInputError(f"no judged queries found under {args.esci}")
     machine = hardware()
     sidecar, sidecar_scores, served = bench_sidecar(settings, lists, levels)
     baseline, baseline_scores, baseline_facts = bench_baseline(settings, lists, levels)

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
+from shoprank.errors import NotSetUpError
 from shoprank.model_meta import TOKENIZER_FILE, load_metadata
 from shoprank.template import ProductText, cross_encoder_text, query_text
 
@@ -50,7 +51,7 @@ class TorchCrossEncoder:
             loaded: Any = BertForSequenceClassification.from_pretrained(str(source), num_labels=1)
             return loaded.float()  # released weights may be stored in fp16: the baseline is fp32
         if self.meta.fine_tuned:
-            raise RuntimeError(
+            raise NotSetUpError(
                 f"the served cross-encoder was fine-tuned from {source}, which is not here; "
                 "point model.json's source at the weights or rebuild with `shoprank models build`"
             )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
 
 from shoprank.arrays import FloatArray
+from shoprank.errors import UserError
 from shoprank.schema import Product
 from shoprank.vocabulary import RETRIEVAL_MODES as RETRIEVAL_MODES
 from shoprank.vocabulary import RetrievalMode as RetrievalMode
@@ -29,7 +30,7 @@ EngineFailure = Literal[
 ENGINE_FAILURES: tuple[EngineFailure, ...] = get_args(EngineFailure)
 
 
-class EngineError(RuntimeError):
+class EngineError(UserError, RuntimeError):
     """The engine cannot do what was asked. The message is for the operator and says what to do
     (it may name the cluster URL, never credentials); `failure` is the class a shopper may see."""
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 from engines.base import EngineError
+from shoprank.errors import UserInputError
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def free_port() -> int:
 def check_heap(heap: str) -> str:
     """A JVM heap size such as 512m or 1g; anything else is refused with what to pass."""
     if not HEAP_PATTERN.fullmatch(heap):
-        raise ValueError(f"heap {heap!r} is not a JVM size: pass e.g. 512m or 1g")
+        raise UserInputError(f"heap {heap!r} is not a JVM size: pass e.g. 512m or 1g")
     return heap
 
 

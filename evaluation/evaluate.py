@@ -29,6 +29,7 @@ from indexer.catalogue_cache import catalogue_engine
 from relevance.judgments import Judgments, load_judgments, normalise_query, split_queries
 from relevance.metrics import has_relevant
 from shoprank.bi_encoder import BiEncoder
+from shoprank.errors import UserInputError
 from shoprank.model_meta import CROSS_ENCODER, model_dir
 from shoprank.onnx_session import resolve_device
 from shoprank.schema import Product
@@ -138,7 +139,7 @@ def select_queries(judgments: Judgments, config: EvalConfig, seen: set[str]) -> 
         notes.append(f"{len(queries) - len(informative)} queries without any E/S judgment are left out")
     queries = informative[: config.max_queries] if config.max_queries else informative
     if not queries:
-        raise ValueError("no judged queries left to evaluate; see --queries")
+        raise UserInputError("no judged queries left to evaluate; see --queries")
     return judgments.subset(queries), notes
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluation.stages import Reranker
+from shoprank.errors import UserInputError
 from sidecar.diversify import DiversityParams
 from sidecar.domain import CandidateProduct, RerankOutcome, RerankQuery
 from sidecar.scoring import RerankService
@@ -102,9 +103,11 @@ def record_windows(rerankers: dict[str, Reranker], stage: str = "rerank") -> Win
     """Make `stage` (rerank-only) record its scored windows; returns the recorder."""
     reranker = rerankers.get(stage)
     if reranker is None:
-        raise ValueError(f"the trade-off sweep diversifies the {stage} stage's windows: include {stage} in --stages")
+        raise UserInputError(
+            f"the trade-off sweep diversifies the {stage} stage's windows: include {stage} in --stages"
+        )
     if reranker.diversity.method != "none" or reranker.diversity.has_caps:
-        raise ValueError(f"the {stage} stage diversifies; the sweep needs its rerank-only windows")
+        raise UserInputError(f"the {stage} stage diversifies; the sweep needs its rerank-only windows")
     recorder = WindowRecorder(reranker.service)
     rerankers[stage] = replace(reranker, service=recorder)
     return recorder

@@ -31,9 +31,10 @@ from evaluation.tradeoff import (
     most_coverage_within_budget,
     relative_change,
 )
+from shoprank.errors import UserInputError
 
 
-class PoolError(ValueError):
+class PoolError(UserInputError):
     """The reports cannot be pooled; the message says which and why."""
 
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from indexer.catalogue_cache import cache_root
+from shoprank.errors import NotSetUpError
 from shoprank.model_meta import CROSS_ENCODER, TRAINING_RECORD_FILE
 from shoprank.settings import Settings
 from training.built_models import is_built
@@ -23,7 +24,7 @@ def zero_shot_models(settings: Settings) -> Path:
     try:
         from training.export import build_cross_encoder
     except ImportError as exc:
-        raise RuntimeError(
+        raise NotSetUpError(
             "the rerank_zero_shot stage exports the base model and needs the train extra: "
             "pip install 'shoprank[train]', or leave the stage out with --stages"
         ) from exc

@@ -20,6 +20,7 @@ from engines.base import FacetBucket, Filters, Hit, RetrievalMode, RetrievalQuer
 from frontdoor.defaults import ServedDefaults
 from frontdoor.facets import shape_facets
 from frontdoor.window_cache import WindowCache
+from shoprank.errors import UserInputError
 from shoprank.schema import Product
 from shoprank.template import query_text
 from sidecar.client import RankedId, RerankClient, RerankOptions, RerankReply, first_stage_reply
@@ -58,7 +59,7 @@ class QueryEncoder(Protocol):
     def encode_one(self, text: str) -> npt.NDArray[np.float32]: ...
 
 
-class PageOutOfRangeError(ValueError):
+class PageOutOfRangeError(UserInputError):
     """The page asked for lies beyond the ranked window; the message says which pages exist."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
+from shoprank.errors import NotSetUpError
+
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port (0: a free port), for uvicorn to serve on."""
@@ -24,7 +26,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise RuntimeError(
+        raise NotSetUpError(
             f"cannot serve HTTP on {host}:{port} ({error.strerror}); pick another --http-listen"
         ) from error
     # Listening now: connections made before uvicorn takes over wait in the backlog, not refused.

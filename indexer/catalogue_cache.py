@@ -13,6 +13,7 @@ from pathlib import Path
 
 from engines.base import NoLiveIndexError, SearchEngine
 from shoprank.bi_encoder import BiEncoder
+from shoprank.errors import MissingFileError, NotSetUpError
 from shoprank.settings import Settings
 from shoprank.template import TEMPLATE_VERSION
 
@@ -41,7 +42,7 @@ def catalogue_engine(settings: Settings, encoder: BiEncoder, catalogue: Path | N
         try:
             engine.count()
         except NoLiveIndexError as exc:
-            raise RuntimeError(
+            raise NotSetUpError(
                 f"{exc}; or pass --catalogue PATH and the eval indexes it into {cache_root(settings)}"
             ) from exc
         return engine
@@ -50,7 +51,7 @@ def catalogue_engine(settings: Settings, encoder: BiEncoder, catalogue: Path | N
     from indexer.pipeline import Indexer
 
     if not catalogue.is_file():
-        raise FileNotFoundError(f"no catalogue file at {catalogue}")
+        raise MissingFileError(f"no catalogue file at {catalogue}")
     root = cache_root(settings) / f"lancedb-{_catalogue_key(catalogue, encoder)}"
     lance = LanceEngine(root, alias=settings.index_name, knn_weight=settings.hybrid_weight_knn)
     if lance.live_version() is None:

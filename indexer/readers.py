@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from shoprank.errors import MissingFileError, UserInputError
+
 CatalogueFormat = Literal["bulk", "jsonl", "csv", "parquet"]
 FORMATS: tuple[CatalogueFormat, ...] = ("bulk", "jsonl", "csv", "parquet")
 Action = Literal["index", "delete"]
@@ -55,7 +57,7 @@ def detect_format(path: Path) -> CatalogueFormat:
         for line in _physical_lines(path):
             return "bulk" if _as_action(_json_object(line.text)[0]) is not None else "jsonl"
         return "jsonl"
-    raise ValueError(f"cannot tell the format of {path}; pass --format ({', '.join(FORMATS)})")
+    raise UserInputError(f"cannot tell the format of {path}; pass --format ({', '.join(FORMATS)})")
 
 
 @dataclass
@@ -233,11 +235,11 @@ def read_csv(path: Path) -> Iterator[RawRow]:
     lines = _csv_lines(path)
     first = next(lines, None)
     if first is None or first.error is not None or not first.text.strip():
-        raise ValueError(f"{path}: the CSV needs a UTF-8 header row naming the columns (id, title, ...)")
+        raise UserInputError(f"{path}: the CSV needs a UTF-8 header row naming the columns (id, title, ...)")
     header = [name.strip() for name in next(csv.reader([first.text]))]
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated or "" in header:
-        raise ValueError(f"{path}: the CSV header has empty or repeated column names {duplicated}; fix the header")
+        raise UserInputError(f"{path}: the CSV header has empty or repeated column names {duplicated}; fix the header")
     pending: deque[_Line] = deque()
     while (record := _next_csv_record(pending, lines)) is not None:
         head = record[0]
@@ -325,7 +327,7 @@ def _parquet_row(batch: Any, index: int) -> tuple[dict[str, Any] | None, str | N
 def read_catalogue(path: Path, fmt: CatalogueFormat | None = None) -> Iterator[RawRow]:
     """Stream raw rows from a catalogue file of any supported format."""
     if not path.is_file():
-        raise FileNotFoundError(f"no catalogue file at {path}")
+        raise MissingFileError(f"no catalogue file at {path}")
     fmt = fmt or detect_format(path)
     readers = {"bulk": read_bulk, "jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}
     return readers[fmt](path)

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from indexer.readers import RawRow
+from shoprank.errors import UserInputError
 from shoprank.schema import Product, parse_product_id
 
 # Column that marks a change row in JSONL/CSV/Parquet changes files.
@@ -41,15 +42,15 @@ class FieldMapping(BaseModel):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read the field mapping {path}: {exc}") from exc
+            raise UserInputError(f"cannot read the field mapping {path}: {exc}") from exc
         if not isinstance(data, dict) or not all(isinstance(v, str) and v for v in data.values()):
-            raise ValueError(
+            raise UserInputError(
                 f'mapping {path} must be a JSON object of product field -> column, e.g. {{"title": "name"}}'
             )
         known = set(Product.model_fields) | {OP_FIELD}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"mapping {path} names unknown product fields {unknown}; known: {sorted(known)}")
+            raise UserInputError(f"mapping {path} names unknown product fields {unknown}; known: {sorted(known)}")
         return cls(fields=data)
 
     def apply(self, row: dict[str, Any]) -> dict[str, Any]:

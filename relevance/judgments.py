@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shoprank.errors import UserInputError
 from shoprank.template import query_text
 
 # ESCI's official gains: Exact, Substitute, Complement, Irrelevant.
@@ -26,7 +27,7 @@ RELEVANT_GAIN = 0.1
 DEFAULT_SPLIT_SEED = 20240917
 
 
-class JudgmentsError(ValueError):
+class JudgmentsError(UserInputError):
     """The judgments file cannot be read; the message says what is wrong with it."""
 
 
@@ -132,7 +133,7 @@ def split_queries(queries: Sequence[str], seed: int = DEFAULT_SPLIT_SEED, dev: i
     """
     distinct = sorted(set(queries))
     if dev < 0 or test < 0 or dev + test >= len(distinct):
-        raise ValueError(f"cannot hold out {dev} dev + {test} test queries of {len(distinct)}")
+        raise UserInputError(f"cannot hold out {dev} dev + {test} test queries of {len(distinct)}")
     random.Random(seed).shuffle(distinct)
     return QuerySplit(
         train=tuple(distinct[dev + test :]),

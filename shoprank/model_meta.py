@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from shoprank.errors import NotSetUpError
 from shoprank.template import TEMPLATE_VERSION
 
 BI_ENCODER = "bi-encoder"
@@ -25,7 +26,7 @@ TRAINING_RECORD_FILE = "training.json"
 Precision = Literal["fp32", "fp16", "int8"]
 
 
-class ModelNotBuiltError(RuntimeError):
+class ModelNotBuiltError(NotSetUpError):
     """A model directory is missing or incomplete."""
 
 

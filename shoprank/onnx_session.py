@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from shoprank.errors import MissingFileError, NotSetUpError
 from shoprank.settings import Device
 
 log = logging.getLogger(__name__)
@@ -15,7 +16,7 @@ CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
 
 
-class CudaUnavailableError(RuntimeError):
+class CudaUnavailableError(NotSetUpError):
     """CUDA was asked for but this onnxruntime cannot run on a GPU here."""
 
 
@@ -23,7 +24,7 @@ def _ort() -> Any:
     try:
         import onnxruntime
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError(
+        raise NotSetUpError(
             "onnxruntime is not installed: pip install 'shoprank[cpu]' (or 'shoprank[gpu]' on a CUDA machine)"
         ) from exc
     return onnxruntime
@@ -124,7 +125,7 @@ def create_session(
     if device == "cuda":
         providers = [(CUDA_PROVIDER, cuda_provider_options(device_id)), CPU_PROVIDER]
     if not path.is_file():
-        raise FileNotFoundError(f"no ONNX model at {path}; run `shoprank models build`")
+        raise MissingFileError(f"no ONNX model at {path}; run `shoprank models build`")
     session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     active = session.get_providers()
     if device == "cuda" and (not active or active[0] != CUDA_PROVIDER):

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shoprank.errors import UserInputError
 from shoprank.limits import MAX_CANDIDATES, MAX_FIELD_BYTES, MAX_REQUEST_BYTES
 from shoprank.listen import parse_listen
 from shoprank.vocabulary import DiversityFacet, DiversityMethod
@@ -281,7 +282,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         # pydantic's own message repeats each input, which may be a secret (a password in a URL).
-        raise ValueError("; ".join(map(_problem, error.errors()))) from None
+        raise UserInputError("; ".join(map(_problem, error.errors()))) from None
 
 
 def _problem(error: Any) -> str:

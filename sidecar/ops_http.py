@@ -19,6 +19,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shoprank.errors import NotSetUpError
 from shoprank.listen import parse_listen
 from sidecar.metrics import REGISTRY
 from sidecar.reload import ReloadResult
@@ -40,7 +41,7 @@ class OpsEndpoint:
             server_class = _IPv6HTTPServer if address.is_ipv6 else ThreadingHTTPServer
             self._server = server_class((address.host, address.port), handler)
         except (OSError, ValueError) as error:
-            raise RuntimeError(
+            raise NotSetUpError(
                 f"cannot serve metrics on {listen!r} ({error}); pick a free --metrics-listen or set it empty"
             ) from error
         self._server.daemon_threads = True

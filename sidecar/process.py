@@ -21,6 +21,7 @@ from typing import IO, Any
 import grpc
 from pydantic import SecretStr
 
+from shoprank.errors import NotSetUpError
 from shoprank.listen import ListenAddress, parse_listen
 from shoprank.settings import REPO_ROOT, SECRET_SETTINGS, Settings, environment_value
 from sidecar.ready_file import ReadyInfo, read_ready_file
@@ -110,12 +111,12 @@ class SidecarProcess:
                 break
             code = self.process.poll()
             if code is not None:
-                raise RuntimeError(
+                raise NotSetUpError(
                     f"the sidecar exited with code {code} before listening on {self.requested}; "
                     "run `shoprank sidecar` to see why"
                 )
             if time.monotonic() > end:
-                raise RuntimeError(f"the sidecar did not listen on {self.requested} within {timeout_s:.0f} s")
+                raise NotSetUpError(f"the sidecar did not listen on {self.requested} within {timeout_s:.0f} s")
             time.sleep(0.05)
         return self._bound
 

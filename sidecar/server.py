@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from shoprank.errors import NotSetUpError
 from shoprank.listen import parse_listen
 from shoprank.settings import Settings
 from sidecar.blas_threads import use_one_blas_thread
@@ -145,7 +146,7 @@ def start_sidecar(
     except RuntimeError:  # grpcio >= 1.60 raises where older versions returned 0
         port = 0
     if port == 0:
-        raise RuntimeError(
+        raise NotSetUpError(
             f"could not bind --listen {address}: the address is in use (another sidecar?) or not this host's; "
             "stop what listens there or pick another --listen"
         )

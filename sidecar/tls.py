@@ -11,12 +11,14 @@ from pathlib import Path
 
 import grpc
 
+from shoprank.errors import UserInputError
+
 
 def _read(path: Path, setting: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as error:
-        raise ValueError(f"--{setting.replace('_', '-')} {path}: {error.strerror or error}") from error
+        raise UserInputError(f"--{setting.replace('_', '-')} {path}: {error.strerror or error}") from error
 
 
 def server_credentials(
@@ -25,10 +27,10 @@ def server_credentials(
     """Server credentials, or None for plaintext; half-configured TLS is an error, not plaintext."""
     if cert is None and key is None:
         if client_ca is not None:
-            raise ValueError("--tls-client-ca needs --tls-cert and --tls-key (mTLS runs over TLS)")
+            raise UserInputError("--tls-client-ca needs --tls-cert and --tls-key (mTLS runs over TLS)")
         return None
     if cert is None or key is None:
-        raise ValueError("TLS needs both --tls-cert and --tls-key")
+        raise UserInputError("TLS needs both --tls-cert and --tls-key")
     ca = _read(client_ca, "tls_client_ca") if client_ca is not None else None
     return grpc.ssl_server_credentials(
         [(_read(key, "tls_key"), _read(cert, "tls_cert"))], root_certificates=ca, require_client_auth=ca is not None
@@ -41,10 +43,10 @@ def channel_credentials(
     """Client credentials, or None for plaintext."""
     if ca is None:
         if cert is not None or key is not None:
-            raise ValueError("--sidecar-tls-cert/--sidecar-tls-key need --sidecar-tls-ca (mTLS runs over TLS)")
+            raise UserInputError("--sidecar-tls-cert/--sidecar-tls-key need --sidecar-tls-ca (mTLS runs over TLS)")
         return None
     if (cert is None) != (key is None):
-        raise ValueError("a client certificate needs both --sidecar-tls-cert and --sidecar-tls-key")
+        raise UserInputError("a client certificate needs both --sidecar-tls-cert and --sidecar-tls-key")
     return grpc.ssl_channel_credentials(
         root_certificates=_read(ca, "sidecar_tls_ca"),
         private_key=_read(key, "sidecar_tls_key") if key is not None else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from shoprank.errors import NotSetUpError
 from shoprank.model_meta import BI_ENCODER, CROSS_ENCODER, ModelNotBuiltError, load_metadata, model_dir
 from shoprank.settings import Settings
 
@@ -31,7 +32,7 @@ def ensure_models(settings: Settings) -> Path:
         from training.export import build_bi_encoder, build_cross_encoder
         from training.release import released_weights
     except ImportError as exc:
-        raise RuntimeError(
+        raise NotSetUpError(
             f"no built {', '.join(missing)} under {models_dir}; run `shoprank models build` (needs the train extra)"
         ) from exc
     log.warning("building missing models under %s: %s", models_dir, ", ".join(missing))

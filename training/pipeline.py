@@ -24,6 +24,7 @@ from transformers import AutoTokenizer
 from indexer.readers import read_catalogue
 from indexer.validate import FieldMapping, validate_row
 from relevance.judgments import Judgments, QuerySplit, load_judgments, normalise_query, split_queries
+from shoprank.errors import UserInputError
 from shoprank.model_meta import CROSS_ENCODER, TRAINING_RECORD_FILE, model_dir
 from shoprank.schema import Product
 from shoprank.settings import Settings
@@ -60,7 +61,7 @@ def load_products(catalogue: Path) -> dict[str, Product]:
         if isinstance(result, Product):
             products[result.id] = result
     if not products:
-        raise ValueError(f"no valid products in {catalogue}")
+        raise UserInputError(f"no valid products in {catalogue}")
     return products
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from shoprank.errors import MissingFileError, NotSetUpError
 from shoprank.model_meta import TRAINING_RECORD_FILE
 from shoprank.settings import REPO_ROOT
 from training.card import render_card
@@ -31,7 +32,7 @@ def read_record(weights: Path) -> dict[str, Any]:
     """The training record beside some weights."""
     path = weights / TRAINING_RECORD_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{weights} has no {TRAINING_RECORD_FILE}; it was not written by `shoprank train`")
+        raise MissingFileError(f"{weights} has no {TRAINING_RECORD_FILE}; it was not written by `shoprank train`")
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 
@@ -53,7 +54,7 @@ def release(weights: Path, target: Path = RELEASE_DIR, dev_record: Mapping[str, 
     read_record(weights)
     size = sum(p.stat().st_size for p in weights.iterdir() if p.is_file())
     if size > MAX_RELEASE_BYTES:
-        raise RuntimeError(
+        raise NotSetUpError(
             f"{weights} is {size / 2**20:.1f} MB, over the {MAX_RELEASE_BYTES / 2**20:.0f} MB release limit"
         )
     staging = target.with_name(target.name + ".tmp")

@@ -23,6 +23,7 @@ from transformers import BertForSequenceClassification
 
 from relevance.judgments import Judgments
 from relevance.metrics import ndcg_at_k, reciprocal_rank
+from shoprank.errors import NotSetUpError, UserInputError
 from shoprank.schema import Product
 from shoprank.template import cross_encoder_text, query_text
 from training.base_model import base_model_dir
@@ -43,7 +44,7 @@ def seed_everything(config: TrainConfig) -> None:
     torch.set_num_threads(config.threads)
     if config.train_device == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("--train-device cuda: torch sees no CUDA GPU here; train with --train-device cpu")
+            raise NotSetUpError("--train-device cuda: torch sees no CUDA GPU here; train with --train-device cpu")
         # cuBLAS is only deterministic with a fixed workspace; it must be set before its first use.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.cuda.manual_seed_all(config.seed)
@@ -175,7 +176,7 @@ def train(
     `on_progress` gets the history each time it grows (the pipeline writes it to disk).
     """
     if not labelled and not unlabelled:
-        raise ValueError("nothing to train on: no labelled and no unlabelled groups")
+        raise UserInputError("nothing to train on: no labelled and no unlabelled groups")
     rng = random.Random(config.seed)
     if config.freeze_embeddings:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)

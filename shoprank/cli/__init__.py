@@ -21,6 +21,7 @@ from shoprank.cli import (
     sidecar,
     train,
 )
+from shoprank.errors import UserError
 from shoprank.log_format import log_handler
 from shoprank.settings import add_settings_flags, settings_from_args
 
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.extra_args = extra
     try:
         settings = settings_from_args(args)
-    except ValueError as error:
+    except UserError as error:
         print(f"shoprank {args.command}: {error}", file=sys.stderr)
         return 2
     _logging(args.verbose, settings.log_format)
@@ -78,9 +79,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args, settings) or 0)
     except KeyboardInterrupt:
         return 130
-    except (RuntimeError, ValueError, FileNotFoundError) as error:
-        # Errors a user can act on: say what to do, no stack trace (use -vv for one).
+    except UserError as error:
+        # Errors a user can act on say what to do: one line, no stack trace (-vv shows one).
         if args.verbose >= 2:
             raise
         print(f"shoprank {args.command}: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # A file or port the machine refused (missing, unreadable, in use) is the user's to fix too;
+        # any other error is a bug and keeps its traceback (exit 1).
+        if args.verbose >= 2 or error.strerror is None:
+            raise
+        where = f": {error.filename}" if error.filename else ""
+        print(f"shoprank {args.command}: {error.strerror}{where}", file=sys.stderr)
         return 2

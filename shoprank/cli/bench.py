@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from shoprank.cli.common import add_command
+from shoprank.errors import NotSetUpError
 from shoprank.settings import Settings, add_settings_flags
 
 # name -> one-line help; the code lives in benchmarks/<name>.py.
@@ -40,7 +41,7 @@ def _benchmark_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(f"benchmarks.{name}")
     except ModuleNotFoundError as exc:
-        raise RuntimeError(
+        raise NotSetUpError(
             f"benchmark {name!r} needs {exc.name!r}, which is not installed here: run benchmarks from a source "
             "checkout with the dev extra (`make setup`), not from the runtime image"
         ) from exc

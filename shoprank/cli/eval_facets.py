@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from shoprank.cli.common import add_command, print_json
+from shoprank.errors import UserInputError
 from shoprank.settings import Settings
 
 
@@ -41,13 +42,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from training.built_models import ensure_models
 
     if settings.engine != "lancedb" and args.catalogue is None:
-        raise ValueError("eval-facets measures on the embedded engine: use --engine lancedb or pass --catalogue")
+        raise UserInputError("eval-facets measures on the embedded engine: use --engine lancedb or pass --catalogue")
     judgments = load_judgments(args.judgments)
     ensure_models(settings)
     encoder = BiEncoder.from_settings(settings, threads=1)
     engine = catalogue_engine(settings, encoder, args.catalogue)
     if not isinstance(engine, LanceEngine):
-        raise ValueError("eval-facets measures on the embedded engine (lancedb)")
+        raise UserInputError("eval-facets measures on the embedded engine (lancedb)")
     report = measure_facets(engine, encoder, judgments, window=settings.rerank_window)
     if args.json:
         print_json(report.as_dict())

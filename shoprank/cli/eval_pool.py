@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from shoprank.cli.common import add_command, print_json
+from shoprank.errors import UserInputError
 from shoprank.settings import Settings
 
 
@@ -29,7 +30,7 @@ def _load(path: Path) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable `shoprank eval --json` report ({exc})") from exc
+        raise UserInputError(f"{path}: not a readable `shoprank eval --json` report ({exc})") from exc
     return data
 
 

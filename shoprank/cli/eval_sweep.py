@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shoprank.cli.common import comma_separated
+from shoprank.errors import UserInputError
 from shoprank.settings import Settings
 from shoprank.vocabulary import STRENGTH_METHODS
 
@@ -54,7 +55,7 @@ def sweep_configs(args: argparse.Namespace, settings: Settings) -> list[SweepCon
     if not (args.sweep or args.sweep_plot):
         return []
     if "rerank" not in args.stages:
-        raise ValueError("the trade-off sweep diversifies the rerank stage's windows: include rerank in --stages")
+        raise UserInputError("the trade-off sweep diversifies the rerank stage's windows: include rerank in --stages")
     from evaluation.sweep_grid import DEFAULT_STRENGTHS, sweep_grid
 
     strengths: list[float] = args.sweep_strengths or list(DEFAULT_STRENGTHS)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shoprank.cli.common import add_command, print_json
+from shoprank.errors import UserInputError
 from shoprank.settings import Settings
 
 if TYPE_CHECKING:
@@ -57,9 +58,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     source = args.changes if args.incremental else args.catalogue
     if source is None:
-        raise ValueError("say what to index: --catalogue PATH (full) or --incremental --changes PATH")
+        raise UserInputError("say what to index: --catalogue PATH (full) or --incremental --changes PATH")
     if args.batch_size < 1:
-        raise ValueError("--batch-size must be at least 1")
+        raise UserInputError("--batch-size must be at least 1")
     mapping = FieldMapping.load(args.mapping)  # a bad mapping is refused before the engine is touched
     engine = open_engine(settings)
     dead_letter_path = args.dead_letter or settings.data_dir / "dead-letter.jsonl"

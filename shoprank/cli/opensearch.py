@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from shoprank.cli.common import add_command, print_json
+from shoprank.errors import UserInputError
 from shoprank.settings import Settings
 
 
@@ -43,7 +44,7 @@ def run_node(args: argparse.Namespace, settings: Settings) -> int:
     from engines.opensearch_node import LocalNode, check_heap, resolve
 
     if not 0 < args.http_port < 65536:
-        raise ValueError(f"--http-port {args.http_port} is not a TCP port (1-65535)")
+        raise UserInputError(f"--http-port {args.http_port} is not a TCP port (1-65535)")
     check_heap(args.heap)
     home = args.home or settings.data_dir / "opensearch-node"
     build = resolve(settings.opensearch_dir / "node")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from shoprank.cli.common import add_command, print_json
+from shoprank.errors import UserInputError
 from shoprank.settings import REPO_ROOT, Settings
 
 ESCI_DIR = REPO_ROOT.parent / "shared" / "data" / "esci"
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"model card: {write_card(RELEASE_DIR, dev_record, eval_report, notes)}")
         return 0
     if args.judgments is None or args.catalogue is None:
-        raise ValueError("say what to train on: --judgments PATH --catalogue PATH")
+        raise UserInputError("say what to train on: --judgments PATH --catalogue PATH")
     from training.pipeline import built_model_dir, run_training
 
     # Progress of a half-hour job is worth seeing without -v.

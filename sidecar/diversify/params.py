@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from shoprank.errors import UserInputError
 from shoprank.vocabulary import DIVERSITY_FACETS, DIVERSITY_METHODS, DiversityFacet, DiversityMethod
 from shoprank.vocabulary import EMBEDDING_METHODS as EMBEDDING_METHODS
 
@@ -15,7 +16,7 @@ Facet = DiversityFacet
 FACETS = DIVERSITY_FACETS
 
 
-class DiversityParamError(ValueError):
+class DiversityParamError(UserInputError):
     """A diversity parameter or input is invalid; `field` names it (e.g. "strength")."""
 
     def __init__(self, field: str, problem: str) -> None:
