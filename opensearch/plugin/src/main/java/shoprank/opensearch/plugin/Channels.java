@@ -1,0 +1,102 @@
+package shoprank.opensearch.plugin;
+
+import java.io.Closeable;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.nio.NioEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.socket.nio.NioSocketChannel;
+
+/**
+ * The plugin's gRPC channels, one per sidecar address, shared by every pipeline and reused across
+ * searches (a pipeline update or a second pipeline naming the same sidecar gets the same channel).
+ * Threads are bounded: one netty event loop group and one small callback pool for all channels.
+ */
+final class Channels implements Closeable {
+    /** Threads that run RPC callbacks (and the rest of the search pipeline after them). */
+    static final int CALLBACK_THREADS = Math.max(2, Math.min(4, Runtime.getRuntime().availableProcessors()));
+    static final int EVENT_LOOP_THREADS = Math.max(1, Math.min(2, Runtime.getRuntime().availableProcessors()));
+
+    private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
+    private final Function<String, ManagedChannel> opener;
+    private final ExecutorService callbacks;
+    private final EventLoopGroup eventLoop;
+
+    private Channels(Function<String, ManagedChannel> opener, ExecutorService callbacks, EventLoopGroup eventLoop) {
+        this.opener = opener;
+        this.callbacks = callbacks;
+        this.eventLoop = eventLoop;
+    }
+
+    /** Plaintext HTTP/2 channels through grpc-netty-shaded (its netty never meets OpenSearch's). */
+    static Channels netty() {
+        ExecutorService callbacks = callbackPool();
+        EventLoopGroup loop = new NioEventLoopGroup(EVENT_LOOP_THREADS, daemonThreads("shoprank-grpc-io"));
+        return new Channels(target -> NettyChannelBuilder.forTarget(target)
+            .usePlaintext()
+            .eventLoopGroup(loop)
+            .channelType(NioSocketChannel.class)
+            .executor(callbacks)
+            .offloadExecutor(callbacks)
+            .build(), callbacks, loop);
+    }
+
+    /** Channels some other way (tests: in-process); {@code opener} gets the callback executor. */
+    static Channels custom(java.util.function.BiFunction<String, Executor, ManagedChannel> opener) {
+        ExecutorService callbacks = callbackPool();
+        return new Channels(target -> opener.apply(target, callbacks), callbacks, null);
+    }
+
+    private static ExecutorService callbackPool() {
+        return new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 60, TimeUnit.SECONDS,
+            new LinkedBlockingQueue<>(), daemonThreads("shoprank-grpc-callback"));
+    }
+
+    private static ThreadFactory daemonThreads(String prefix) {
+        AtomicInteger count = new AtomicInteger();
+        return runnable -> {
+            Thread thread = new Thread(runnable, prefix + "-" + count.incrementAndGet());
+            thread.setDaemon(true);
+            return thread;
+        };
+    }
+
+    /** The channel to {@code target}, opened on first use. */
+    ManagedChannel get(String target) {
+        return channels.computeIfAbsent(target, opener);
+    }
+
+    int size() {
+        return channels.size();
+    }
+
+    @Override
+    public void close() {
+        for (ManagedChannel channel : channels.values()) {
+            channel.shutdownNow();
+        }
+        for (ManagedChannel channel : channels.values()) {
+            try {
+                channel.awaitTermination(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        channels.clear();
+        callbacks.shutdownNow();
+        if (eventLoop != null) {
+            eventLoop.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        }
+    }
+}
