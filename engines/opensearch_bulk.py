@@ -24,6 +24,9 @@ from shoprank.schema import Product
 log = logging.getLogger(__name__)
 
 VECTOR_DECIMALS = 7
+# OpenSearch refuses a `_id` longer than this many UTF-8 bytes, and refuses it for the whole
+# bulk request (action_request_validation_exception), not as one item.
+MAX_ID_BYTES = 512
 # Longest error text kept per refused document (the dead-letter file keeps it).
 MAX_REASON_CHARS = 300
 
@@ -135,17 +138,37 @@ def classify_bulk_error(status: int, error: Any) -> str:
     return text[:MAX_REASON_CHARS]
 
 
+def id_too_long(doc_id: str) -> str | None:
+    """Why OpenSearch would refuse this `_id` (over MAX_ID_BYTES in UTF-8), or None."""
+    size = len(doc_id.encode("utf-8"))
+    if size <= MAX_ID_BYTES:
+        return None
+    return f"invalid: id_too_long: the id is {size} bytes in UTF-8; OpenSearch takes at most {MAX_ID_BYTES} bytes"
+
+
+def _sendable(actions: Iterable[dict[str, Any]], failures: list[WriteFailure]) -> Iterator[dict[str, Any]]:
+    # An over-long id would fail its whole bulk request: refuse that document alone. Deleting
+    # one is a no-op (no such document can exist).
+    for action in actions:
+        reason = id_too_long(str(action["_id"]))
+        if reason is None:
+            yield action
+        elif action["_op_type"] != "delete":
+            failures.append(WriteFailure(str(action["_id"]), reason))
+
+
 def run_bulk(
     client: OpenSearch, actions: Iterable[dict[str, Any]], policy: BulkPolicy, **params: Any
 ) -> list[WriteFailure]:
-    """Send actions in chunks; returns the items OpenSearch refused (429s only after every retry).
+    """Send actions in chunks; returns the items OpenSearch refused (429s only after every retry)
+    and those it would refuse for their whole request (an id over MAX_ID_BYTES), unsent.
 
     Deleting an id that is not there is not a failure. A whole request failing raises.
     """
     failures: list[WriteFailure] = []
     for ok, item in helpers.streaming_bulk(
         client,
-        actions,
+        _sendable(actions, failures),
         chunk_size=policy.chunk_docs,
         max_chunk_bytes=policy.chunk_bytes,
         expand_action_callback=expand_action,

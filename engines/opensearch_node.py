@@ -164,7 +164,7 @@ def resolve(node_dir: Path) -> NodeBuild:
         base = ["mvn", "-q", "-B", "-f", str(pom), "compile"]
         offline = subprocess.run([*base, "-o"], capture_output=True, text=True, check=False)
         if offline.returncode != 0:
-            log.info("resolving the OpenSearch node artifacts with Maven (first run: ~150 MB into ~/.m2)")
+            log.info("resolving the OpenSearch node artifacts with Maven (first run: ~80 MB into ~/.m2)")
             online = subprocess.run(base, capture_output=True, text=True, check=False)
             if online.returncode != 0:
                 tail = "\n".join((online.stdout + online.stderr).strip().splitlines()[-20:])
@@ -232,6 +232,7 @@ class LocalNode:
         self.heap = check_heap(heap)
         self.settings = dict(settings or {})
         self.process: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
 
     @property
     def url(self) -> str:
@@ -274,6 +275,7 @@ class LocalNode:
         for sub in ("logs", "tmp"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
+            self._log_start = out.tell()
             self.process = subprocess.Popen(
                 self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,
@@ -281,7 +283,10 @@ class LocalNode:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise EngineError(f"the OpenSearch node exited with {self.process.returncode}:\n{self.log_tail()}")
+                tail = self.log_tail()
+                if "failed to obtain node locks" in tail:
+                    raise EngineError(f"another OpenSearch node is using {self.home}: stop it or pass another --home")
+                raise EngineError(f"the OpenSearch node exited with {self.process.returncode}:\n{tail}")
             if cluster_status(self.url) in ("green", "yellow"):
                 return self
             time.sleep(0.5)
@@ -289,9 +294,12 @@ class LocalNode:
         raise EngineError(f"the OpenSearch node was not healthy within {timeout_s:.0f}s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        """The last lines of the node's log."""
+        """The last lines this run wrote to the node's log."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            with open(self.log_path, "rb") as log_file:
+                log_file.seek(self._log_start)
+                text = log_file.read().decode(errors="replace")
+            return "\n".join(text.splitlines()[-lines:])
         except OSError:
             return f"(no log at {self.log_path})"
 

@@ -8,12 +8,17 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from opensearchpy import OpenSearch
 
+from engines.opensearch import OpenSearchEngine
+from engines.opensearch_assets import pipeline_name, search_template_id, template_name
 from engines.opensearch_node import LocalNode, NodeUnavailableError, free_port, missing_tools, resolve
+from engines.opensearch_setup import apply_setup
 from shoprank.settings import REPO_ROOT, Settings
 
 # The session node's bulk queue is tiny so that concurrent bulk requests meet real 429s
@@ -72,3 +77,32 @@ def live_cluster(home: Path) -> Iterator[LiveCluster]:
     with LocalNode(build, home, http_port=free_port(), heap=NODE_HEAP, settings=WRITE_POOL) as node:
         node.start()
         yield LiveCluster(url=node.url, local=True, started_in_s=time.monotonic() - started)
+
+
+@contextmanager
+def engine_under_alias(
+    cluster: LiveCluster, alias: str | None = None, **settings: object
+) -> Iterator[OpenSearchEngine]:
+    """An engine for a fresh alias with `shoprank opensearch setup`'s assets installed; every
+    index, template, pipeline and script of the alias is deleted afterwards."""
+    alias = alias or unique_alias()
+    engine = OpenSearchEngine.from_settings(cluster.settings(alias, **settings))
+    apply_setup(engine.client, engine_settings_dir(), alias, 0.5)
+    try:
+        yield engine
+    finally:
+        remove_alias_assets(engine.client, alias)
+
+
+def engine_settings_dir() -> Path:
+    """The repository's OpenSearch assets."""
+    return REPO_ROOT / "opensearch"
+
+
+def remove_alias_assets(client: OpenSearch, alias: str) -> None:
+    """Delete what setup and indexing created for `alias`."""
+    client.indices.delete(index=f"{alias}-*", ignore_unavailable=True, expand_wildcards="all")
+    client.indices.delete_index_template(name=template_name(alias), ignore=404)
+    for technique in ("min_max", "rrf"):
+        client.search_pipeline.delete(id=pipeline_name(alias, technique), ignore=404)
+    client.delete_script(id=search_template_id(alias), ignore=404)

@@ -11,26 +11,16 @@ import pytest
 
 from engines.base import Filters, RetrievalQuery
 from engines.opensearch import OpenSearchEngine
-from engines.opensearch_assets import pipeline_name, search_template_id, template_name
-from engines.opensearch_setup import apply_setup
 from shoprank.schema import Product
-from tests.opensearch_live import LiveCluster, unique_alias
+from tests.opensearch_live import LiveCluster, engine_under_alias
 
 pytestmark = pytest.mark.opensearch
 
 
 @pytest.fixture
 def engine(opensearch_cluster: LiveCluster) -> Iterator[OpenSearchEngine]:
-    alias = unique_alias()
-    settings = opensearch_cluster.settings(alias)
-    engine = OpenSearchEngine.from_settings(settings)
-    apply_setup(engine.client, settings.opensearch_dir, alias, 0.5)
-    yield engine
-    engine.client.indices.delete(index=f"{alias}-*", ignore_unavailable=True)
-    engine.client.indices.delete_index_template(name=template_name(alias), ignore=404)
-    for technique in ("min_max", "rrf"):
-        engine.client.search_pipeline.delete(id=pipeline_name(alias, technique), ignore=404)
-    engine.client.delete_script(id=search_template_id(alias), ignore=404)
+    with engine_under_alias(opensearch_cluster) as engine:
+        yield engine
 
 
 def catalogue() -> tuple[list[Product], Any]:

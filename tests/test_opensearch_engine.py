@@ -371,3 +371,18 @@ def test_the_indexer_dead_letters_engine_refusals_and_keeps_the_old_index_past_t
         Indexer(engine, encoder, dead, max_reject_ratio=0.2).full(catalogue)
     assert cluster.alias_targets("products") == live  # the old index stays live
     assert len(cluster.indices) == 1  # the refused version was dropped
+
+
+def test_an_id_over_512_bytes_is_refused_alone_and_never_sent(cluster: FakeCluster) -> None:
+    # A real node refuses such an id for the whole bulk request (tests/test_opensearch_live.py).
+    engine = make_engine(cluster)
+    long_id = "é" * 300  # 300 characters, 600 bytes
+    builder = engine.begin_version(384)
+    failures = builder.write([Product(id=long_id, title="x"), *products(2)], vectors(3))
+    assert [(f.id, f.reason.split(":")[0]) for f in failures] == [(long_id, "invalid")]
+    assert "600 bytes" in failures[0].reason
+    sent = [line["index"]["_id"] for r in cluster.calls("POST", "/_bulk") for line in r.body[::2]]
+    assert long_id not in sent
+    builder.write_deletes([long_id])  # deleting it is a no-op, not an error
+    builder.commit()
+    assert engine.count() == 2

@@ -137,7 +137,7 @@ public final class SingleNode {
             "appender.console.type = Console",
             "appender.console.name = console",
             "appender.console.layout.type = PatternLayout",
-            "appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}]%marker %m%n",
+            "appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] [%node_name]%marker %m%n",
             "rootLogger.level = info",
             "rootLogger.appenderRef.console.ref = console",
             "logger.deprecation.name = org.opensearch.deprecation",
