@@ -13,8 +13,13 @@ import numpy as np
 import pytest
 from opensearchpy import OpenSearch
 
+from engines.base import RetrievalQuery
 from engines.opensearch import OpenSearchEngine
+from engines.opensearch_query import search_body
+from engines.opensearch_rerank import DEFAULT_PIPELINE_SETTING, RerankPipeline
+from engines.opensearch_setup import apply_setup
 from shoprank.schema import Product
+from shoprank.settings import REPO_ROOT
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
 from sidecar.server import Sidecar, start_sidecar
@@ -60,7 +65,7 @@ def indexed(opensearch_cluster: LiveCluster) -> Iterator[OpenSearchEngine]:
         assert builder.write(items, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)) == []
         builder.commit()
         yield engine
-        engine.client.transport.perform_request("DELETE", "/_search/pipeline/shoprank-e2e-*")
+        engine.client.transport.perform_request("DELETE", "/_search/pipeline/shoprank-e2e-*", params={"ignore": 404})
 
 
 @pytest.fixture
@@ -207,3 +212,37 @@ def test_a_stopped_sidecar_fails_open_and_reranking_resumes_when_it_is_back(
         assert resumed, "reranking did not resume after the sidecar came back"
     finally:
         back.shutdown(0)
+
+
+def test_setup_installs_the_rerank_pipeline_as_the_index_default_and_hybrid_runs_through_it(
+    indexed: OpenSearchEngine, sidecar: Sidecar
+) -> None:
+    name = f"{indexed.alias}-shoprank"
+    rerank = RerankPipeline(name, (f"127.0.0.1:{sidecar.port}",), deadline_ms=5000, window=20, as_default=True)
+    report = apply_setup(indexed.client, REPO_ROOT / "opensearch", indexed.alias, 0.5, rerank=rerank)
+    try:
+        assert report.rerank_pipeline == name
+        assert report.default_pipeline == name
+        template = indexed.client.indices.get_index_template(name=report.index_template)["index_templates"][0]
+        assert template["index_template"]["template"]["settings"]["index"]["search"]["default_pipeline"] == name
+        # A shop's plain _search, naming no pipeline, is reranked by the index default.
+        page = search(indexed, 0, 10)
+        assert page["ext"]["shoprank"]["reranked"] is True
+        # Hybrid fusion runs in the same pipeline before the rerank.
+        vector = np.random.default_rng(1).normal(size=DIM).astype(np.float32)
+        body = search_body(RetrievalQuery(text=QUERY, vector=vector / np.linalg.norm(vector), mode="hybrid", size=10))
+        hybrid = indexed.client.search(index=indexed.alias, body=body)
+        assert hybrid["ext"]["shoprank"]["reranked"] is True
+        assert len(hybrid["hits"]["hits"]) == 10
+        assert 0.0 <= hybrid["hits"]["hits"][0]["fields"]["shoprank.first_stage_score"][0] <= 1.0, "fused (min-max)"
+        # shoprank's own engine asks for no pipeline: its first stage is never reranked by the plugin.
+        bm25 = RetrievalQuery(text=QUERY, vector=None, mode="bm25", size=10)
+        first_stage = [h.product.id for h in indexed.retrieve(bm25).hits]
+        plain = indexed.client.search(index=indexed.alias, body=search_body(bm25), params={"search_pipeline": "_none"})
+        defaulted = indexed.client.search(index=indexed.alias, body=search_body(bm25))
+        assert "ext" not in plain
+        assert first_stage == ids(plain)
+        assert first_stage != ids(defaulted), "the same body without _none is reranked by the default pipeline"
+    finally:
+        indexed.client.indices.put_settings(index=indexed.alias, body={DEFAULT_PIPELINE_SETTING: None})
+        indexed.client.search_pipeline.delete(id=name)

@@ -26,6 +26,19 @@ def register(subparsers: Any) -> None:
         actions, "setup", "install the index template, hybrid search pipelines and search template (idempotent)"
     )
     setup.add_argument("--json", action="store_true", help="print what was installed as JSON")
+    setup.add_argument(
+        "--rerank-pipeline",
+        nargs="?",
+        const="shoprank",
+        metavar="NAME",
+        help="also install the shoprank plugin's rerank pipeline (default name: shoprank), pointing at --sidecar "
+        "with --sidecar-deadline-ms and --rerank-window; the cluster needs the plugin (make plugin)",
+    )
+    setup.add_argument(
+        "--default-pipeline",
+        action="store_true",
+        help="make the rerank pipeline the default of the alias's indices (index.search.default_pipeline)",
+    )
     setup.set_defaults(run=run_setup)
     run = add_command(
         actions,
@@ -79,11 +92,26 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
 
     from engines.base import EngineError
     from engines.opensearch_client import client_from_settings
+    from engines.opensearch_rerank import RerankPipeline
     from engines.opensearch_setup import apply_setup
 
+    if args.default_pipeline and not args.rerank_pipeline:
+        raise ValueError("--default-pipeline needs --rerank-pipeline [NAME]: it makes that pipeline the default")
+    rerank = (
+        RerankPipeline.from_settings(settings, args.rerank_pipeline, args.default_pipeline)
+        if args.rerank_pipeline
+        else None
+    )
     client = client_from_settings(settings)
     try:
-        report = apply_setup(client, settings.opensearch_dir, settings.index_name, settings.hybrid_weight_knn)
+        report = apply_setup(
+            client,
+            settings.opensearch_dir,
+            settings.index_name,
+            settings.hybrid_weight_knn,
+            rerank=rerank,
+            technique=settings.opensearch_hybrid_technique,
+        )
     except OpenSearchConnectionError as exc:
         raise EngineError(
             f"cannot reach OpenSearch at {settings.opensearch_url} ({exc.__class__.__name__}); "
@@ -91,6 +119,8 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
         ) from exc
     except TransportError as exc:
         hint = " (check --opensearch-user / --opensearch-password)" if exc.status_code in (401, 403) else ""
+        if rerank is not None and "shoprank_rerank" in str(exc.info):
+            hint = " (the cluster lacks the shoprank plugin: `make plugin`, then bin/opensearch-plugin install it)"
         raise EngineError(f"OpenSearch refused the setup: {exc.status_code} {exc.error}{hint}") from exc
     if args.json:
         print_json(report.as_dict())
@@ -101,4 +131,7 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
             f"{', '.join(report.search_pipelines.values())}, search template {report.search_template}; "
             f"hybrid queries use {report.search_pipelines[settings.opensearch_hybrid_technique]}"
         )
+        if report.rerank_pipeline:
+            default = f", the default of {settings.index_name}'s indices" if report.default_pipeline else ""
+            print(f"rerank pipeline {report.rerank_pipeline} (shoprank plugin) -> sidecar {settings.sidecar}{default}")
     return 0
