@@ -43,13 +43,15 @@ final class Channels implements Closeable {
     static Channels netty() {
         ExecutorService callbacks = callbackPool();
         EventLoopGroup loop = new NioEventLoopGroup(EVENT_LOOP_THREADS, daemonThreads("shoprank-grpc-io"));
-        return new Channels(target -> NettyChannelBuilder.forTarget(target)
+        return new Channels(target -> privileged(() -> NettyChannelBuilder.forTarget(target)
             .usePlaintext()
+            // No proxy lookup: sidecars sit beside the cluster, and ProxySelector needs a permission.
+            .proxyDetector(address -> null)
             .eventLoopGroup(loop)
             .channelType(NioSocketChannel.class)
             .executor(callbacks)
             .offloadExecutor(callbacks)
-            .build(), callbacks, loop);
+            .build()), callbacks, loop);
     }
 
     /** Channels some other way (tests: in-process); {@code opener} gets the callback executor. */
@@ -63,13 +65,23 @@ final class Channels implements Closeable {
             new LinkedBlockingQueue<>(), daemonThreads("shoprank-grpc-callback"));
     }
 
+    /**
+     * Threads created with the plugin's own permissions: a thread inherits the access-control
+     * context of its creator, here often a search thread whose stack holds less-privileged code.
+     */
     private static ThreadFactory daemonThreads(String prefix) {
         AtomicInteger count = new AtomicInteger();
-        return runnable -> {
+        return runnable -> privileged(() -> {
             Thread thread = new Thread(runnable, prefix + "-" + count.incrementAndGet());
             thread.setDaemon(true);
             return thread;
-        };
+        });
+    }
+
+    /** Runs with the plugin's permissions only (plugin-security.policy), whoever calls. */
+    @SuppressWarnings("removal") // the security manager OpenSearch 2.x runs under
+    static <T> T privileged(java.util.function.Supplier<T> action) {
+        return java.security.AccessController.doPrivileged((java.security.PrivilegedAction<T>) action::get);
     }
 
     /** The channel to {@code target}, opened on first use. */

@@ -62,6 +62,14 @@ final class SidecarPool {
             // The channel may sit in its own reconnect back-off (up to minutes): try now.
             target.channel.resetConnectBackoff();
         }
+        // Name resolution and connects may start on this (search) thread: with the plugin's permissions.
+        Channels.privileged(() -> {
+            call(target, request, deadlineMs, callback);
+            return null;
+        });
+    }
+
+    private void call(Target target, RerankRequest request, long deadlineMs, Callback callback) {
         target.stub.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS).rerank(request, new StreamObserver<>() {
             private RerankResponse response;
 
