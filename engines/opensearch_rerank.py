@@ -10,6 +10,7 @@ runs one pipeline, so the rerank pipeline must do the hybrid pipeline's work as 
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,17 @@ class RerankPipeline:
     as_default: bool = False
 
     @classmethod
-    def from_settings(cls, settings: Settings, name: str, as_default: bool) -> RerankPipeline:
-        """The sidecar address(es) (comma-separated), deadline and window of the settings."""
-        targets = tuple(t.strip() for t in settings.sidecar.split(",") if t.strip())
-        if not targets:
-            raise EngineError("settings.sidecar names no sidecar address: pass --sidecar HOST:PORT")
-        return cls(name, targets, settings.sidecar_deadline_ms, settings.rerank_window, as_default)
+    def from_settings(
+        cls, settings: Settings, name: str, as_default: bool, targets: str | None = None
+    ) -> RerankPipeline:
+        """`targets` (comma-separated host:port, default settings.sidecar), the settings' deadline and window."""
+        listed = tuple(t.strip() for t in (targets or settings.sidecar).split(",") if t.strip())
+        if not listed:
+            raise EngineError("no sidecar address: pass --rerank-targets HOST:PORT[,HOST:PORT]")
+        bad = [t for t in listed if not re.fullmatch(r"[^\s/:]+:[0-9]{1,5}", t)]
+        if bad:
+            raise EngineError(f"rerank targets {bad} are not host:port, e.g. 10.0.0.5:50051")
+        return cls(name, listed, settings.sidecar_deadline_ms, settings.rerank_window, as_default)
 
 
 def rerank_pipeline_body(

@@ -4,6 +4,7 @@ come from one ranked window, and a stopped sidecar never fails a search."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,10 +17,8 @@ from opensearchpy import OpenSearch
 from engines.base import RetrievalQuery
 from engines.opensearch import OpenSearchEngine
 from engines.opensearch_query import search_body
-from engines.opensearch_rerank import DEFAULT_PIPELINE_SETTING, RerankPipeline
-from engines.opensearch_setup import apply_setup
+from engines.opensearch_rerank import DEFAULT_PIPELINE_SETTING
 from shoprank.schema import Product
-from shoprank.settings import REPO_ROOT
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
 from sidecar.server import Sidecar, start_sidecar
@@ -215,15 +214,25 @@ def test_a_stopped_sidecar_fails_open_and_reranking_resumes_when_it_is_back(
 
 
 def test_setup_installs_the_rerank_pipeline_as_the_index_default_and_hybrid_runs_through_it(
-    indexed: OpenSearchEngine, sidecar: Sidecar
+    indexed: OpenSearchEngine, sidecar: Sidecar, opensearch_cluster: LiveCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from shoprank.cli import main
+
     name = f"{indexed.alias}-shoprank"
-    rerank = RerankPipeline(name, (f"127.0.0.1:{sidecar.port}",), deadline_ms=5000, window=20, as_default=True)
-    report = apply_setup(indexed.client, REPO_ROOT / "opensearch", indexed.alias, 0.5, rerank=rerank)
+    flags = ["--opensearch-url", opensearch_cluster.url, "--index-name", indexed.alias, "--rerank-window", "20"]
+    flags += ["--sidecar-deadline-ms", "5000", "--rerank-targets", f"127.0.0.1:{sidecar.port}"]
+    if opensearch_cluster.password:
+        flags += ["--opensearch-user", opensearch_cluster.user, "--opensearch-password", opensearch_cluster.password]
+    if not opensearch_cluster.verify_certs:
+        flags.append("--no-opensearch-verify-certs")
+    assert main(["opensearch", "setup", "--json", "--rerank-pipeline", name, "--default-pipeline", *flags]) == 0
+    report = json.loads(capsys.readouterr().out)
     try:
-        assert report.rerank_pipeline == name
-        assert report.default_pipeline == name
-        template = indexed.client.indices.get_index_template(name=report.index_template)["index_templates"][0]
+        assert report["rerank_pipeline"] == name
+        assert report["default_pipeline"] == name
+        stored = indexed.client.search_pipeline.get(id=name)[name]
+        assert stored["request_processors"] == [{"shoprank_rerank": {"window": 20}}]
+        template = indexed.client.indices.get_index_template(name=report["index_template"])["index_templates"][0]
         assert template["index_template"]["template"]["settings"]["index"]["search"]["default_pipeline"] == name
         # A shop's plain _search, naming no pipeline, is reranked by the index default.
         page = search(indexed, 0, 10)

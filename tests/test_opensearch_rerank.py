@@ -12,8 +12,9 @@ ASSETS = REPO_ROOT / "opensearch"
 
 
 def test_the_body_carries_the_settings_and_the_hybrid_fusion() -> None:
-    settings = Settings(sidecar="10.0.0.5:50051, 10.0.0.6:50051", sidecar_deadline_ms=250, rerank_window=50)
-    pipeline = RerankPipeline.from_settings(settings, "shoprank", as_default=False)
+    settings = Settings(sidecar="127.0.0.1:50051", sidecar_deadline_ms=250, rerank_window=50)
+    assert RerankPipeline.from_settings(settings, "shoprank", as_default=False).targets == ("127.0.0.1:50051",)
+    pipeline = RerankPipeline.from_settings(settings, "shoprank", False, "10.0.0.5:50051, 10.0.0.6:50051")
     assert pipeline.targets == ("10.0.0.5:50051", "10.0.0.6:50051")
     body = rerank_pipeline_body(ASSETS, pipeline, "min_max", 0.3)
     assert body["request_processors"] == [{"shoprank_rerank": {"window": 50}}]
@@ -26,9 +27,11 @@ def test_the_body_carries_the_settings_and_the_hybrid_fusion() -> None:
     assert "score-ranker-processor" in rrf["phase_results_processors"][0]
 
 
-def test_no_sidecar_address_is_refused() -> None:
-    with pytest.raises(EngineError, match="--sidecar"):
-        RerankPipeline.from_settings(Settings(sidecar=" , "), "shoprank", as_default=False)
+def test_missing_or_bad_targets_are_refused() -> None:
+    with pytest.raises(EngineError, match="--rerank-targets"):
+        RerankPipeline.from_settings(Settings(), "shoprank", False, " , ")
+    with pytest.raises(EngineError, match="not host:port"):
+        RerankPipeline.from_settings(Settings(), "shoprank", False, "http://sidecar:50051")
 
 
 def test_the_default_pipeline_goes_into_the_index_templates_settings() -> None:

@@ -35,6 +35,11 @@ def register(subparsers: Any) -> None:
         "with --sidecar-deadline-ms and --rerank-window; the cluster needs the plugin (make plugin)",
     )
     setup.add_argument(
+        "--rerank-targets",
+        metavar="HOST:PORT[,HOST:PORT]",
+        help="the sidecars the rerank pipeline calls, as OpenSearch's nodes reach them (default: --sidecar)",
+    )
+    setup.add_argument(
         "--default-pipeline",
         action="store_true",
         help="make the rerank pipeline the default of the alias's indices (index.search.default_pipeline)",
@@ -98,7 +103,7 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
     if args.default_pipeline and not args.rerank_pipeline:
         raise ValueError("--default-pipeline needs --rerank-pipeline [NAME]: it makes that pipeline the default")
     rerank = (
-        RerankPipeline.from_settings(settings, args.rerank_pipeline, args.default_pipeline)
+        RerankPipeline.from_settings(settings, args.rerank_pipeline, args.default_pipeline, args.rerank_targets)
         if args.rerank_pipeline
         else None
     )
@@ -133,5 +138,6 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
         )
         if report.rerank_pipeline:
             default = f", the default of {settings.index_name}'s indices" if report.default_pipeline else ""
-            print(f"rerank pipeline {report.rerank_pipeline} (shoprank plugin) -> sidecar {settings.sidecar}{default}")
+            targets = ", ".join(rerank.targets) if rerank else ""
+            print(f"rerank pipeline {report.rerank_pipeline} (shoprank plugin) -> sidecars {targets}{default}")
     return 0
