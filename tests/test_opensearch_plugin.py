@@ -5,8 +5,14 @@ come from one ranked window, and a stopped sidecar never fails a search."""
 from __future__ import annotations
 
 import json
+import re
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,6 +25,7 @@ from engines.opensearch import OpenSearchEngine
 from engines.opensearch_query import search_body
 from engines.opensearch_rerank import DEFAULT_PIPELINE_SETTING
 from shoprank.schema import Product
+from shoprank.settings import REPO_ROOT
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
 from sidecar.server import Sidecar, start_sidecar
@@ -255,3 +262,79 @@ def test_setup_installs_the_rerank_pipeline_as_the_index_default_and_hybrid_runs
     finally:
         indexed.client.indices.put_settings(index=indexed.alias, body={DEFAULT_PIPELINE_SETTING: None})
         indexed.client.search_pipeline.delete(id=name)
+
+
+def start_sidecar_process(data_dir: Path, listen: str) -> tuple[subprocess.Popen[str], str]:
+    """`shoprank sidecar` as its own process (so it can be SIGKILLed); its address once it listens."""
+    command = [sys.executable, "-m", "shoprank", "--data-dir", str(data_dir), "sidecar", "--listen", listen]
+    process = subprocess.Popen([*command, "--metrics-listen", ""], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    found = re.search(r"listening on ([\d.]+:\d+)", line)
+    assert found, line
+    return process, found.group(1)
+
+
+def test_a_sidecar_sigkilled_under_four_clients_never_fails_a_search_and_reranking_resumes(
+    indexed: OpenSearchEngine, tiny_models: Path, tmp_path: Path
+) -> None:
+    data_dir = settings_with(tiny_models, tmp_path).data_dir
+    process, address = start_sidecar_process(data_dir, "127.0.0.1:0")
+    port = int(address.rsplit(":", 1)[1])
+    put_pipeline(indexed.client, "shoprank-e2e-kill", port, window=20, breaker={"failures": 2, "backoff_ms": 200})
+    for _ in range(100):  # the sidecar answers once its model is warm
+        if search(indexed, 0, 10, "shoprank-e2e-kill")["ext"]["shoprank"]["reranked"]:
+            break
+        time.sleep(0.2)
+    plain = ids(search(indexed, 0, 10))
+    served: list[tuple[float, bool, list[str], str | None]] = []  # (started, reranked, ids, reason)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        for _ in range(2000):  # bounded; the test stops them much sooner
+            if stop.is_set():
+                return
+            started = time.monotonic()
+            try:
+                page = search(indexed, 0, 10, "shoprank-e2e-kill")  # any non-2xx raises
+            except Exception as exc:  # every failure is the finding
+                errors.append(exc)
+                return
+            ext = page["ext"]["shoprank"]
+            served.append((started, ext["reranked"], ids(page), ext["fail_open_reason"]))
+
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    restarted: subprocess.Popen[str] | None = None
+    try:
+        for thread in clients:
+            thread.start()
+        time.sleep(1.5)
+        killed_at = time.monotonic()
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        time.sleep(1.5)
+        restarted, _ = start_sidecar_process(data_dir, address)
+        back_at = time.monotonic()
+        for _ in range(600):
+            if any(started > back_at and reranked for started, reranked, _, _ in served) or errors:
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(60)
+        for proc in (process, restarted):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    assert errors == [], f"searches failed: {errors[:3]}"
+    after_kill = [s for s in served if killed_at < s[0] < back_at]
+    assert after_kill, "no search ran while the sidecar was dead"
+    for _, reranked, page, reason in after_kill:
+        if not reranked:
+            assert page == plain, "fail-open serves the first-stage page"
+            assert reason is not None
+    assert any(not reranked for _, reranked, _, _ in after_kill)
+    assert any(r and r.startswith("circuit_open") for _, _, _, r in after_kill), "the breaker skips the dead sidecar"
+    assert any(started > back_at and reranked for started, reranked, _, _ in served), "reranking did not resume"

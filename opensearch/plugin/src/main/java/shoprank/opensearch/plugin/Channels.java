@@ -10,9 +10,12 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Function;
 
+import java.io.IOException;
+
+import io.grpc.ChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.TlsChannelCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
 import io.grpc.netty.shaded.io.netty.channel.nio.NioEventLoopGroup;
@@ -29,35 +32,58 @@ final class Channels implements Closeable {
     static final int EVENT_LOOP_THREADS = Math.max(1, Math.min(2, Runtime.getRuntime().availableProcessors()));
 
     private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
-    private final Function<String, ManagedChannel> opener;
+    private final java.util.function.BiFunction<String, Tls, ManagedChannel> opener;
     private final ExecutorService callbacks;
     private final EventLoopGroup eventLoop;
 
-    private Channels(Function<String, ManagedChannel> opener, ExecutorService callbacks, EventLoopGroup eventLoop) {
+    private Channels(java.util.function.BiFunction<String, Tls, ManagedChannel> opener, ExecutorService callbacks,
+                     EventLoopGroup eventLoop) {
         this.opener = opener;
         this.callbacks = callbacks;
         this.eventLoop = eventLoop;
     }
 
-    /** Plaintext HTTP/2 channels through grpc-netty-shaded (its netty never meets OpenSearch's). */
+    /** HTTP/2 channels through grpc-netty-shaded (its netty never meets OpenSearch's), TLS when configured. */
     static Channels netty() {
         ExecutorService callbacks = callbackPool();
         EventLoopGroup loop = new NioEventLoopGroup(EVENT_LOOP_THREADS, daemonThreads("shoprank-grpc-io"));
-        return new Channels(target -> privileged(() -> NettyChannelBuilder.forTarget(target)
-            .usePlaintext()
-            // No proxy lookup: sidecars sit beside the cluster, and ProxySelector needs a permission.
-            .proxyDetector(address -> null)
-            .eventLoopGroup(loop)
-            .channelType(NioSocketChannel.class)
-            .executor(callbacks)
-            .offloadExecutor(callbacks)
-            .build()), callbacks, loop);
+        return new Channels((target, tls) -> privileged(() -> {
+            NettyChannelBuilder builder = tls == null
+                ? NettyChannelBuilder.forTarget(target).usePlaintext()
+                : NettyChannelBuilder.forTarget(target, credentials(tls));
+            if (tls != null && tls.serverName != null) {
+                builder.overrideAuthority(tls.serverName);
+            }
+            return builder
+                // No proxy lookup: sidecars sit beside the cluster, and ProxySelector needs a permission.
+                .proxyDetector(address -> null)
+                .eventLoopGroup(loop)
+                .channelType(NioSocketChannel.class)
+                .executor(callbacks)
+                .offloadExecutor(callbacks)
+                .build();
+        }), callbacks, loop);
+    }
+
+    private static ChannelCredentials credentials(Tls tls) {
+        try {
+            TlsChannelCredentials.Builder builder = TlsChannelCredentials.newBuilder();
+            if (tls.caFile != null) {
+                builder.trustManager(tls.caFile);
+            }
+            if (tls.certFile != null) {
+                builder.keyManager(tls.certFile, tls.keyFile);
+            }
+            return builder.build();
+        } catch (IOException e) {
+            throw new IllegalArgumentException("[shoprank_rerank] tls: cannot read the PEM files: " + e.getMessage(), e);
+        }
     }
 
     /** Channels some other way (tests: in-process); {@code opener} gets the callback executor. */
     static Channels custom(java.util.function.BiFunction<String, Executor, ManagedChannel> opener) {
         ExecutorService callbacks = callbackPool();
-        return new Channels(target -> opener.apply(target, callbacks), callbacks, null);
+        return new Channels((target, tls) -> opener.apply(target, callbacks), callbacks, null);
     }
 
     private static ExecutorService callbackPool() {
@@ -84,9 +110,10 @@ final class Channels implements Closeable {
         return java.security.AccessController.doPrivileged((java.security.PrivilegedAction<T>) action::get);
     }
 
-    /** The channel to {@code target}, opened on first use. */
-    ManagedChannel get(String target) {
-        return channels.computeIfAbsent(target, opener);
+    /** The channel to {@code target} (with {@code tls}, or plaintext when null), opened on first use. */
+    ManagedChannel get(String target, Tls tls) {
+        String key = tls == null ? target : target + "|tls|" + tls.key();
+        return channels.computeIfAbsent(key, unused -> opener.apply(target, tls));
     }
 
     int size() {

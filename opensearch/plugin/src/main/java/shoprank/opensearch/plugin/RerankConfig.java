@@ -20,12 +20,13 @@ import java.util.Set;
  * blend_weight   weight of the first-stage score in [0, 1] (default: the sidecar's)
  * diversity      {method, strength, max_per_brand, max_per_category, window, facets, attribute_weight}
  * breaker        {failures (default 3), backoff_ms (default 5000), max_backoff_ms (default 60000)}
+ * tls            {ca_file, cert_file, key_file, server_name} (see {@link Tls}); absent: plaintext
  * </pre>
  */
 final class RerankConfig {
     static final String TYPE = "shoprank_rerank";
     static final Set<String> KEYS = Set.of("targets", "deadline_ms", "fields", "defaults", "id_field", "send_vectors",
-        "vector_field", "blend_weight", "diversity", "breaker");
+        "vector_field", "blend_weight", "diversity", "breaker", "tls");
     /** The proto Product's fields, in proto order. */
     static final List<String> PRODUCT_FIELDS = List.of("title", "brand", "category", "color", "bullet_points", "description");
     static final int DEFAULT_DEADLINE_MS = 300;
@@ -40,10 +41,11 @@ final class RerankConfig {
     final Float blendWeight;
     final Diversity diversity;
     final CircuitBreaker.Settings breaker;
+    final Tls tls;
 
     private RerankConfig(List<String> targets, int deadlineMs, Map<String, String> fields, Map<String, String> defaults,
                          String idField, Boolean sendVectors, String vectorField, Float blendWeight,
-                         Diversity diversity, CircuitBreaker.Settings breaker) {
+                         Diversity diversity, CircuitBreaker.Settings breaker, Tls tls) {
         this.targets = targets;
         this.deadlineMs = deadlineMs;
         this.fields = fields;
@@ -54,9 +56,15 @@ final class RerankConfig {
         this.blendWeight = blendWeight;
         this.diversity = diversity;
         this.breaker = breaker;
+        this.tls = tls;
     }
 
     static RerankConfig parse(Map<String, Object> raw) {
+        return parse(raw, null);
+    }
+
+    /** The config; relative TLS file paths are under {@code configDir} (OpenSearch's config directory). */
+    static RerankConfig parse(Map<String, Object> raw, java.nio.file.Path configDir) {
         Config config = new Config(TYPE, raw);
         List<String> targets = config.strings("targets");
         if (targets.isEmpty()) {
@@ -86,9 +94,10 @@ final class RerankConfig {
             breakerConfig.integer("backoff_ms", 5000, 1, 3_600_000),
             breakerConfig.integer("max_backoff_ms", 60_000, 1, 3_600_000));
         breakerConfig.rejectUnknown(Set.of("failures", "backoff_ms", "max_backoff_ms"));
+        Tls tls = Tls.parse(config.object("tls"), configDir);
         config.rejectUnknown(KEYS);
         return new RerankConfig(List.copyOf(targets), deadline, fields, defaults, idField, sendVectors, vectorField,
-            blend, diversity, breaker);
+            blend, diversity, breaker, tls);
     }
 
     /** Whether to send stored vectors for a request whose diversity method is {@code method}. */

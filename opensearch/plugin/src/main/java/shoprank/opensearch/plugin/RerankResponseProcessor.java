@@ -245,20 +245,22 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
         private final Channels channels;
         private final LongSupplier clockMs;
         private final ThreadContext threadContext;
+        private final java.nio.file.Path configDir;
 
-        Factory(Channels channels, LongSupplier clockMs, ThreadContext threadContext) {
+        Factory(Channels channels, LongSupplier clockMs, ThreadContext threadContext, java.nio.file.Path configDir) {
             this.channels = channels;
             this.clockMs = clockMs;
             this.threadContext = threadContext;
+            this.configDir = configDir;
         }
 
         @Override
         public SearchResponseProcessor create(Map<String, Processor.Factory<SearchResponseProcessor>> factories, String tag,
                                               String description, boolean ignoreFailure, Map<String, Object> config,
                                               Processor.PipelineContext pipelineContext) {
-            RerankConfig parsed = RerankConfig.parse(new HashMap<>(config));
+            RerankConfig parsed = RerankConfig.parse(new HashMap<>(config), configDir);
             config.clear();
-            SidecarPool pool = new SidecarPool(parsed.targets, channels, parsed.breaker, clockMs);
+            SidecarPool pool = new SidecarPool(parsed.targets, parsed.tls, channels, parsed.breaker, clockMs);
             return new RerankResponseProcessor(tag, description, ignoreFailure, parsed, pool, System::nanoTime, threadContext);
         }
     }

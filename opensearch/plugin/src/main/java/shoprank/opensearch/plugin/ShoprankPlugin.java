@@ -38,7 +38,8 @@ public class ShoprankPlugin extends Plugin implements SearchPlugin, SearchPipeli
 
     @Override
     public Map<String, Processor.Factory<SearchResponseProcessor>> getResponseProcessors(Parameters parameters) {
-        return Map.of(RerankConfig.TYPE, new RerankResponseProcessor.Factory(channels, System::currentTimeMillis, parameters.threadContext));
+        return Map.of(RerankConfig.TYPE, new RerankResponseProcessor.Factory(
+            channels, System::currentTimeMillis, parameters.threadContext, parameters.env.configFile()));
     }
 
     @Override

@@ -44,9 +44,9 @@ final class SidecarPool {
     private final AtomicInteger next = new AtomicInteger();
     private final LongSupplier clockMs;
 
-    SidecarPool(List<String> addresses, Channels channels, CircuitBreaker.Settings breaker, LongSupplier clockMs) {
+    SidecarPool(List<String> addresses, Tls tls, Channels channels, CircuitBreaker.Settings breaker, LongSupplier clockMs) {
         for (String address : addresses) {
-            targets.add(new Target(address, channels.get(address), new CircuitBreaker(breaker)));
+            targets.add(new Target(address, channels.get(address, tls), new CircuitBreaker(breaker)));
         }
         this.clockMs = clockMs;
     }

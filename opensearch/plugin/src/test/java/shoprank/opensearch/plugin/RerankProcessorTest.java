@@ -60,7 +60,7 @@ class RerankProcessorTest {
         config.put("targets", targets.length == 0 ? List.of(name) : List.of(targets));
         config.putIfAbsent("deadline_ms", 2000);
         config.putIfAbsent("breaker", Map.of("failures", 3, "backoff_ms", 1000));
-        return new RerankResponseProcessor.Factory(channels, clock::get, null).create(Map.of(), "t", null, false, config, null);
+        return new RerankResponseProcessor.Factory(channels, clock::get, null, null).create(Map.of(), "t", null, false, config, null);
     }
 
     /** One search through both sides, OpenSearch answering what the (rewritten) request asks for. */
