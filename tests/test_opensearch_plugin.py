@@ -338,3 +338,33 @@ def test_a_sidecar_sigkilled_under_four_clients_never_fails_a_search_and_reranki
     assert any(not reranked for _, reranked, _, _ in after_kill)
     assert any(r and r.startswith("circuit_open") for _, _, _, r in after_kill), "the breaker skips the dead sidecar"
     assert any(started > back_at and reranked for started, reranked, _, _ in served), "reranking did not resume"
+
+
+def test_tls_and_mutual_tls_to_the_sidecar(indexed: OpenSearchEngine, tiny_models: Path, tmp_path: Path) -> None:
+    from tests.test_sidecar_server import _certificates
+
+    certs = _certificates(tmp_path)
+    server = {"tls_cert": certs["server"], "tls_key": certs["server_key"]}
+    tls = start_sidecar(settings_with(tiny_models, tmp_path / "tls", **server), background_load=False)
+    try:
+        put_pipeline(indexed.client, "shoprank-e2e-tls", tls.port, window=10, tls={"ca_file": str(certs["ca"])})
+        assert search(indexed, 0, 5, "shoprank-e2e-tls")["ext"]["shoprank"]["reranked"] is True
+        put_pipeline(indexed.client, "shoprank-e2e-plain", tls.port, window=10)
+        plain = search(indexed, 0, 5, "shoprank-e2e-plain")["ext"]["shoprank"]
+        assert plain["reranked"] is False, "never talks plaintext to a TLS sidecar"
+    finally:
+        tls.shutdown(0)
+    mutual = settings_with(tiny_models, tmp_path / "mtls", **server, tls_client_ca=certs["ca"])
+    mtls = start_sidecar(mutual, background_load=False)
+    try:
+        client_cert = {
+            "ca_file": str(certs["ca"]),
+            "cert_file": str(certs["client"]),
+            "key_file": str(certs["client_key"]),
+        }
+        put_pipeline(indexed.client, "shoprank-e2e-mtls", mtls.port, window=10, tls=client_cert)
+        assert search(indexed, 0, 5, "shoprank-e2e-mtls")["ext"]["shoprank"]["reranked"] is True
+        put_pipeline(indexed.client, "shoprank-e2e-nocert", mtls.port, window=10, tls={"ca_file": str(certs["ca"])})
+        assert search(indexed, 0, 5, "shoprank-e2e-nocert")["ext"]["shoprank"]["reranked"] is False
+    finally:
+        mtls.shutdown(0)

@@ -73,7 +73,7 @@ def java_home() -> str:
 
 
 @pytest.fixture(scope="module")
-def distribution() -> Iterator[str]:
+def distribution() -> Iterator[tuple[str, Path]]:
     reason = missing_tools()
     if reason:
         pytest.skip(reason)
@@ -112,7 +112,7 @@ def distribution() -> Iterator[str]:
                 assert node.poll() is None, (work / "node.log").read_text(errors="replace")[-3000:]
                 assert time.monotonic() < deadline, "the distribution did not start within 180 s"
                 time.sleep(1)
-            yield url
+            yield url, home
         finally:
             os.killpg(node.pid, signal.SIGTERM)
             try:
@@ -125,9 +125,9 @@ def distribution() -> Iterator[str]:
 
 
 def test_the_installed_zip_reranks_under_the_security_manager(
-    distribution: str, tiny_models: Any, tmp_path: Any
+    distribution: tuple[str, Path], tiny_models: Any, tmp_path: Any
 ) -> None:
-    client = OpenSearch(hosts=[distribution])
+    client = OpenSearch(hosts=[distribution[0]])
     log = client.nodes.info(metric="plugins")
     plugins = [p["name"] for node in log["nodes"].values() for p in node["plugins"]]
     assert "shoprank" in plugins
@@ -154,3 +154,41 @@ def test_the_installed_zip_reranks_under_the_security_manager(
     down = client.search(index="products", body=query, params={"search_pipeline": "shoprank"})
     assert down["ext"]["shoprank"]["reranked"] is False
     assert [h["_id"] for h in down["hits"]["hits"]] == [h["_id"] for h in first_stage["hits"]["hits"]]
+
+
+def test_mutual_tls_under_the_security_manager_with_certificates_in_the_config_directory(
+    distribution: tuple[str, Path], tiny_models: Any, tmp_path: Any
+) -> None:
+    from tests.test_sidecar_server import _certificates
+
+    url, home = distribution
+    certs = _certificates(tmp_path)
+    tls_dir = home / "config" / "shoprank-tls"
+    tls_dir.mkdir()
+    for name in ("ca", "client", "client_key"):
+        shutil.copy(certs[name], tls_dir / f"{name}.pem")
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", RUN_AS, str(tls_dir)], check=True)
+    client = OpenSearch(hosts=[url])
+    client.index(index="tls", id="t1", body={"title": "red trail shoe"})
+    client.indices.refresh(index="tls")
+    server = {"tls_cert": certs["server"], "tls_key": certs["server_key"], "tls_client_ca": certs["ca"]}
+    sidecar = start_sidecar(settings_with(tiny_models, tmp_path, **server), background_load=False)
+    try:
+        tls = {
+            "ca_file": "shoprank-tls/ca.pem",
+            "cert_file": "shoprank-tls/client.pem",
+            "key_file": "shoprank-tls/client_key.pem",
+        }
+        body = {
+            "request_processors": [{"shoprank_rerank": {"window": 10}}],
+            "response_processors": [
+                {"shoprank_rerank": {"targets": [f"127.0.0.1:{sidecar.port}"], "deadline_ms": 5000, "tls": tls}}
+            ],
+        }
+        client.transport.perform_request("PUT", "/_search/pipeline/shoprank-mtls", body=body)
+        query = {"query": {"match": {"title": "red shoe"}}}
+        reranked = client.search(index="tls", body=query, params={"search_pipeline": "shoprank-mtls"})
+        assert reranked["ext"]["shoprank"]["reranked"] is True, reranked["ext"]["shoprank"]["fail_open_reason"]
+    finally:
+        sidecar.shutdown(0)
