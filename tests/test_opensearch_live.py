@@ -22,7 +22,7 @@ from engines.base import EngineError, Filters, NoLiveIndexError, RetrievalQuery,
 from engines.opensearch import OpenSearchEngine
 from engines.opensearch_assets import pipeline_name, search_template_id, template_name
 from engines.opensearch_bulk import BulkPolicy, index_actions, run_bulk
-from engines.opensearch_versions import kept_alias
+from engines.opensearch_versions import BuilderMark, kept_alias
 from shoprank.schema import Product
 from shoprank.settings import REPO_ROOT
 from tests.opensearch_live import LiveCluster, engine_under_alias, remove_alias_assets, unique_alias
@@ -423,3 +423,74 @@ def test_429s_from_a_full_bulk_queue_are_retried_until_every_document_is_in(
     engine.client.indices.refresh(index=builder.version)
     assert int(engine.client.count(index=builder.version)["count"]) == 240
     builder.abort()
+
+
+def test_a_build_heartbeats_into_its_mapping_meta(engine: OpenSearchEngine) -> None:
+    builder = engine.begin_version(DIM)
+
+    def mark() -> BuilderMark | None:
+        mappings = engine.client.indices.get_mapping(index=builder.version)[builder.version]["mappings"]
+        return BuilderMark.from_meta(mappings.get("_meta"))
+
+    first = mark()
+    assert first is not None
+    assert first.pid == os.getpid()
+    engine.lease_s = 0.0  # every write is due a heartbeat
+    builder.write(products(2), vectors(2))
+    beat = mark()
+    assert beat is not None
+    assert beat.heartbeat > first.heartbeat
+    builder.abort()
+
+
+def test_the_readme_cluster_commands_work_against_the_node(
+    opensearch_cluster: LiveCluster,
+    tiny_models: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shoprank.cli import main
+
+    if opensearch_cluster.password:
+        pytest.skip("the README's local-node commands carry no credentials")
+    alias = unique_alias()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "models").symlink_to(tiny_models, target_is_directory=True)
+    for name, value in {
+        "SHOPRANK_ENGINE": "opensearch",
+        "SHOPRANK_OPENSEARCH_URL": opensearch_cluster.url,
+        "SHOPRANK_INDEX_NAME": alias,
+        "SHOPRANK_DATA_DIR": str(data_dir),
+    }.items():
+        monkeypatch.setenv(name, value)
+    catalogue = tmp_path / "products.jsonl"
+    catalogue.write_text(
+        "\n".join(json.dumps({"id": f"p{i}", "title": f"kitchen towel {i}", "price": i + 1}) for i in range(20))
+    )
+    changes = tmp_path / "changes.jsonl"
+    changes.write_text(
+        json.dumps({"id": "n1", "title": "bamboo kitchen towels", "price": 3})
+        + "\n"
+        + json.dumps({"id": "p0", "_op": "delete"})
+    )
+    try:
+        assert main(["opensearch", "setup"]) == 0
+        assert (
+            main(["index", "--catalogue", str(catalogue), "--dead-letter", str(tmp_path / "dead.jsonl"), "--json"]) == 0
+        )
+        capsys.readouterr()
+        assert main(["index", "--incremental", "--changes", str(changes), "--json"]) == 0
+        incremental = json.loads(capsys.readouterr().out)
+        assert (incremental["indexed"], incremental["deleted"]) == (1, 1)
+        assert main(["index", "--catalogue", str(catalogue), "--json"]) == 0  # a second version to roll back from
+        assert main(["index", "--rollback", "--json"]) == 0
+        capsys.readouterr()
+        assert main(["search", "bamboo kitchen towels", "--no-rerank", "--mode", "bm25", "--json"]) == 0
+        found = json.loads(capsys.readouterr().out)
+        # The incremental change is live again after the rollback, and the deleted product gone.
+        assert found["results"][0]["id"] == "n1"
+        assert "p0" not in {result["id"] for result in found["results"]}
+    finally:
+        remove_alias_assets(OpenSearchEngine.from_settings(opensearch_cluster.settings(alias)).client, alias)
