@@ -73,8 +73,15 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
             throws Exception {
         CompletableFuture<SearchResponse> done = new CompletableFuture<>();
         rerank(request, response, context, done::complete);
-        // The call carries its own deadline; the margin covers the callback hop only.
-        return done.get(config.deadlineMs + 5_000L, TimeUnit.MILLISECONDS);
+        try {
+            // The call carries its own deadline; the margin covers the callback hop only.
+            return done.get(config.deadlineMs + 5_000L, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            PagePlan plan = (PagePlan) context.getAttribute(WindowRequestProcessor.PLAN);
+            List<SearchHit> hits = new ArrayList<>(Arrays.asList(response.getHits().getHits()));
+            PagePlan page = plan != null ? plan : PagePlan.of(0, hits.size(), Math.max(1, hits.size()));
+            return failOpen(response, hits, page, "deadline_exceeded: no answer within the deadline", clockNanos.getAsLong());
+        }
     }
 
     @Override
