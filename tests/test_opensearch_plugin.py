@@ -251,6 +251,13 @@ def test_setup_installs_the_rerank_pipeline_as_the_index_default_and_hybrid_runs
         assert hybrid["ext"]["shoprank"]["reranked"] is True
         assert len(hybrid["hits"]["hits"]) == 10
         assert 0.0 <= hybrid["hits"]["hits"][0]["fields"]["shoprank.first_stage_score"][0] <= 1.0, "fused (min-max)"
+        # The shop-box search template (hybrid, filters, facets) through the same default pipeline.
+        params = {"query_text": QUERY, "query_vector": (vector / np.linalg.norm(vector)).tolist(), "k": 10}
+        template_id = f"{indexed.alias}-shop-box"
+        boxed = indexed.client.search_template(index=indexed.alias, body={"id": template_id, "params": params})
+        assert boxed["ext"]["shoprank"]["reranked"] is True
+        assert len(boxed["hits"]["hits"]) == 10
+        assert boxed["aggregations"]["brand"]["buckets"], "facets survive the rerank"
         # shoprank's own engine asks for no pipeline: its first stage is never reranked by the plugin.
         bm25 = RetrievalQuery(text=QUERY, vector=None, mode="bm25", size=10)
         first_stage = [h.product.id for h in indexed.retrieve(bm25).hits]
