@@ -10,7 +10,7 @@ CATALOGUE ?= $(if $(wildcard $(ESCI)),$(ESCI),)
 EXTRAS ?= cpu,train,eval,dev
 SHOPRANK := $(BIN)/shoprank --data-dir $(DATA_DIR)
 
-.PHONY: up setup models index reindex serve opensearch test test-fast lint clean
+.PHONY: up setup models index reindex serve opensearch plugin java-test test test-fast lint clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,18 @@ up: serve
 opensearch: setup
 	$(SHOPRANK) opensearch run $(OPENSEARCH_ARGS)
 
+# The shoprank OpenSearch plugin: JUnit tests, then the zip `bin/opensearch-plugin install` takes.
+PLUGIN_ZIP := opensearch/plugin/target/shoprank-opensearch-plugin.zip
+plugin:
+	mvn -q -B -f opensearch/plugin/pom.xml verify
+	@echo "built $(PLUGIN_ZIP): bin/opensearch-plugin install file://$(CURDIR)/$(PLUGIN_ZIP)"
+
+# The plugin's JUnit tests (skipped, with the reason, without a JDK and Maven).
+java-test:
+	@if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then \
+	  mvn -q -B -f opensearch/plugin/pom.xml verify && echo "plugin JUnit tests passed"; \
+	else echo "SKIPPED plugin JUnit tests: no java/mvn on PATH (a JDK 17+ and Maven build the OpenSearch plugin)"; fi
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -53,7 +65,7 @@ lint: setup
 	$(BIN)/python proto/generate.py --check
 
 # The full suite, slow tests included (bare `pytest` leaves them out).
-test: lint
+test: lint java-test
 	$(BIN)/pytest -m 'slow or not slow'
 
 # The unit tier only: no models, no sockets (tests/tiers.py).

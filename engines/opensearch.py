@@ -45,6 +45,8 @@ from shoprank.schema import Product
 from shoprank.settings import HybridTechnique, Settings
 
 log = logging.getLogger(__name__)
+# OpenSearch's name for "no search pipeline, not even the index default".
+NO_PIPELINE = "_none"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -395,7 +397,9 @@ class OpenSearchEngine:
         """BM25, kNN or hybrid (search-pipeline fusion) top hits, with products, vectors and facets."""
         if query.mode == "bm25" and not query.text.strip():
             return RetrievalResult(hits=[], facets=no_facets() if query.with_facets else {})
-        params: dict[str, Any] = {}
+        # Never the index's default pipeline (`shoprank opensearch setup --default-pipeline`): the
+        # front door reranks the first stage itself, the plugin must not do it first.
+        params: dict[str, Any] = {"search_pipeline": NO_PIPELINE}
         if query.mode == "hybrid":
             params["search_pipeline"] = pipeline_name(self.alias, self.hybrid_technique)
         body = search_body(query)

@@ -33,6 +33,8 @@ from shoprank.errors import UserInputError
 log = logging.getLogger(__name__)
 
 LAUNCHER_CLASS = "shoprank.opensearch.SingleNode"
+# The shoprank plugin unpacked, as opensearch/plugin's assembly leaves it in target/.
+PLUGIN_FOLDER = "shoprank-opensearch-plugin"
 HEAP_PATTERN = re.compile(r"[1-9][0-9]*[kmgKMG]?")
 DEFAULT_HEAP = "1g"
 JAVA_MIN_VERSION = 17
@@ -84,9 +86,11 @@ def java_major_version(java: str) -> int | None:
 
 @dataclass(frozen=True)
 class NodeBuild:
-    """What `mvn compile` of the node pom leaves in its target/."""
+    """What `mvn compile` of the node pom leaves in its target/, and the unpacked plugin folders
+    built beside it (the shoprank plugin), loaded from the classpath like the zip plugins."""
 
     target: Path
+    extra_plugins: tuple[Path, ...] = ()
 
     @property
     def classpath_file(self) -> Path:
@@ -119,7 +123,13 @@ class NodeBuild:
     def classpath(self) -> list[Path]:
         """Launcher, core jars, then every plugin's jars; one jar per artifact (the first wins)."""
         jars = [*self.core_jars(), *sorted(self.plugins_dir.glob("*/*.jar"))]
+        for plugin in self.extra_plugins:
+            jars += sorted(plugin.glob("*.jar"))
         return [self.classes_dir, *dedupe_jars(jars)]
+
+    def plugin_roots(self) -> list[Path]:
+        """The folders whose subfolders the launcher loads as plugins (one --plugins each)."""
+        return [self.plugins_dir, *(plugin.parent for plugin in self.extra_plugins)]
 
 
 def artifact_name(jar: Path) -> str:
@@ -146,10 +156,56 @@ def dedupe_jars(jars: Sequence[Path]) -> list[Path]:
 
 
 def resolve(node_dir: Path) -> NodeBuild:
-    """Resolve and compile the node pom (offline first, then from the registry); idempotent.
+    """Resolve and compile the node pom (offline first, then from the registry), and build the
+    shoprank plugin beside it (`../plugin`) when it is missing or older than its sources; idempotent.
 
     A lock file keeps two processes (test workers, a second `opensearch run`) from building at once.
     """
+    build = _resolve_node(node_dir)
+    plugin_dir = node_dir.parent / "plugin"
+    if not (plugin_dir / "pom.xml").is_file():
+        return build
+    return NodeBuild(build.target, extra_plugins=(resolve_plugin(plugin_dir),))
+
+
+def _maven(base: list[str], what: str) -> None:
+    """Run a Maven command offline, then online when the local repository lacks something."""
+    offline = subprocess.run([*base, "-o"], capture_output=True, text=True, check=False)
+    if offline.returncode != 0:
+        log.info("resolving %s with Maven (first run downloads into ~/.m2)", what)
+        online = subprocess.run(base, capture_output=True, text=True, check=False)
+        if online.returncode != 0:
+            tail = "\n".join((online.stdout + online.stderr).strip().splitlines()[-20:])
+            raise NodeUnavailableError(f"`{' '.join(base)}` failed:\n{tail}")
+
+
+def resolve_plugin(plugin_dir: Path) -> Path:
+    """Package the shoprank plugin (`mvn package`, tests left to `mvn verify`) unless its unpacked
+    folder is newer than every source; the folder (plugin-descriptor.properties and jars)."""
+    target = plugin_dir / "target"
+    unpacked = target / PLUGIN_FOLDER
+    descriptor = unpacked / "plugin-descriptor.properties"
+    target.mkdir(exist_ok=True)
+    with open(target / ".resolve.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sources = [
+            plugin_dir / "pom.xml",
+            plugin_dir.parent / "pom.xml",
+            *(plugin_dir / "src").rglob("*"),
+            *(plugin_dir.parent.parent / "proto").rglob("*.proto"),
+        ]
+        built = descriptor.stat().st_mtime if descriptor.is_file() else None
+        if built is None or any(s.is_file() and s.stat().st_mtime > built for s in sources):
+            _maven(
+                ["mvn", "-q", "-B", "-f", str(plugin_dir / "pom.xml"), "package", "-DskipTests"], "the shoprank plugin"
+            )
+            descriptor.touch()
+    if not descriptor.is_file():
+        raise NodeUnavailableError(f"`mvn package` of {plugin_dir / 'pom.xml'} left no {descriptor}")
+    return unpacked
+
+
+def _resolve_node(node_dir: Path) -> NodeBuild:
     reason = missing_tools()
     if reason:
         raise NodeUnavailableError(reason)
@@ -162,14 +218,7 @@ def resolve(node_dir: Path) -> NodeBuild:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if build.is_complete() and _newer_than_sources(build, node_dir):
             return build
-        base = ["mvn", "-q", "-B", "-f", str(pom), "compile"]
-        offline = subprocess.run([*base, "-o"], capture_output=True, text=True, check=False)
-        if offline.returncode != 0:
-            log.info("resolving the OpenSearch node artifacts with Maven (first run: ~80 MB into ~/.m2)")
-            online = subprocess.run(base, capture_output=True, text=True, check=False)
-            if online.returncode != 0:
-                tail = "\n".join((online.stdout + online.stderr).strip().splitlines()[-20:])
-                raise NodeUnavailableError(f"`{' '.join(base)}` failed:\n{tail}")
+        _maven(["mvn", "-q", "-B", "-f", str(pom), "compile"], "the OpenSearch node artifacts (~80 MB)")
     if not build.is_complete():
         raise NodeUnavailableError(f"`mvn compile` of {pom} left no complete build in {build.target}")
     return build
@@ -177,8 +226,8 @@ def resolve(node_dir: Path) -> NodeBuild:
 
 def _newer_than_sources(build: NodeBuild, node_dir: Path) -> bool:
     built = build.classpath_file.stat().st_mtime
-    sources = [node_dir / "pom.xml", *(node_dir / "src").rglob("*.java")]
-    return all(source.stat().st_mtime <= built for source in sources)
+    sources = [node_dir / "pom.xml", node_dir.parent / "pom.xml", *(node_dir / "src").rglob("*.java")]
+    return all(source.stat().st_mtime <= built for source in sources if source.is_file())
 
 
 def free_port() -> int:
@@ -262,9 +311,9 @@ class LocalNode:
             str(self.home),
             "--http-port",
             str(self.http_port),
-            "--plugins",
-            str(self.build.plugins_dir),
         ]
+        for root in self.build.plugin_roots():
+            args += ["--plugins", str(root)]
         for key, value in self.settings.items():
             args += ["-E", f"{key}={value}"]
         return args

@@ -23,7 +23,9 @@ from engines.opensearch_assets import (
     template_name,
     template_vector_dim,
 )
+from engines.opensearch_rerank import RerankPipeline, install_rerank_pipeline, with_default_pipeline
 from shoprank.schema import VECTOR_DIM
+from shoprank.settings import HybridTechnique
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ class SetupReport:
     index_patterns: list[str]
     search_pipelines: dict[str, str] = field(default_factory=dict)
     search_template: str = ""
+    rerank_pipeline: str = ""
+    default_pipeline: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -58,12 +62,28 @@ def setup_bodies(assets: Path, alias: str, knn_weight: float) -> dict[str, dict[
     return bodies
 
 
-def apply_setup(client: OpenSearch, assets: Path, alias: str, knn_weight: float) -> SetupReport:
-    """PUT the index template, both hybrid pipelines and the search template."""
+def apply_setup(
+    client: OpenSearch,
+    assets: Path,
+    alias: str,
+    knn_weight: float,
+    rerank: RerankPipeline | None = None,
+    technique: HybridTechnique = "min_max",
+) -> SetupReport:
+    """PUT the index template, both hybrid pipelines and the search template; with `rerank`, the
+    shoprank plugin's rerank pipeline too (fusing hybrid queries with `technique`), optionally as
+    the default pipeline of the alias's indices."""
     bodies = setup_bodies(assets, alias, knn_weight)
+    if rerank is not None and rerank.as_default:
+        bodies["index_template"] = with_default_pipeline(bodies["index_template"], rerank.name)
     report = SetupReport(
         index_template=template_name(alias), index_patterns=list(bodies["index_template"]["index_patterns"])
     )
+    if rerank is not None:
+        # Before the template: the template and the live indices name it as their default.
+        install_rerank_pipeline(client, assets, alias, rerank, technique, knn_weight)
+        report.rerank_pipeline = rerank.name
+        report.default_pipeline = rerank.name if rerank.as_default else ""
     client.indices.put_index_template(name=report.index_template, body=bodies["index_template"])
     for technique in PIPELINE_FILES:
         name = pipeline_name(alias, technique)

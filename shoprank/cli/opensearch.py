@@ -27,6 +27,24 @@ def register(subparsers: Any) -> None:
         actions, "setup", "install the index template, hybrid search pipelines and search template (idempotent)"
     )
     setup.add_argument("--json", action="store_true", help="print what was installed as JSON")
+    setup.add_argument(
+        "--rerank-pipeline",
+        nargs="?",
+        const="shoprank",
+        metavar="NAME",
+        help="also install the shoprank plugin's rerank pipeline (default name: shoprank), pointing at --sidecar "
+        "with --sidecar-deadline-ms and --rerank-window; the cluster needs the plugin (make plugin)",
+    )
+    setup.add_argument(
+        "--rerank-targets",
+        metavar="HOST:PORT[,HOST:PORT]",
+        help="the sidecars the rerank pipeline calls, as OpenSearch's nodes reach them (default: --sidecar)",
+    )
+    setup.add_argument(
+        "--default-pipeline",
+        action="store_true",
+        help="make the rerank pipeline the default of the alias's indices (index.search.default_pipeline)",
+    )
     setup.set_defaults(run=run_setup)
     run = add_command(
         actions,
@@ -77,14 +95,36 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the assets in settings.opensearch_dir to settings.opensearch_url."""
     from opensearchpy.exceptions import SerializationError, TransportError
 
+    from engines.base import EngineError
     from engines.opensearch_client import client_from_settings, engine_error
+    from engines.opensearch_rerank import RerankPipeline
     from engines.opensearch_setup import apply_setup
 
+    if args.default_pipeline and not args.rerank_pipeline:
+        raise UserInputError("--default-pipeline needs --rerank-pipeline [NAME]: it makes that pipeline the default")
+    rerank = (
+        RerankPipeline.from_settings(settings, args.rerank_pipeline, args.default_pipeline, args.rerank_targets)
+        if args.rerank_pipeline
+        else None
+    )
     client = client_from_settings(settings)
     try:
-        report = apply_setup(client, settings.opensearch_dir, settings.index_name, settings.hybrid_weight_knn)
+        report = apply_setup(
+            client,
+            settings.opensearch_dir,
+            settings.index_name,
+            settings.hybrid_weight_knn,
+            rerank=rerank,
+            technique=settings.opensearch_hybrid_technique,
+        )
     except (TransportError, SerializationError) as exc:  # refused, unreachable, or not OpenSearch's JSON
-        raise engine_error(exc, settings.opensearch_url) from exc
+        error = engine_error(exc, settings.opensearch_url)
+        if rerank is not None and isinstance(exc, TransportError) and "shoprank_rerank" in str(exc.info):
+            error = EngineError(
+                f"{error}; the cluster lacks the shoprank plugin: `make plugin`, then bin/opensearch-plugin install it",
+                error.failure,
+            )
+        raise error from exc
     if args.json:
         print_json(report.as_dict())
     else:
@@ -94,4 +134,8 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
             f"{', '.join(report.search_pipelines.values())}, search template {report.search_template}; "
             f"hybrid queries use {report.search_pipelines[settings.opensearch_hybrid_technique]}"
         )
+        if report.rerank_pipeline:
+            default = f", the default of {settings.index_name}'s indices" if report.default_pipeline else ""
+            targets = ", ".join(rerank.targets) if rerank else ""
+            print(f"rerank pipeline {report.rerank_pipeline} (shoprank plugin) -> sidecars {targets}{default}")
     return 0

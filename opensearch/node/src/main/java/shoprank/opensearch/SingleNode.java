@@ -27,7 +27,7 @@ import org.opensearch.plugins.Plugin;
  * class loader, security policy or native controller is involved.
  *
  * <p>Arguments: {@code --home DIR --http-port N [--plugins DIR] [-E key=value ...]}. The zip
- * plugins are the subfolders of --plugins, each with its plugin-descriptor.properties (their jars
+ * plugins are the subfolders of each --plugins (repeatable), each with its plugin-descriptor.properties (their jars
  * must already be on the classpath). Bound to 127.0.0.1 only; there is no security plugin.
  */
 public final class SingleNode {
@@ -43,7 +43,7 @@ public final class SingleNode {
 
     public static void main(String[] args) throws Exception {
         Path home = null;
-        Path pluginsDir = null;
+        List<Path> pluginsDirs = new ArrayList<>();
         String httpPort = null;
         Settings.Builder extra = Settings.builder();
         for (int i = 0; i < args.length; i++) {
@@ -60,7 +60,7 @@ public final class SingleNode {
                     httpPort = value;
                     break;
                 case "--plugins":
-                    pluginsDir = Paths.get(value).toAbsolutePath();
+                    pluginsDirs.add(Paths.get(value).toAbsolutePath());
                     break;
                 case "-E":
                     int eq = value.indexOf('=');
@@ -105,7 +105,7 @@ public final class SingleNode {
         for (String name : MODULES) {
             plugins.add(pluginClass(name));
         }
-        if (pluginsDir != null) {
+        for (Path pluginsDir : pluginsDirs) {
             plugins.addAll(zipPlugins(pluginsDir));
         }
 
@@ -181,7 +181,7 @@ public final class SingleNode {
 
     private static IllegalArgumentException usage(String problem) {
         return new IllegalArgumentException(
-            problem + "; usage: SingleNode --home DIR --http-port N [--plugins DIR] [-E key=value ...]");
+            problem + "; usage: SingleNode --home DIR --http-port N [--plugins DIR ...] [-E key=value ...]");
     }
 
     /** Node's constructor that takes classpath plugins is protected: MockNode's mechanism. */

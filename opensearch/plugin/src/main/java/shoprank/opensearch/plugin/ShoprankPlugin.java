@@ -1,0 +1,49 @@
+package shoprank.opensearch.plugin;
+
+import java.util.List;
+import java.util.Map;
+
+import org.opensearch.plugins.Plugin;
+import org.opensearch.plugins.SearchPipelinePlugin;
+import org.opensearch.plugins.SearchPlugin;
+import org.opensearch.search.pipeline.Processor;
+import org.opensearch.search.pipeline.SearchRequestProcessor;
+import org.opensearch.search.pipeline.SearchResponseProcessor;
+
+/**
+ * shoprank inside OpenSearch: the {@code shoprank_rerank} search-pipeline processor (request side:
+ * the rerank window; response side: one Rerank call to the sidecar, fail-open) and the
+ * {@code ext.shoprank} object of requests and responses.
+ */
+public class ShoprankPlugin extends Plugin implements SearchPlugin, SearchPipelinePlugin {
+    private final Channels channels;
+
+    public ShoprankPlugin() {
+        this(Channels.netty());
+    }
+
+    ShoprankPlugin(Channels channels) {
+        this.channels = channels;
+    }
+
+    @Override
+    public List<SearchExtSpec<?>> getSearchExts() {
+        return List.of(new SearchExtSpec<>(ShoprankExt.NAME, ShoprankExt::new, ShoprankExt::fromXContent));
+    }
+
+    @Override
+    public Map<String, Processor.Factory<SearchRequestProcessor>> getRequestProcessors(Parameters parameters) {
+        return Map.of(WindowRequestProcessor.TYPE, new WindowRequestProcessor.Factory());
+    }
+
+    @Override
+    public Map<String, Processor.Factory<SearchResponseProcessor>> getResponseProcessors(Parameters parameters) {
+        return Map.of(RerankConfig.TYPE, new RerankResponseProcessor.Factory(
+            channels, System::currentTimeMillis, parameters.threadContext, parameters.env.configFile()));
+    }
+
+    @Override
+    public void close() {
+        channels.close();
+    }
+}
