@@ -348,9 +348,9 @@ def test_a_sidecar_sigkilled_under_four_clients_never_fails_a_search_and_reranki
 
 
 def test_tls_and_mutual_tls_to_the_sidecar(indexed: OpenSearchEngine, tiny_models: Path, tmp_path: Path) -> None:
-    from tests.test_sidecar_server import _certificates
+    from tests.tls_certs import certificates
 
-    certs = _certificates(tmp_path)
+    certs = certificates(tmp_path)
     server = {"tls_cert": certs["server"], "tls_key": certs["server_key"]}
     tls = start_sidecar(settings_with(tiny_models, tmp_path / "tls", **server), background_load=False)
     try:

@@ -159,10 +159,10 @@ def test_the_installed_zip_reranks_under_the_security_manager(
 def test_mutual_tls_under_the_security_manager_with_certificates_in_the_config_directory(
     distribution: tuple[str, Path], tiny_models: Any, tmp_path: Any
 ) -> None:
-    from tests.test_sidecar_server import _certificates
+    from tests.tls_certs import certificates
 
     url, home = distribution
-    certs = _certificates(tmp_path)
+    certs = certificates(tmp_path)
     tls_dir = home / "config" / "shoprank-tls"
     tls_dir.mkdir()
     for name in ("ca", "client", "client_key"):
