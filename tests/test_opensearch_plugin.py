@@ -22,7 +22,7 @@ from opensearchpy import OpenSearch
 
 from engines.base import RetrievalQuery
 from engines.opensearch import OpenSearchEngine
-from engines.opensearch_query import search_body
+from engines.opensearch_query import FACET_SCOPE, search_body
 from engines.opensearch_rerank import DEFAULT_PIPELINE_SETTING
 from shoprank.schema import Product
 from shoprank.settings import REPO_ROOT
