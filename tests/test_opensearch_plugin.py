@@ -257,7 +257,7 @@ def test_setup_installs_the_rerank_pipeline_as_the_index_default_and_hybrid_runs
         boxed = indexed.client.search_template(index=indexed.alias, body={"id": template_id, "params": params})
         assert boxed["ext"]["shoprank"]["reranked"] is True
         assert len(boxed["hits"]["hits"]) == 10
-        assert boxed["aggregations"]["brand"]["buckets"], "facets survive the rerank"
+        assert boxed["aggregations"][FACET_SCOPE]["brand"]["buckets"], "facets survive the rerank"
         # shoprank's own engine asks for no pipeline: its first stage is never reranked by the plugin.
         bm25 = RetrievalQuery(text=QUERY, vector=None, mode="bm25", size=10)
         first_stage = [h.product.id for h in indexed.retrieve(bm25).hits]
