@@ -245,11 +245,16 @@ def measure_intent(
         entry.ndcg = _ndcg_grid(hits, filtered, intent, gains, model.depth)
         per_query.append(entry)
     report = IntentReport(
-        model.depth, window, len(model.labels), per_query, float(np.median(predict_ms)) if predict_ms else 0.0
+        model.depth,
+        window,
+        len(model.labels),
+        per_query,
+        float(np.median(predict_ms)) if predict_ms else 0.0,
+        folds=max(1, min(FOLDS, len(per_query))),
     )
     for name, (boosts, thresholds) in POLICIES.items():
         grid = [(b, t) for t in thresholds for b in boosts]
-        report.out_of_fold[name], report.chosen[name] = out_of_fold(per_query, grid)
+        report.out_of_fold[name], report.chosen[name] = out_of_fold(per_query, grid, report.folds)
     return report
 
 

@@ -52,12 +52,16 @@ class CategorySums:
 
     def add(self, products: Sequence[Product], vectors: FloatArray) -> None:
         """Add a batch of products with their stored vectors."""
-        if len(products) != len(vectors):
+        self.add_labelled([p.category for p in products], vectors)
+
+    def add_labelled(self, categories: Sequence[Sequence[str]], vectors: FloatArray) -> None:
+        """Add vectors labelled with category paths (root to leaf; an empty path is skipped)."""
+        if len(categories) != len(vectors):
             raise ValueError("one vector per product")
-        for product, vector in zip(products, vectors, strict=True):
-            if not product.category:
+        for category, vector in zip(categories, vectors, strict=True):
+            if not category:
                 continue
-            path = PATH_SEPARATOR.join(product.category)
+            path = PATH_SEPARATOR.join(category)
             row = self._rows.get(path)
             if row is None:
                 row = self._rows[path] = len(self._sums)

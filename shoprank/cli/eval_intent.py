@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shoprank.cli.common import add_command, print_json
 from shoprank.settings import Settings
+
+if TYPE_CHECKING:
+    from evaluation.intent_quality import IntentReport
+    from shoprank.bi_encoder import BiEncoder
 
 
 def register(subparsers: Any) -> None:
@@ -19,8 +23,12 @@ def register(subparsers: Any) -> None:
         "of each judged query's exact products beside two baselines, and first-stage NDCG@10 with its boost and "
         "filter chosen out of fold (k-fold by query), with bootstrap CIs",
     )
+    parser.add_argument("--judgments", type=Path, help="CSV with query, product_id and rating and/or esci_label")
     parser.add_argument(
-        "--judgments", type=Path, required=True, help="CSV with query, product_id and rating and/or esci_label"
+        "--wands",
+        type=Path,
+        help="also check the method on WANDS' query.csv (Wayfair's query classes, not the catalogue's taxonomy): "
+        "class centroids of a seeded half of its queries, top-1/top-3 on the other half",
     )
     parser.add_argument("--json", action="store_true", help="print the report, with every query's figures, as JSON")
     parser.set_defaults(run=run)
@@ -28,13 +36,38 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Measure and print the table (or JSON)."""
-    from engines.factory import open_engine
-    from evaluation.intent_quality import format_report, measure_intent
-    from intent.store import load_model, model_path
-    from relevance.judgments import load_judgments
+    from evaluation.intent_quality import format_report
+    from evaluation.intent_wands import format_wands, load_wands_queries, measure_wands
     from shoprank.bi_encoder import BiEncoder
 
-    judgments = load_judgments(args.judgments)
+    if args.judgments is None and args.wands is None:
+        raise ValueError("say what to measure on: --judgments PATH (the catalogue's intent model) and/or --wands PATH")
+    encoder = BiEncoder.from_settings(settings, threads=1)
+    reports: dict[str, Any] = {}
+    lines: list[str] = []
+    if args.judgments is not None:
+        report = _judged(args.judgments, settings, encoder)
+        reports["judged"] = report.as_dict()
+        lines.append(format_report(report))
+    if args.wands is not None:
+        wands = measure_wands(load_wands_queries(args.wands), encoder)
+        reports["wands"] = wands.as_dict()
+        lines.append(format_wands(wands))
+    if args.json:
+        print_json(reports)
+    else:
+        print("\n".join(lines))
+    return 0
+
+
+def _judged(path: Path, settings: Settings, encoder: BiEncoder) -> IntentReport:
+    """The live index's intent model measured on judged queries."""
+    from engines.factory import open_engine
+    from evaluation.intent_quality import measure_intent
+    from intent.store import load_model, model_path
+    from relevance.judgments import load_judgments
+
+    judgments = load_judgments(path)
     engine = open_engine(settings)
     model = load_model(
         model_path(settings.data_dir, settings.index_name),
@@ -42,10 +75,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         depth=settings.intent_depth,
         temperature=settings.intent_temperature,
     )
-    encoder = BiEncoder.from_settings(settings, threads=1)
-    report = measure_intent(engine, encoder, model, judgments, window=settings.rerank_window)
-    if args.json:
-        print_json(report.as_dict())
-    else:
-        print(format_report(report))
-    return 0
+    return measure_intent(engine, encoder, model, judgments, window=settings.rerank_window)

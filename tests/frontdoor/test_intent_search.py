@@ -166,3 +166,26 @@ def test_the_api_takes_the_switches_and_says_when_there_is_no_model(
     bad = api.get("/api/search", params={"q": "mug", "intent_threshold": 1.5})
     assert bad.status_code == 400
     assert bad.json()["error"].startswith("intent_threshold")
+
+
+def test_eval_intent_measures_every_setting_on_the_judged_queries(intent_dir: Path) -> None:
+    from evaluation.intent_quality import OFF, POLICIES, PREDICTORS, measure_intent
+    from relevance.judgments import Judgments
+
+    mugs = [r["id"] for r in catalogue_rows() if r["id"].startswith("mug-")]
+    lamps = [r["id"] for r in catalogue_rows() if r["id"].startswith("lamp-")]
+    judgments = Judgments({"coffee mug": dict.fromkeys(mugs, 1.0), "desk lamp": dict.fromkeys(lamps, 1.0), "none": {}})
+    settings = Settings(data_dir=intent_dir)
+    engine = open_engine(settings)
+    model = load_model(model_path(intent_dir, "products"), engine.live_version())
+    report = measure_intent(engine, BiEncoder(settings.models_dir()), model, judgments, window=72)
+    assert [q.query for q in report.per_query] == ["coffee mug", "desk lamp"]  # a query without E products is left out
+    assert [q.exact for q in report.per_query] == [{"Mugs"}, {"Desk Lamps"}]
+    assert set(report.per_query[0].predictions) == set(PREDICTORS)
+    assert report.per_query[0].predictions["majority"].ranked[0] in model.labels
+    assert all(len(values) == 2 for values in report.out_of_fold.values())
+    assert set(report.out_of_fold) == set(POLICIES)
+    assert 0.0 <= report.per_query[0].ndcg[OFF] <= 1.0
+    shown = report.as_dict()
+    assert shown["queries"] == 2
+    assert set(shown["accuracy"]) == set(PREDICTORS)
