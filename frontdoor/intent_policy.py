@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engines.base import Filters, Hit
+from engines.base import EngineError, Filters, Hit
 from intent.apply import boosted_scores, confident_category
 from intent.model import IntentDepth, IntentDistribution, IntentModel, label_at_depth
 from intent.store import IntentModelError, load_model
@@ -116,7 +116,13 @@ class IntentProvider:
             mtime = self.path.stat().st_mtime_ns
         except FileNotFoundError:
             mtime = 0
-        live = self._live_version()
+        try:
+            live = self._live_version()
+        except EngineError as exc:  # the engine is down: keep what was loaded, the search reports the engine
+            log.warning("query intent: cannot read the live index version (%s); keeping the loaded model", exc)
+            if self._model is None:
+                self._error = f"the live index version cannot be read ({exc.failure}); intent is off until it can"
+            return
         if (mtime, live) == self._key:
             return
         self._key = (mtime, live)

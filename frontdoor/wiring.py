@@ -34,10 +34,13 @@ def build_search_service(settings: Settings, client: RerankClient | None = None)
 
 
 def intent_provider(settings: Settings, live_version: Callable[[], str | None]) -> IntentProvider:
-    """The intent model `shoprank index` wrote for the live index, as the settings configure it."""
-    return IntentProvider(
+    """The intent model `shoprank index` wrote for the live index, as the settings configure it, loaded
+    now (the first search does not pay for it; a missing or stale model is logged and answered per search)."""
+    provider = IntentProvider(
         model_path(settings.data_dir, settings.index_name),
         live_version,
         depth=settings.intent_depth,
         temperature=settings.intent_temperature,
     )
+    provider.current()
+    return provider

@@ -189,3 +189,20 @@ def test_eval_intent_measures_every_setting_on_the_judged_queries(intent_dir: Pa
     shown = report.as_dict()
     assert shown["queries"] == 2
     assert set(shown["accuracy"]) == set(PREDICTORS)
+
+
+def test_an_engine_that_cannot_say_its_version_leaves_intent_off_with_a_reason(intent_dir: Path) -> None:
+    from engines.base import EngineError
+    from frontdoor.intent_policy import IntentProvider
+
+    calls: list[str] = []
+
+    def unreachable() -> str | None:
+        calls.append("asked")
+        raise EngineError("cluster down", "unreachable")
+
+    provider = IntentProvider(model_path(intent_dir, "products"), unreachable)
+    model, error = provider.current()  # what the wiring does at start: no crash
+    assert model is None
+    assert calls == ["asked"]
+    assert "cannot be read (unreachable)" in (error or "")
