@@ -24,7 +24,8 @@ import numpy.typing as npt
 
 from engines.base import Filters, Hit, RetrievalQuery, SearchEngine
 from evaluation.bootstrap import Interval, bootstrap_ci, paired_difference
-from frontdoor.intent_policy import SHOWN_CATEGORIES, boost_hits, intent_filters
+from frontdoor.facets import shape_facets
+from frontdoor.intent_policy import SHOWN_CATEGORIES, boost_hits, intent_filters, intent_ordered_categories
 from intent.model import IntentDepth, IntentDistribution, IntentModel, label_at_depth
 from relevance.judgments import ESCI_GAINS, Judgments
 from relevance.metrics import ndcg_at_k
@@ -73,6 +74,8 @@ class QueryIntent:
     predictions: dict[str, Prediction]
     top_p: float
     ndcg: dict[tuple[float, float], float] = field(default_factory=dict)
+    # Is the category facet's first value an exact product's category: in count order, in intent order?
+    facet_top: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,6 +99,15 @@ class IntentReport:
         """Mean -log of the mass a predictor puts on the exact categories."""
         return bootstrap_ci([-np.log(max(q.predictions[predictor].exact_mass, LOG_FLOOR)) for q in self.per_query])
 
+    def facet_top(self, order: str) -> Interval:
+        """Share of queries whose category facet shows an exact product's category first."""
+        return bootstrap_ci([float(q.facet_top[order]) for q in self.per_query if order in q.facet_top])
+
+    def facet_top_gain(self) -> Interval:
+        """Paired difference of that share, intent order minus count order."""
+        tops = [q.facet_top for q in self.per_query if q.facet_top]
+        return paired_difference([float(t["intent"]) for t in tops], [float(t["count"]) for t in tops])
+
     def ndcg(self, setting: tuple[float, float]) -> list[float]:
         """Per-query NDCG@10 of one (boost, threshold) setting."""
         return [q.ndcg[setting] for q in self.per_query]
@@ -117,6 +129,11 @@ class IntentReport:
                 }
                 for name in PREDICTORS
             },
+            "category_facet_first_is_exact": {
+                "count_order": self.facet_top("count").as_dict(),
+                "intent_order": self.facet_top("intent").as_dict(),
+                "intent_minus_count": self.facet_top_gain().as_dict(),
+            },
             "ndcg10_off": bootstrap_ci(off).as_dict(),
             "out_of_fold": {
                 name: {
@@ -134,6 +151,7 @@ class IntentReport:
                     "predicted": list(q.predictions["intent"].ranked[:3]),
                     "top_p": q.top_p,
                     "ndcg10_off": q.ndcg[OFF],
+                    "category_facet_first_is_exact": q.facet_top,
                 }
                 for q in self.per_query
             ],
@@ -229,7 +247,8 @@ def measure_intent(
         predict_ms.append((time.perf_counter() - started) * 1e3)
         probs = model.probabilities(vector)
         ranked = tuple(model.labels[i] for i in np.argsort(-probs, kind="stable")[:SHOWN_CATEGORIES])
-        hits = engine.retrieve(RetrievalQuery(query, vector, "hybrid", window, Filters())).hits
+        retrieved = engine.retrieve(RetrievalQuery(query, vector, "hybrid", window, Filters(), with_facets=True))
+        hits = retrieved.hits
         filters, category = intent_filters(Filters(), intent, min(THRESHOLDS))
         filtered = engine.retrieve(RetrievalQuery(query, vector, "hybrid", window, filters)).hits if category else None
         labels = [label_at_depth(h.product.category, model.depth) for h in hits[:BASELINE_WINDOW]]
@@ -243,6 +262,12 @@ def measure_intent(
         top = intent.top()
         entry = QueryIntent(query, exact, predictions, top[1] if top else 0.0)
         entry.ndcg = _ndcg_grid(hits, filtered, intent, gains, model.depth)
+        shaped = shape_facets(retrieved.facets, Filters(), [h.product for h in hits])["category"]
+        if shaped:
+            entry.facet_top = {
+                "count": shaped[0]["value"] in exact,
+                "intent": intent_ordered_categories(shaped, intent)[0]["value"] in exact,
+            }
         per_query.append(entry)
     report = IntentReport(
         model.depth,
@@ -271,6 +296,13 @@ def format_report(report: IntentReport) -> str:
             f"{name:<18} {t1.mean:.3f} [{t1.low:.3f}, {t1.high:.3f}]   {t3.mean:.3f} [{t3.low:.3f}, {t3.high:.3f}]   "
             f"{ll.mean:.3f} [{ll.low:.3f}, {ll.high:.3f}]"
         )
+    count, ordered, gain = report.facet_top("count"), report.facet_top("intent"), report.facet_top_gain()
+    lines.append(
+        f"category facet's first value is an exact product's category: count order {count.mean:.3f} "
+        f"[{count.low:.3f}, {count.high:.3f}], intent order {ordered.mean:.3f} "
+        f"[{ordered.low:.3f}, {ordered.high:.3f}], intent minus count {gain.mean:+.3f} "
+        f"[{gain.low:+.3f}, {gain.high:+.3f}]"
+    )
     off = report.ndcg(OFF)
     base = bootstrap_ci(off)
     lines.append(

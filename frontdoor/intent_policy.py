@@ -152,3 +152,10 @@ def boost_hits(hits: Sequence[Hit], intent: IntentDistribution, weight: float, d
     scores = boosted_scores([h.score for h in hits], labels, intent, weight)
     order = sorted(range(len(hits)), key=lambda i: (-scores[i], i))
     return [replace(hits[i], score=scores[i]) for i in order]
+
+
+def intent_ordered_categories(buckets: Sequence[dict[str, Any]], intent: IntentDistribution) -> list[dict[str, Any]]:
+    """The shaped category facet with the query's likely categories first, most likely first; the
+    rest keep their order (counts, then the ranked window). Counts are untouched."""
+    order = sorted(range(len(buckets)), key=lambda i: (-intent.probability(str(buckets[i]["value"])), i))
+    return [buckets[i] for i in order]

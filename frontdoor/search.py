@@ -27,6 +27,7 @@ from frontdoor.intent_policy import (
     IntentProvider,
     boost_hits,
     intent_filters,
+    intent_ordered_categories,
 )
 from frontdoor.window_cache import WindowCache
 from shoprank.schema import Product
@@ -273,7 +274,7 @@ class SearchService:
             fail_open=request.rerank and not reply.reranked and bool(ranked.hits),
             fail_open_reason=public_reason(reply.error),
             cached=cached,
-            facets=shape_facets(ranked.facets, request.filters, _served_products(ranked)) if request.facets else {},
+            facets=_shaped_facets(ranked, request.filters) if request.facets else {},
             timings=timings,
             window_timings=dict(ranked.timings),
             compare=compare,
@@ -398,6 +399,14 @@ class SearchService:
                 )
             )
         return items
+
+
+def _shaped_facets(ranked: RankedWindow, filters: Filters) -> dict[str, list[dict[str, Any]]]:
+    """The facets a page shows; with intent on, the category facet lists the query's likely categories first."""
+    shaped = shape_facets(ranked.facets, filters, _served_products(ranked))
+    if ranked.intent.categories is not None and "category" in shaped:
+        shaped["category"] = intent_ordered_categories(shaped["category"], ranked.intent.categories)
+    return shaped
 
 
 def _served_products(ranked: RankedWindow) -> list[Product]:

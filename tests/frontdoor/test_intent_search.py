@@ -54,7 +54,7 @@ def _service(data_dir: Path, closed_address: str, **overrides: object) -> Search
 
 def _search(service: SearchService, **intent: object) -> SearchPage:
     return service.search(
-        SearchRequest(QUERY, page_size=100, rerank=False, intent=IntentOptions(**intent))  # type: ignore[arg-type]
+        SearchRequest(QUERY, page_size=100, rerank=False, facets=True, intent=IntentOptions(**intent))  # type: ignore[arg-type]
     )
 
 
@@ -92,6 +92,8 @@ def test_the_boost_reorders_the_first_stage_as_predicted(intent_dir: Path, close
     served = [r.product.id for r in on.results]
     assert served == expected
     assert served != [r.product.id for r in off.results]  # the boost did reorder this window
+    facet = [b["value"] for b in on.facets["category"]]
+    assert facet[: len(categories)] == [c for c in categories if c in facet]  # the likely categories first
     # Grouped by probability: every product of the most likely category before any of a less likely one.
     leaves = [r.product.category[-1] for r in on.results]
     assert leaves.index(categories[0]) < min(leaves.index(c) for c in categories[1:] if c in leaves)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engines.base import Filters, Hit
-from frontdoor.intent_policy import boost_hits, intent_filters
+from frontdoor.intent_policy import boost_hits, intent_filters, intent_ordered_categories
 from intent.apply import boosted_scores, confident_category
 from intent.model import INTENT_DEPTHS, CategorySums, IntentDistribution, IntentModel, label_at_depth
 from intent.store import IntentModelError, StaleIntentModelError, load_model, save_sums
@@ -154,3 +154,15 @@ def test_the_filter_applies_only_at_the_threshold_and_never_over_the_shoppers_ca
     assert intent_filters(Filters(), INTENT, 0.8) == (Filters(), None)
     mine = Filters(categories=("Lamps",))
     assert intent_filters(mine, INTENT, 0.5) == (mine, None)
+
+
+def test_the_category_facet_lists_the_likely_categories_first_and_keeps_the_counts() -> None:
+    shaped = [
+        {"value": "Lamps", "count": 9, "selected": False},
+        {"value": "Kettles", "count": 5, "selected": False},
+        {"value": "Rugs", "count": 4, "selected": False},
+        {"value": "Mugs", "count": 2, "selected": False},
+    ]
+    ordered = intent_ordered_categories(shaped, INTENT)
+    assert [b["value"] for b in ordered] == ["Mugs", "Kettles", "Lamps", "Rugs"]
+    assert {b["value"]: b["count"] for b in ordered} == {b["value"]: b["count"] for b in shaped}
