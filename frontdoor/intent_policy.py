@@ -22,7 +22,8 @@ from intent.store import IntentModelError, load_model
 
 log = logging.getLogger(__name__)
 
-# The live index version is re-read at most this often (on OpenSearch it is a cluster call).
+# The live index version is re-read at most this often (on OpenSearch it is a cluster call), so for
+# up to this long after a swap the previous version's model may still answer.
 VERSION_CHECK_S = 5.0
 SHOWN_CATEGORIES = 5
 

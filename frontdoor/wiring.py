@@ -34,13 +34,15 @@ def build_search_service(settings: Settings, client: RerankClient | None = None)
 
 
 def intent_provider(settings: Settings, live_version: Callable[[], str | None]) -> IntentProvider:
-    """The intent model `shoprank index` wrote for the live index, as the settings configure it, loaded
-    now (the first search does not pay for it; a missing or stale model is logged and answered per search)."""
+    """The intent model `shoprank index` wrote for the live index, as the settings configure it; loaded
+    now when intent is on by default (else the first search that asks for it loads it, ~40 ms once),
+    so a server with intent off never asks the engine for its version."""
     provider = IntentProvider(
         model_path(settings.data_dir, settings.index_name),
         live_version,
         depth=settings.intent_depth,
         temperature=settings.intent_temperature,
     )
-    provider.current()
+    if settings.intent:
+        provider.current()  # a missing or stale model is logged now and answered per search
     return provider
