@@ -18,7 +18,7 @@ from typing import Any
 from engines.base import EngineError, Filters, Hit
 from intent.apply import boosted_scores, confident_category
 from intent.model import IntentDepth, IntentDistribution, IntentModel, label_at_depth
-from intent.store import IntentModelError, load_model
+from intent.store import IntentModelError, load_live_model, model_path
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +82,18 @@ class IntentOutcome:
 
 
 class IntentProvider:
-    """The intent model of the live index: loaded lazily, reloaded when the file or the live version changes."""
+    """The intent model of the live index version: loaded lazily, reloaded when the live version (a
+    swap or a rollback) or its file changes."""
 
     def __init__(
         self,
-        path: Path,
+        directory: Path,
         live_version: Callable[[], str | None],
         depth: IntentDepth = "leaf",
         temperature: float = 0.05,
         prior_weight: float = 1.0,
     ) -> None:
-        self.path = path
+        self.directory = directory
         self.depth = depth
         self._live_version = live_version
         self._temperature = temperature
@@ -114,21 +115,21 @@ class IntentProvider:
 
     def _refresh(self) -> None:
         try:
-            mtime = self.path.stat().st_mtime_ns
-        except FileNotFoundError:
-            mtime = 0
-        try:
             live = self._live_version()
         except EngineError as exc:  # the engine is down: keep what was loaded, the search reports the engine
             log.warning("query intent: cannot read the live index version (%s); keeping the loaded model", exc)
             if self._model is None:
                 self._error = f"the live index version cannot be read ({exc.failure}); intent is off until it can"
             return
+        try:
+            mtime = model_path(self.directory, live).stat().st_mtime_ns if live else 0
+        except FileNotFoundError:
+            mtime = 0
         if (mtime, live) == self._key:
             return
         self._key = (mtime, live)
         try:
-            self._model = load_model(self.path, live, self.depth, self._temperature, self._prior_weight)
+            self._model = load_live_model(self.directory, live, self.depth, self._temperature, self._prior_weight)
             self._error = None
         except IntentModelError as exc:
             log.warning("query intent off: %s", exc)

@@ -9,7 +9,7 @@ from frontdoor.defaults import ServedDefaults
 from frontdoor.intent_policy import IntentDefaults, IntentProvider
 from frontdoor.search import RankedWindow, SearchService
 from frontdoor.window_cache import WindowCache
-from intent.store import model_path
+from intent.store import models_dir
 from shoprank.bi_encoder import BiEncoder
 from shoprank.settings import Settings
 from sidecar.client import RerankClient
@@ -38,7 +38,7 @@ def intent_provider(settings: Settings, live_version: Callable[[], str | None]) 
     now when intent is on by default (else the first search that asks for it loads it, ~40 ms once),
     so a server with intent off never asks the engine for its version."""
     provider = IntentProvider(
-        model_path(settings.data_dir, settings.index_name),
+        models_dir(settings.data_dir, settings.index_name),
         live_version,
         depth=settings.intent_depth,
         temperature=settings.intent_temperature,

@@ -30,7 +30,7 @@ from indexer.readers import CatalogueFormat, RawRow, read_catalogue
 from indexer.stages import WriteBehind, read_ahead
 from indexer.validate import Deletion, FieldMapping, Rejection, validate_row
 from intent.model import CategorySums
-from intent.store import save_sums
+from intent.store import model_path, prune_models, save_sums
 from shoprank.schema import VECTOR_DIM, Product, fit_to_limits
 from shoprank.template import bi_encoder_text
 
@@ -154,11 +154,12 @@ class Indexer:
         batch_size: int = 256,
         max_reject_ratio: float = 0.05,
         progress: bool = False,
-        intent_path: Path | None = None,
+        intent_dir: Path | None = None,
     ) -> None:
-        """intent_path: where a full run writes the intent model of the version it makes live (None: none)."""
+        """intent_dir: where a full run writes the intent model of the version it makes live, pruning
+        those of versions the engine no longer keeps (None: no intent model)."""
         self.engine = engine
-        self.intent_path = intent_path
+        self.intent_dir = intent_dir
         self.encoder = encoder
         self.dead_letter = dead_letter
         self.mapping = mapping or FieldMapping()
@@ -327,7 +328,7 @@ class Indexer:
         stored: set[str] = set()
         # The intent model learns from the vectors embedded here: no second pass over the index.
         # A product a later row of the same file replaces or deletes stays counted (rare in a full file).
-        category_sums = CategorySums(self.encoder.dim) if self.intent_path is not None else None
+        category_sums = CategorySums(self.encoder.dim) if self.intent_dir is not None else None
 
         def write(batch: _Batch, vectors: npt.NDArray[np.float32]) -> None:
             # A full rebuild leaves deleted ids out, dropping one written earlier in the run.
@@ -357,9 +358,11 @@ class Indexer:
         except BaseException:
             builder.abort()
             raise
-        if category_sums is not None and self.intent_path is not None and report.version is not None:
-            save_sums(self.intent_path, report.version, category_sums)
-            report.intent_model = str(self.intent_path)
+        if category_sums is not None and self.intent_dir is not None and report.version is not None:
+            path = model_path(self.intent_dir, report.version)
+            save_sums(path, report.version, category_sums)
+            prune_models(self.intent_dir, set(self.engine.versions()))
+            report.intent_model = str(path)
         return self._finish(report, started)
 
     def incremental(self, source: Path, fmt: CatalogueFormat | None = None) -> IndexReport:

@@ -64,13 +64,13 @@ def _judged(path: Path, settings: Settings, encoder: BiEncoder) -> IntentReport:
     """The live index's intent model measured on judged queries."""
     from engines.factory import open_engine
     from evaluation.intent_quality import measure_intent
-    from intent.store import load_model, model_path
+    from intent.store import load_live_model, models_dir
     from relevance.judgments import load_judgments
 
     judgments = load_judgments(path)
     engine = open_engine(settings)
-    model = load_model(
-        model_path(settings.data_dir, settings.index_name),
+    model = load_live_model(
+        models_dir(settings.data_dir, settings.index_name),
         engine.live_version(),
         depth=settings.intent_depth,
         temperature=settings.intent_temperature,

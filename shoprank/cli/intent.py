@@ -27,14 +27,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Predict and print the query's categories."""
     from engines.factory import open_engine
     from intent.query import query_intent
-    from intent.store import load_model, model_path
+    from intent.store import load_live_model, models_dir
     from shoprank.bi_encoder import BiEncoder
 
     if args.top < 1:
         raise ValueError("--top must be at least 1")
     engine = open_engine(settings)
-    model = load_model(
-        model_path(settings.data_dir, settings.index_name),
+    model = load_live_model(
+        models_dir(settings.data_dir, settings.index_name),
         engine.live_version(),
         depth=settings.intent_depth,
         temperature=settings.intent_temperature,

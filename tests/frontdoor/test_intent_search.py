@@ -19,7 +19,7 @@ from frontdoor.wiring import build_search_service
 from indexer.dead_letter import DeadLetter
 from indexer.pipeline import Indexer
 from intent.model import CategorySums
-from intent.store import load_model, model_path, save_sums
+from intent.store import load_live_model, model_path, models_dir, save_sums
 from shoprank.bi_encoder import BiEncoder
 from shoprank.settings import Settings
 from sidecar.client import RerankClient
@@ -33,6 +33,12 @@ def intent_dir(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> P
     """A data dir whose full index also wrote the intent model (as `shoprank index` does)."""
     data_dir = tmp_path_factory.mktemp("intent-stack")
     (data_dir / "models").symlink_to(tiny_models, target_is_directory=True)
+    _index(data_dir)
+    return data_dir
+
+
+def _index(data_dir: Path) -> str:
+    """A full index of the synthetic catalogue, as `shoprank index` runs it; returns the new version."""
     catalogue = data_dir / "catalogue.jsonl"
     catalogue.write_text("".join(json.dumps(row) + "\n" for row in catalogue_rows()), encoding="utf-8")
     settings = Settings(data_dir=data_dir)
@@ -41,10 +47,11 @@ def intent_dir(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> P
             open_engine(settings),
             BiEncoder(settings.models_dir()),
             dead_letter,
-            intent_path=model_path(data_dir, settings.index_name),
+            intent_dir=models_dir(data_dir, settings.index_name),
         ).full(catalogue)
-    assert report.intent_model == str(model_path(data_dir, settings.index_name))
-    return data_dir
+    assert report.version is not None
+    assert report.intent_model == str(model_path(models_dir(data_dir, settings.index_name), report.version))
+    return report.version
 
 
 def _service(data_dir: Path, closed_address: str, **overrides: object) -> SearchService:
@@ -60,7 +67,7 @@ def _search(service: SearchService, **intent: object) -> SearchPage:
 
 def test_the_full_index_builds_the_model_of_its_version(intent_dir: Path) -> None:
     engine = open_engine(Settings(data_dir=intent_dir))
-    model = load_model(model_path(intent_dir, "products"), engine.live_version())
+    model = load_live_model(models_dir(intent_dir, "products"), engine.live_version())
     assert model.index_version == engine.live_version()
     assert set(model.labels) == {"Mugs", "Desk Lamps", "Jackets", "Sneakers"}
 
@@ -85,7 +92,9 @@ def test_the_boost_reorders_the_first_stage_as_predicted(intent_dir: Path, close
     probabilities = [c["p"] for c in shown["categories"]]
     assert probabilities == sorted(probabilities, reverse=True)
     assert 0.0 < sum(probabilities) <= 1.0001
-    model = load_model(model_path(intent_dir, "products"), None)
+    model = load_live_model(
+        models_dir(intent_dir, "products"), open_engine(Settings(data_dir=intent_dir)).live_version()
+    )
     intent = model.predict(BiEncoder(intent_dir / "models").encode_one(QUERY))
     first_stage = [Hit(r.product, r.score) for r in off.results]
     expected = [h.product.id for h in boost_hits(first_stage, intent, 5.0, "leaf")]
@@ -139,7 +148,9 @@ def test_the_server_default_switches_it_on_and_a_request_off(intent_dir: Path, c
 
 def test_a_model_of_another_index_version_is_not_used(intent_dir: Path, closed_address: str, tmp_path: Path) -> None:
     settings = Settings(data_dir=intent_dir)
-    path = model_path(intent_dir, settings.index_name)
+    live = open_engine(settings).live_version()
+    assert live is not None
+    path = model_path(models_dir(intent_dir, settings.index_name), live)
     saved = path.read_bytes()
     try:
         stale = CategorySums(BiEncoder(settings.models_dir()).dim)
@@ -179,7 +190,7 @@ def test_eval_intent_measures_every_setting_on_the_judged_queries(intent_dir: Pa
     judgments = Judgments({"coffee mug": dict.fromkeys(mugs, 1.0), "desk lamp": dict.fromkeys(lamps, 1.0), "none": {}})
     settings = Settings(data_dir=intent_dir)
     engine = open_engine(settings)
-    model = load_model(model_path(intent_dir, "products"), engine.live_version())
+    model = load_live_model(models_dir(intent_dir, "products"), engine.live_version())
     report = measure_intent(engine, BiEncoder(settings.models_dir()), model, judgments, window=72)
     assert [q.query for q in report.per_query] == ["coffee mug", "desk lamp"]  # a query without E products is left out
     assert [q.exact for q in report.per_query] == [{"Mugs"}, {"Desk Lamps"}]
@@ -203,8 +214,26 @@ def test_an_engine_that_cannot_say_its_version_leaves_intent_off_with_a_reason(i
         calls.append("asked")
         raise EngineError("cluster down", "unreachable")
 
-    provider = IntentProvider(model_path(intent_dir, "products"), unreachable)
+    provider = IntentProvider(models_dir(intent_dir, "products"), unreachable)
     model, error = provider.current()  # what the wiring does at start: no crash
     assert model is None
     assert calls == ["asked"]
     assert "cannot be read (unreachable)" in (error or "")
+
+
+def test_a_rollback_serves_the_model_of_the_version_it_makes_live(tmp_path: Path, tiny_models: Path) -> None:
+    from frontdoor.intent_policy import IntentProvider
+
+    (tmp_path / "models").symlink_to(tiny_models, target_is_directory=True)
+    first, second = _index(tmp_path), _index(tmp_path)
+    engine = open_engine(Settings(data_dir=tmp_path))
+    directory = models_dir(tmp_path, "products")
+    assert sorted(p.stem for p in directory.glob("*.npz")) == sorted([first, second])
+    provider = IntentProvider(directory, engine.live_version)
+    assert provider.current()[0].index_version == second  # type: ignore[union-attr]
+    assert engine.rollback() == first
+    fresh = IntentProvider(directory, engine.live_version)
+    assert fresh.current()[0].index_version == first  # type: ignore[union-attr]
+    third = _index(tmp_path)  # keeps two versions (keep_versions): the oldest model goes with its version
+    assert sorted(p.stem for p in directory.glob("*.npz")) == sorted(engine.versions())
+    assert third in engine.versions()
