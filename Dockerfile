@@ -21,6 +21,7 @@ COPY shoprank ./shoprank
 COPY sidecar ./sidecar
 COPY indexer ./indexer
 COPY engines ./engines
+COPY intent ./intent
 COPY frontdoor ./frontdoor
 COPY relevance ./relevance
 COPY training ./training

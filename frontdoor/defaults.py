@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 
 from engines.base import RetrievalMode
+from frontdoor.intent_policy import IntentDefaults
 from shoprank.settings import Settings
 from sidecar.diversify import DiversityParams, Facet, Method
 from sidecar.server import defaults_from
@@ -30,6 +31,9 @@ class DefaultsBody(BaseModel):
     attribute_weight: float = Field(description="MMR/DPP: share of same-brand/category similarity")
     diversity_window: int = Field(description="DPP sliding window")
     diversity_facets: list[Facet] = Field(description="xQuAD aspects")
+    intent: bool = Field(description="predict the query's categories and apply them")
+    intent_boost: float = Field(description="weight of P(category | query) added to the scaled first-stage score")
+    intent_threshold: float = Field(description="hard-filter to the top category at this probability (1: never)")
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,11 @@ class ServedDefaults:
         sidecar = defaults_from(settings)
         return cls(rerank_window=settings.rerank_window, blend_weight=sidecar.blend_weight, diversity=sidecar.diversity)
 
-    def body(self, mode: RetrievalMode, rerank: bool, page_size: int) -> DefaultsBody:
-        """The defaults endpoint's answer, with the search API's own parameter defaults."""
+    def body(
+        self, mode: RetrievalMode, rerank: bool, page_size: int, intent: IntentDefaults | None = None
+    ) -> DefaultsBody:
+        """The defaults endpoint's answer, with the search API's own parameter defaults and the intent's."""
+        intent = intent or IntentDefaults()
         d = self.diversity
         return DefaultsBody(
             mode=mode,
@@ -60,4 +67,7 @@ class ServedDefaults:
             attribute_weight=d.attribute_weight,
             diversity_window=d.window,
             diversity_facets=list(d.facets),
+            intent=intent.enabled,
+            intent_boost=intent.boost,
+            intent_threshold=intent.threshold,
         )

@@ -124,7 +124,9 @@ def create_app(service: SearchService) -> FastAPI:
     def defaults() -> DefaultsBody:
         """What a search gets for every option it leaves out (the demo page starts its controls here)."""
         api = SearchParams.model_fields
-        return service.defaults.body(api["mode"].default, api["rerank"].default, api["page_size"].default)
+        return service.defaults.body(
+            api["mode"].default, api["rerank"].default, api["page_size"].default, service.intent_defaults
+        )
 
     @app.get("/api/search", dependencies=[Depends(_single_values)], responses=SEARCH_ERRORS)
     def search(params: Annotated[SearchParams, Query()]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from engines.base import Filters, RetrievalMode
+from frontdoor.intent_policy import IntentOptions
 from frontdoor.search import SearchRequest
 from sidecar.client import RerankOptions
 from sidecar.diversify import FACETS, Facet, Method
@@ -21,6 +22,7 @@ MAX_FILTER_VALUES = 20
 MAX_FILTER_VALUE_CHARS = 200
 MAX_PER_ATTRIBUTE_CAP = 100
 MAX_DIVERSITY_WINDOW = 1000
+MAX_INTENT_BOOST = 10.0
 
 FilterValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_FILTER_VALUE_CHARS)]
 FilterValues = Annotated[list[FilterValue], Field(max_length=MAX_FILTER_VALUES)]
@@ -41,6 +43,8 @@ HINTS: dict[str, str] = {
     "diversity": "diversity method: none, mmr, xquad or dpp",
     "diversity_facets": "xQuAD aspects: repeat the parameter for category and/or brand",
     "attribute_weight": "a share from 0 (embedding cosine only) to 1 (same brand / category only)",
+    "intent_boost": f"a weight from 0 (no boost) to {MAX_INTENT_BOOST:g} added per unit of P(category | query)",
+    "intent_threshold": "a probability from 0 to 1 (1: never hard-filter)",
 }
 
 
@@ -80,6 +84,15 @@ class SearchParams(BaseModel):
     )
     explain: bool = Field(False, description="include why each result is where it is")
     compare: bool = Field(False, description="also return the first-stage and reranked orders of this page")
+    intent: bool | None = Field(
+        None, description="predict the query's categories and apply them (default: the server's)"
+    )
+    intent_boost: Annotated[float, Field(ge=0, le=MAX_INTENT_BOOST, allow_inf_nan=False)] | None = Field(
+        None, description="weight of P(category | query) added to the scaled first-stage score (default: the server's)"
+    )
+    intent_threshold: UnitInterval | None = Field(
+        None, description="hard-filter to the top category at this probability, 1 = never (default: the server's)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchParams:
@@ -121,6 +134,7 @@ class SearchParams(BaseModel):
             ),
             facets=True,
             compare=self.compare,
+            intent=IntentOptions(self.intent, self.intent_boost, self.intent_threshold),
         )
 
 

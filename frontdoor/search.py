@@ -19,6 +19,16 @@ import numpy.typing as npt
 from engines.base import FacetBucket, Filters, Hit, RetrievalMode, RetrievalQuery, SearchEngine
 from frontdoor.defaults import ServedDefaults
 from frontdoor.facets import shape_facets
+from frontdoor.intent_policy import (
+    SHOWN_CATEGORIES,
+    IntentDefaults,
+    IntentOptions,
+    IntentOutcome,
+    IntentProvider,
+    boost_hits,
+    intent_filters,
+    intent_ordered_categories,
+)
 from frontdoor.window_cache import WindowCache
 from shoprank.errors import UserInputError
 from shoprank.schema import Product
@@ -76,6 +86,7 @@ class SearchRequest:
     options: RerankOptions = field(default_factory=RerankOptions)
     facets: bool = False
     compare: bool = False
+    intent: IntentOptions = field(default_factory=IntentOptions)
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,7 @@ class RankedWindow:
     reply: RerankReply
     facets: dict[str, list[FacetBucket]]
     timings: dict[str, float]  # per stage when the window was ranked (a cached page reports these too)
+    intent: IntentOutcome = field(default_factory=lambda: IntentOutcome(enabled=False))
 
 
 @dataclass
@@ -149,6 +161,7 @@ class SearchPage:
     timings: dict[str, float] = field(default_factory=dict)
     window_timings: dict[str, float] = field(default_factory=dict)
     compare: dict[str, list[ResultItem]] | None = None
+    intent: IntentOutcome = field(default_factory=lambda: IntentOutcome(enabled=False))
 
     @property
     def pages(self) -> int:
@@ -172,6 +185,7 @@ class SearchPage:
             "cached": self.cached,
             "results": [r.as_dict() for r in self.results],
             "facets": self.facets,
+            "intent": self.intent.as_dict(),
             "timings": self.timings,
             "window_timings": self.window_timings,
             **(
@@ -194,9 +208,12 @@ class SearchService:
         cache: WindowCache[RankedWindow] | None = None,
         cache_ttl_s: float = 300.0,
         defaults: ServedDefaults | None = None,
+        intent: IntentProvider | None = None,
+        intent_defaults: IntentDefaults | None = None,
     ) -> None:
         """defaults: what the sidecar applies to options a request leaves out (from the settings);
-        its diversity method says whether the candidates' vectors must travel (MMR and DPP)."""
+        its diversity method says whether the candidates' vectors must travel (MMR and DPP).
+        intent: the query intent model of the live index (None: no intent on this server)."""
         self.engine = engine
         self.encoder = encoder
         self.client = client
@@ -204,6 +221,8 @@ class SearchService:
         self.cache: WindowCache[RankedWindow] = cache if cache is not None else WindowCache(0)
         self.cache_ttl_s = cache_ttl_s
         self.defaults = defaults or ServedDefaults(rerank_window=window, diversity=DiversityParams())
+        self.intent = intent
+        self.intent_defaults = intent_defaults or IntentDefaults()
 
     def search(self, request: SearchRequest) -> SearchPage:
         """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window."""
@@ -216,7 +235,8 @@ class SearchService:
             )
         text = query_text(request.query)
         options = replace(request.options, explain=False)  # explanations are always fetched, shown on request
-        key = (text, request.mode, request.filters, request.rerank, options, request.facets)
+        request = replace(request, intent=self.intent_defaults.resolve(request.intent))
+        key = (text, request.mode, request.filters, request.rerank, options, request.facets, request.intent)
         ranked = self.cache.get(key)
         cached = ranked is not None
         if ranked is None:
@@ -255,10 +275,11 @@ class SearchService:
             fail_open=request.rerank and not reply.reranked and bool(ranked.hits),
             fail_open_reason=public_reason(reply.error),
             cached=cached,
-            facets=shape_facets(ranked.facets, request.filters, _served_products(ranked)) if request.facets else {},
+            facets=_shaped_facets(ranked, request.filters) if request.facets else {},
             timings=timings,
             window_timings=dict(ranked.timings),
             compare=compare,
+            intent=ranked.intent,
         )
         page.timings["total_ms"] = round((time.perf_counter() - started) * 1e3, 3)
         return page
@@ -278,30 +299,37 @@ class SearchService:
     def _rank(self, text: str, request: SearchRequest) -> RankedWindow:
         """First stage and one rerank of the whole window."""
         started = time.perf_counter()
-        vector = self.encoder.encode_one(text) if request.mode in ("knn", "hybrid") else None
+        wants_intent = bool(request.intent.enabled) and self.intent is not None
+        needs_vector = request.mode in ("knn", "hybrid") or wants_intent
+        vector = self.encoder.encode_one(text) if needs_vector else None
         embedded = time.perf_counter()
+        outcome, filters = self._intent(vector, request)
+        intent_done = time.perf_counter()
         # Send the stored vectors when the sidecar will diversify on embeddings (else it embeds them itself).
         needs_vectors = self._sidecar_reads_vectors(request.options)
         retrieved = self.engine.retrieve(
             RetrievalQuery(
                 text=text,
-                vector=vector,
+                vector=vector if request.mode != "bm25" else None,
                 mode=request.mode,
                 size=self.window,
-                filters=request.filters,
+                filters=filters,
                 with_vectors=needs_vectors,
                 with_facets=request.facets,
             )
         )
         first_stage_done = time.perf_counter()
         hits = retrieved.hits
+        if outcome.categories is not None and outcome.boost > 0:
+            hits = boost_hits(hits, outcome.categories, outcome.boost, self.intent.depth if self.intent else "leaf")
         candidates = [_Candidate(h.product.id, h.score, h.product, h.vector) for h in hits]
         # Rank the whole window (not just up to this page): later pages are slices of this one order.
         reply = self._rerank(text, candidates, request)
         reranked_done = time.perf_counter()
         timings = {
             "embed_ms": (embedded - started) * 1e3,
-            "first_stage_ms": (first_stage_done - embedded) * 1e3,
+            "intent_ms": (intent_done - embedded) * 1e3,
+            "first_stage_ms": (first_stage_done - intent_done) * 1e3,
             "rerank_ms": (reranked_done - first_stage_done) * 1e3,
             **{f"sidecar_{k}": v for k, v in reply.timings.items()},
             "total_ms": (time.perf_counter() - started) * 1e3,
@@ -313,6 +341,28 @@ class SearchService:
             reply=reply,
             facets=retrieved.facets,
             timings={k: round(v, 3) for k, v in timings.items()},
+            intent=outcome,
+        )
+
+    def _intent(self, vector: npt.NDArray[np.float32] | None, request: SearchRequest) -> tuple[IntentOutcome, Filters]:
+        """The query's intent and the first-stage filters it sets (a confident category, never over the shopper's)."""
+        options = request.intent
+        if not options.enabled:
+            return IntentOutcome(enabled=False), request.filters
+        boost, threshold = float(options.boost or 0.0), float(1.0 if options.threshold is None else options.threshold)
+        if self.intent is None or vector is None:
+            return IntentOutcome(
+                True, boost=boost, threshold=threshold, note="no intent model on this server"
+            ), request.filters
+        model, error = self.intent.current()
+        if model is None:
+            return IntentOutcome(True, boost=boost, threshold=threshold, note=error), request.filters
+        distribution = model.predict(vector, top=SHOWN_CATEGORIES)
+        filters, filtered = intent_filters(request.filters, distribution, threshold)
+        note = "the shopper's category filter is kept: no intent filter" if request.filters.categories else None
+        return (
+            IntentOutcome(True, distribution, boost, threshold, filtered, note, model.index_version),
+            filters,
         )
 
     def _rerank(self, text: str, candidates: Sequence[_Candidate], request: SearchRequest) -> RerankReply:
@@ -350,6 +400,14 @@ class SearchService:
                 )
             )
         return items
+
+
+def _shaped_facets(ranked: RankedWindow, filters: Filters) -> dict[str, list[dict[str, Any]]]:
+    """The facets a page shows; with intent on, the category facet lists the query's likely categories first."""
+    shaped = shape_facets(ranked.facets, filters, _served_products(ranked))
+    if ranked.intent.categories is not None and "category" in shaped:
+        shaped["category"] = intent_ordered_categories(shaped["category"], ranked.intent.categories)
+    return shaped
 
 
 def _served_products(ranked: RankedWindow) -> list[Product]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engines.factory import open_engine
 from frontdoor.defaults import ServedDefaults
+from frontdoor.intent_policy import IntentDefaults, IntentProvider
 from frontdoor.search import RankedWindow, SearchService
 from frontdoor.window_cache import WindowCache
+from intent.store import models_dir
 from shoprank.bi_encoder import BiEncoder
 from shoprank.settings import Settings
 from sidecar.client import RerankClient
@@ -15,12 +19,30 @@ def build_search_service(settings: Settings, client: RerankClient | None = None)
     """A SearchService on the configured engine, calling the sidecar at settings.sidecar."""
     encoder = BiEncoder.from_settings(settings, threads=1)  # the precision the products were embedded with
     client = client or RerankClient.from_settings(settings)
+    engine = open_engine(settings)
     return SearchService(
-        open_engine(settings),
+        engine,
         encoder,
         client,
         settings.rerank_window,
         cache=WindowCache[RankedWindow](settings.search_cache_entries),
         cache_ttl_s=settings.search_cache_ttl_s,
         defaults=ServedDefaults.from_settings(settings),
+        intent=intent_provider(settings, engine.live_version),
+        intent_defaults=IntentDefaults(settings.intent, settings.intent_boost, settings.intent_filter_threshold),
     )
+
+
+def intent_provider(settings: Settings, live_version: Callable[[], str | None]) -> IntentProvider:
+    """The intent model `shoprank index` wrote for the live index, as the settings configure it; loaded
+    now when intent is on by default (else the first search that asks for it loads it, ~40 ms once),
+    so a server with intent off never asks the engine for its version."""
+    provider = IntentProvider(
+        models_dir(settings.data_dir, settings.index_name),
+        live_version,
+        depth=settings.intent_depth,
+        temperature=settings.intent_temperature,
+    )
+    if settings.intent:
+        provider.current()  # a missing or stale model is logged now and answered per search
+    return provider

@@ -29,6 +29,8 @@ from indexer.dead_letter import DeadLetter
 from indexer.readers import CatalogueFormat, RawRow, read_catalogue
 from indexer.stages import WriteBehind, read_ahead
 from indexer.validate import Deletion, FieldMapping, Rejection, validate_row
+from intent.model import CategorySums
+from intent.store import model_path, prune_models, save_sums
 from shoprank.schema import VECTOR_DIM, Product, fit_to_limits
 from shoprank.template import bi_encoder_text
 
@@ -80,6 +82,7 @@ class IndexReport:
     truncated_fields: dict[str, int] = field(default_factory=dict)
     truncated_ids: list[str] = field(default_factory=list)
     aborted: str | None = None  # why the new version was not made live
+    intent_model: str | None = None  # the intent model a full run built for its version (intent/store.py)
     # Where the calling thread's time went: embedding, waiting on the read-ahead (parse and
     # validate) and on the write-behind (engine writes), and finishing the version.
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -151,8 +154,12 @@ class Indexer:
         batch_size: int = 256,
         max_reject_ratio: float = 0.05,
         progress: bool = False,
+        intent_dir: Path | None = None,
     ) -> None:
+        """intent_dir: where a full run writes the intent model of the version it makes live, pruning
+        those of versions the engine no longer keeps (None: no intent model)."""
         self.engine = engine
+        self.intent_dir = intent_dir
         self.encoder = encoder
         self.dead_letter = dead_letter
         self.mapping = mapping or FieldMapping()
@@ -319,6 +326,9 @@ class Indexer:
         rows = read_catalogue(source, fmt)  # a missing file or unknown format fails before a version exists
         builder = self.engine.begin_version(self.encoder.dim)
         stored: set[str] = set()
+        # The intent model learns from the vectors embedded here: no second pass over the index.
+        # A product a later row of the same file replaces or deletes stays counted (rare in a full file).
+        category_sums = CategorySums(self.encoder.dim) if self.intent_dir is not None else None
 
         def write(batch: _Batch, vectors: npt.NDArray[np.float32]) -> None:
             # A full rebuild leaves deleted ids out, dropping one written earlier in the run.
@@ -332,6 +342,10 @@ class Indexer:
                 failures = builder.write(products, vectors)
                 stored.update(batch.products)
                 self._record_failures(report, stored, batch, failures)
+                if category_sums is not None:
+                    refused = {f.id for f in failures}
+                    kept = [i for i, p in enumerate(products) if p.id not in refused]
+                    category_sums.add([products[i] for i in kept], vectors[kept])
 
         try:
             self._run(rows, lambda: _count_records(source, fmt), report, write)
@@ -344,6 +358,11 @@ class Indexer:
         except BaseException:
             builder.abort()
             raise
+        if category_sums is not None and self.intent_dir is not None and report.version is not None:
+            path = model_path(self.intent_dir, report.version)
+            save_sums(path, report.version, category_sums)
+            prune_models(self.intent_dir, set(self.engine.versions()))
+            report.intent_model = str(path)
         return self._finish(report, started)
 
     def incremental(self, source: Path, fmt: CatalogueFormat | None = None) -> IndexReport:

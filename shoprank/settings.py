@@ -132,6 +132,27 @@ class Settings(BaseSettings):
     )
     search_cache_ttl_s: float = Field(300.0, ge=0.0, description="seconds a ranked rerank window is kept for paging")
 
+    # Query intent (intent/, built by a full `shoprank index`; defaults chosen by `shoprank eval-intent`)
+    intent: bool = Field(False, description="front door default: predict each query's categories and apply them")
+    intent_boost: float = Field(
+        0.0,
+        ge=0.0,
+        le=10.0,
+        description="front door default weight of P(category | query) added to the min-max scaled first-stage score",
+    )
+    intent_filter_threshold: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="front door default: hard-filter to the top category when its probability reaches this (1: never)",
+    )
+    intent_depth: Literal["leaf", "2"] = Field(
+        "leaf", description="taxonomy level the intent model predicts: leaf or 2"
+    )
+    intent_temperature: float = Field(
+        0.05, gt=0.0, le=1.0, description="softmax temperature over the query's category cosines"
+    )
+
     # Sidecar: inference, batching, cache
     inference_threads: int = Field(
         0, ge=0, description="onnxruntime intra-op threads of the cross-encoder; 0 = the cores this process may use"

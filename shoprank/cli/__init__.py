@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from shoprank.cli import (
     bench,
     eval_facets,
+    eval_intent,
     eval_pool,
     evaluate,
     index,
+    intent,
     models,
     opensearch,
     search,
@@ -25,7 +27,21 @@ from shoprank.errors import UserError
 from shoprank.log_format import log_handler
 from shoprank.settings import add_settings_flags, settings_from_args
 
-COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, evaluate, eval_pool, eval_facets, train)
+COMMANDS = (
+    models,
+    index,
+    sidecar,
+    search,
+    serve,
+    opensearch,
+    bench,
+    evaluate,
+    eval_pool,
+    eval_facets,
+    eval_intent,
+    intent,
+    train,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

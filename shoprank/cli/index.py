@@ -54,6 +54,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from indexer.dead_letter import DeadLetter
     from indexer.pipeline import IndexAbortedError, Indexer, progress_wanted
     from indexer.validate import FieldMapping
+    from intent.store import models_dir
     from shoprank.bi_encoder import BiEncoder
 
     source = args.changes if args.incremental else args.catalogue
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             batch_size=args.batch_size,
             max_reject_ratio=args.max_reject_ratio,
             progress=progress_wanted(args.json),
+            intent_dir=models_dir(settings.data_dir, settings.index_name),
         )
         try:
             report = indexer.incremental(source, args.format) if args.incremental else indexer.full(source, args.format)

@@ -49,6 +49,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"{page.query!r}: {len(page.results)} of {page.window} candidates, {state}, "
         f"{page.timings.get('total_ms', 0):.0f} ms"
     )
+    if page.intent.enabled:
+        shown = ", ".join(f"{c['category']} {c['p']:.2f}" for c in page.intent.as_dict()["categories"])
+        applied = f"filter {page.intent.filtered!r}, " if page.intent.filtered else ""
+        print(f"intent: {shown or page.intent.note} ({applied}boost {page.intent.boost:g})")
     for rank, item in enumerate(page.results, start=1):
         p = item.product
         price = f"${p.price:.2f}" if p.price is not None else "-"

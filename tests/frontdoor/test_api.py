@@ -280,7 +280,11 @@ def test_healthz_and_demo_page(api_for: Api, closed_address: str) -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"diversity_method": "xquad", "diversity_strength": 0.6, "blend_weight": 0.2, "rerank_window": 40}],
+    [
+        {},
+        {"diversity_method": "xquad", "diversity_strength": 0.6, "blend_weight": 0.2, "rerank_window": 40},
+        {"intent": True, "intent_boost": 0.3, "intent_filter_threshold": 0.9},
+    ],
 )
 def test_defaults_report_what_the_server_applies(api_for: Api, closed_address: str, overrides: dict[str, Any]) -> None:
     body = api_for(closed_address, **overrides).get("/api/defaults").json()
@@ -296,6 +300,9 @@ def test_defaults_report_what_the_server_applies(api_for: Api, closed_address: s
         "attribute_weight": settings.diversity_attribute_weight,
         "diversity_window": settings.diversity_window,
         "diversity_facets": list(settings.diversity_facets),
+        "intent": settings.intent,
+        "intent_boost": settings.intent_boost,
+        "intent_threshold": settings.intent_filter_threshold,
     }
 
 
