@@ -40,6 +40,7 @@ HINTS: dict[str, str] = {
     "mode": "first stage: bm25, knn or hybrid",
     "diversity": "diversity method: none, mmr, xquad or dpp",
     "diversity_facets": "xQuAD aspects: repeat the parameter for category and/or brand",
+    "client_id": "a pseudonymous id of at most 100 characters, e.g. a random UUID kept in the browser",
     "attribute_weight": "a share from 0 (embedding cosine only) to 1 (same brand / category only)",
 }
 
@@ -80,6 +81,9 @@ class SearchParams(BaseModel):
     )
     explain: bool = Field(False, description="include why each result is where it is")
     compare: bool = Field(False, description="also return the first-stage and reranked orders of this page")
+    client_id: Annotated[str, Field(max_length=100, pattern=r"^[^@]*$")] = Field(
+        "", description="UBI: the shopper's pseudonymous browser or app id (recorded with the query; no e-mail)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchParams:
@@ -121,6 +125,7 @@ class SearchParams(BaseModel):
             ),
             facets=True,
             compare=self.compare,
+            client_id=self.client_id,
         )
 
 

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from engines.base import FacetBucket, Filters, Hit, RetrievalMode, RetrievalQuery, SearchEngine
 from frontdoor.defaults import ServedDefaults
 from frontdoor.facets import shape_facets
+from frontdoor.ubi_events import new_query_id
 from frontdoor.window_cache import WindowCache
 from shoprank.schema import Product
 from shoprank.template import query_text
@@ -58,6 +59,12 @@ class QueryEncoder(Protocol):
     def encode_one(self, text: str) -> npt.NDArray[np.float32]: ...
 
 
+class QueryCapture(Protocol):
+    """Records a served page (UBI's ubi_queries) without waiting; returns the page's query id."""
+
+    def record(self, request: SearchRequest, page: SearchPage, engine: str) -> str: ...
+
+
 class PageOutOfRangeError(ValueError):
     """The page asked for lies beyond the ranked window; the message says which pages exist."""
 
@@ -75,6 +82,7 @@ class SearchRequest:
     options: RerankOptions = field(default_factory=RerankOptions)
     facets: bool = False
     compare: bool = False
+    client_id: str = ""  # UBI: the shopper's pseudonymous browser/app id, written on the query record
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,8 @@ class SearchPage:
     timings: dict[str, float] = field(default_factory=dict)
     window_timings: dict[str, float] = field(default_factory=dict)
     compare: dict[str, list[ResultItem]] | None = None
+    query_id: str = ""  # UBI: events about this page name it
+    experiment: dict[str, str] = field(default_factory=dict)  # UBI query_attributes of an online experiment
 
     @property
     def pages(self) -> int:
@@ -157,6 +167,7 @@ class SearchPage:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the HTTP API and `shoprank search --json`)."""
         return {
+            "query_id": self.query_id,
             "query": self.query,
             "reranked": self.reranked,
             "fail_open": self.fail_open,
@@ -193,6 +204,7 @@ class SearchService:
         cache: WindowCache[RankedWindow] | None = None,
         cache_ttl_s: float = 300.0,
         defaults: ServedDefaults | None = None,
+        capture: QueryCapture | None = None,
     ) -> None:
         """defaults: what the sidecar applies to options a request leaves out (from the settings);
         its diversity method says whether the candidates' vectors must travel (MMR and DPP)."""
@@ -203,6 +215,7 @@ class SearchService:
         self.cache: WindowCache[RankedWindow] = cache if cache is not None else WindowCache(0)
         self.cache_ttl_s = cache_ttl_s
         self.defaults = defaults or ServedDefaults(rerank_window=window, diversity=DiversityParams())
+        self.capture = capture
 
     def search(self, request: SearchRequest) -> SearchPage:
         """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window."""
@@ -259,6 +272,7 @@ class SearchService:
             window_timings=dict(ranked.timings),
             compare=compare,
         )
+        page.query_id = self.capture.record(request, page, self.engine.name) if self.capture else new_query_id()
         page.timings["total_ms"] = round((time.perf_counter() - started) * 1e3, 3)
         return page
 

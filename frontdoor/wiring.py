@@ -5,6 +5,7 @@ from __future__ import annotations
 from engines.factory import open_engine
 from frontdoor.defaults import ServedDefaults
 from frontdoor.search import RankedWindow, SearchService
+from frontdoor.ubi_capture import capture_from_settings
 from frontdoor.window_cache import WindowCache
 from shoprank.bi_encoder import BiEncoder
 from shoprank.settings import Settings
@@ -23,4 +24,5 @@ def build_search_service(settings: Settings, client: RerankClient | None = None)
         cache=WindowCache[RankedWindow](settings.search_cache_entries),
         cache_ttl_s=settings.search_cache_ttl_s,
         defaults=ServedDefaults.from_settings(settings),
+        capture=capture_from_settings(settings),
     )

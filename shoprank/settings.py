@@ -131,6 +131,19 @@ class Settings(BaseSettings):
     )
     search_cache_ttl_s: float = Field(300.0, ge=0.0, description="seconds a ranked rerank window is kept for paging")
 
+    # Learning from shoppers (UBI capture: ubi_queries records of searches, ubi_events from POST /api/events)
+    ubi_capture: bool = Field(True, description="record every search and accept POST /api/events (UBI 1.3.0)")
+    ubi_application: str = Field(
+        "shoprank", min_length=1, max_length=100, description="UBI `application` written on query records"
+    )
+    ubi_queue_records: int = Field(
+        10_000, ge=1, description="UBI records waiting for the writer; beyond it they are dropped and counted"
+    )
+    ubi_retention_days: float = Field(90.0, gt=0, description="embedded UBI tables delete segments older than this")
+    ubi_max_bytes: int = Field(
+        2 * 2**30, ge=2**20, description="most bytes of each embedded UBI table; oldest segments are deleted beyond"
+    )
+
     # Sidecar: inference, batching, cache
     inference_threads: int = Field(
         0, ge=0, description="onnxruntime intra-op threads of the cross-encoder; 0 = the cores this process may use"

@@ -1,0 +1,115 @@
+"""UBI capture: the embedded tables' file format, the bounded queue off the request path, both sinks."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from frontdoor.ubi_capture import UBI_MAPPINGS, CaptureQueue, FileSink, OpenSearchSink
+from frontdoor.ubi_events import query_record, validate_event
+from shoprank.ubi_log import EVENTS, QUERIES, UbiLog
+from tests.opensearch_spec import SpecValidator
+from tests.recording_transport import FakeCluster
+from tests.test_ubi_records import good_event
+
+
+def test_records_come_back_in_order_and_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    table = UbiLog(tmp_path, QUERIES)
+    table.append([{"n": 1}, {"n": 2}])
+    table.append([{"n": 3}])
+    (segment,) = table.segments()
+    with segment.open("a") as handle:
+        handle.write('{"n": 4')  # a crash mid-write
+    assert [r["n"] for r in table.read()] == [1, 2, 3]
+
+
+def test_segments_roll_and_the_oldest_go_beyond_the_size_bound(tmp_path: Path) -> None:
+    table = UbiLog(tmp_path, EVENTS, segment_bytes=100, max_bytes=250)
+    for n in range(20):
+        table.append([{"n": n, "pad": "x" * 40}])
+    segments = table.segments()
+    assert len(segments) > 1
+    assert sum(p.stat().st_size for p in segments) <= 250 + 100
+    kept = [r["n"] for r in table.read()]
+    assert kept == list(range(20 - len(kept), 20))  # the newest, in order
+
+
+def test_segments_older_than_the_retention_are_deleted(tmp_path: Path) -> None:
+    table = UbiLog(tmp_path, EVENTS, segment_bytes=10, retention_s=3600)
+    table.append([{"n": 0}])
+    (old,) = table.segments()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    table.append([{"n": 1}])
+    assert [r["n"] for r in table.read()] == [1]
+
+
+class BlockingSink:
+    """A sink that holds the writer until released, recording what it was given."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.fail = fail
+        self.written: list[tuple[str, int]] = []
+
+    def write(self, table: str, records: Sequence[Mapping[str, Any]]) -> None:
+        self.entered.set()
+        self.release.wait(10)
+        if self.fail:
+            raise OSError("disk full")
+        self.written.append((table, len(records)))
+
+
+def test_a_full_queue_drops_and_counts_without_waiting() -> None:
+    sink = BlockingSink()
+    capture = CaptureQueue(sink, capacity=3)
+    assert capture.offer(QUERIES, {"n": 0})
+    assert sink.entered.wait(5)  # the writer holds record 0; the queue is empty again
+    results = [capture.offer(QUERIES, {"n": n}) for n in range(1, 6)]
+    assert results == [True, True, True, False, False]
+    assert capture.stats.dropped == 2
+    sink.release.set()
+    capture.flush()
+    assert capture.stats.written == 4
+    assert sum(n for _, n in sink.written) == 4
+    capture.close()
+
+
+def test_a_failing_sink_is_counted_never_raised() -> None:
+    sink = BlockingSink(fail=True)
+    sink.release.set()
+    capture = CaptureQueue(sink, capacity=10)
+    capture.offer(QUERIES, {"n": 1})
+    capture.flush()
+    assert capture.stats.failed == 1
+    assert capture.stats.written == 0
+    capture.close()
+
+
+def test_the_file_sink_stores_a_retried_event_once(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path, 2**20, 2**30, 86400.0)
+    event = validate_event(good_event())
+    sink.write(EVENTS, [event])
+    sink.write(EVENTS, [validate_event(good_event(query_id=event["query_id"]))])
+    assert len(list(UbiLog(tmp_path, EVENTS).read())) == 1
+
+
+def test_the_opensearch_sink_writes_ubi_indices_the_spec_accepts(spec_validator: SpecValidator) -> None:
+    cluster = FakeCluster(spec_validator)
+    sink = OpenSearchSink(cluster.client())
+    record = query_record("q-1", "rain jacket", ["b", "a"], "c-1", "shoprank", {"engine": "opensearch"})
+    sink.write(QUERIES, [record])
+    event = validate_event(good_event(query_id="q-1"))
+    sink.write(EVENTS, [event])
+    sink.write(EVENTS, [event])  # a retry overwrites itself
+    cluster.assert_valid()
+    assert cluster.indices[QUERIES].docs["q-1"]["query_response_hit_ids"] == ["b", "a"]
+    assert list(cluster.indices[EVENTS].docs) == [event["event_attributes"]["event_id"]]
+    assert cluster.indices[EVENTS].mappings["properties"]["query_id"] == UBI_MAPPINGS[EVENTS]["properties"]["query_id"]
+    # A second sink (another front door) finds the indices there and keeps writing.
+    OpenSearchSink(cluster.client()).write(QUERIES, [{**record, "query_id": "q-2"}])
+    assert set(cluster.indices[QUERIES].docs) == {"q-1", "q-2"}
