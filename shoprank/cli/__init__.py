@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from shoprank.cli import (
     bench,
+    clicks,
     eval_facets,
     eval_pool,
     evaluate,
@@ -24,7 +25,7 @@ from shoprank.cli import (
 from shoprank.log_format import log_handler
 from shoprank.settings import add_settings_flags, settings_from_args
 
-COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, evaluate, eval_pool, eval_facets, train)
+COMMANDS = (models, index, sidecar, search, serve, opensearch, bench, evaluate, eval_pool, eval_facets, train, clicks)
 
 
 def build_parser() -> argparse.ArgumentParser:
