@@ -8,6 +8,7 @@ page 2 never repeats or skips an item of page 1, and paging does not rerank agai
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ import numpy.typing as npt
 from engines.base import FacetBucket, Filters, Hit, RetrievalMode, RetrievalQuery, SearchEngine
 from frontdoor.defaults import ServedDefaults
 from frontdoor.facets import shape_facets
+from frontdoor.interleave import Ranker, team_draft
 from frontdoor.ubi_events import new_query_id
 from frontdoor.window_cache import WindowCache
 from shoprank.schema import Product
@@ -184,6 +186,7 @@ class SearchPage:
             "facets": self.facets,
             "timings": self.timings,
             "window_timings": self.window_timings,
+            **({"experiment": self.experiment} if self.experiment else {}),
             **(
                 {"compare": {name: [r.as_dict() for r in items] for name, items in self.compare.items()}}
                 if self.compare is not None
@@ -205,6 +208,7 @@ class SearchService:
         cache_ttl_s: float = 300.0,
         defaults: ServedDefaults | None = None,
         capture: QueryCapture | None = None,
+        interleave: tuple[Ranker, Ranker] | None = None,
     ) -> None:
         """defaults: what the sidecar applies to options a request leaves out (from the settings);
         its diversity method says whether the candidates' vectors must travel (MMR and DPP)."""
@@ -216,9 +220,32 @@ class SearchService:
         self.cache_ttl_s = cache_ttl_s
         self.defaults = defaults or ServedDefaults(rerank_window=window, diversity=DiversityParams())
         self.capture = capture
+        self.interleave = interleave
 
     def search(self, request: SearchRequest) -> SearchPage:
-        """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window."""
+        """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window;
+        in an interleaving experiment page 1 is the two rankers' pages team-drafted. Gets a query id."""
+        page = self._interleaved(request) if self.interleave and request.page == 1 else self._page(request)
+        page.query_id = self.capture.record(request, page, self.engine.name) if self.capture else new_query_id()
+        return page
+
+    def _interleaved(self, request: SearchRequest) -> SearchPage:
+        """Both rankers' page 1, merged by team draft (a fresh coin per search); the teams go on the record."""
+        assert self.interleave is not None
+        rankers = dict(zip("ab", self.interleave, strict=True))
+        pages = {team: self._page(replace(request, mode=r.mode, rerank=r.rerank)) for team, r in rankers.items()}
+        items = {team: {r.product.id: r for r in page.results} for team, page in pages.items()}
+        drafted = team_draft(list(items["a"]), list(items["b"]), request.page_size, random.Random())
+        page = pages["a"]
+        page.results = [items[team][pid] for pid, team in drafted]
+        page.experiment = {
+            "experiment": "interleave",
+            "variant": f"a={rankers['a'].name} b={rankers['b'].name}",
+            "interleave_teams": "".join(team for _, team in drafted),
+        }
+        return page
+
+    def _page(self, request: SearchRequest) -> SearchPage:
         started = time.perf_counter()
         start = (request.page - 1) * request.page_size
         if start >= self.window:
@@ -272,7 +299,6 @@ class SearchService:
             window_timings=dict(ranked.timings),
             compare=compare,
         )
-        page.query_id = self.capture.record(request, page, self.engine.name) if self.capture else new_query_id()
         page.timings["total_ms"] = round((time.perf_counter() - started) * 1e3, 3)
         return page
 

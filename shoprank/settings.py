@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     ubi_max_bytes: int = Field(
         2 * 2**30, ge=2**20, description="most bytes of each embedded UBI table; oldest segments are deleted beyond"
     )
+    interleave_a: str = Field(
+        "", description="team-draft interleaving: ranker a, MODE or MODE+rerank (with interleave_b; empty: off)"
+    )
+    interleave_b: str = Field("", description="team-draft interleaving: ranker b, e.g. bm25 (with interleave_a)")
 
     # Sidecar: inference, batching, cache
     inference_threads: int = Field(

@@ -1,5 +1,6 @@
-"""`shoprank simulate-traffic` and `shoprank judgments-from-clicks`: the loop from shoppers' clicks
-to implicit judgments, and simulated shoppers to prove it on judged queries."""
+"""`shoprank simulate-traffic`, `shoprank judgments-from-clicks` and `shoprank interleave-report`: the
+loop from shoppers' clicks to implicit judgments and online verdicts, and simulated shoppers to
+prove it on judged queries."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _grades(text: str) -> dict[str, float]:
 
 
 def register(subparsers: Any) -> None:
-    """Add the `simulate-traffic` and `judgments-from-clicks` commands."""
+    """Add the `simulate-traffic`, `judgments-from-clicks` and `interleave-report` commands."""
     sim = add_command(
         subparsers, "simulate-traffic", "replay judged queries through a running front door as simulated shoppers"
     )
@@ -63,6 +64,15 @@ def register(subparsers: Any) -> None:
     jud.add_argument("--srw-json", type=Path, help="also write the Workbench's judgment list JSON here")
     jud.add_argument("--compare", type=Path, help="labelled judgments CSV: print rank correlation with it")
     jud.set_defaults(run=run_judgments)
+
+    rep = add_command(
+        subparsers, "interleave-report", "team-draft interleaving verdict (and the A/B test) from captured UBI records"
+    )
+    rep.add_argument("--ubi-dir", type=Path, help="embedded UBI tables (default: <data-dir>/ubi)")
+    rep.add_argument("--ab-attribute", default="mode", help="query attribute splitting A/B sessions (default: mode)")
+    rep.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    rep.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    rep.set_defaults(run=run_report)
 
 
 def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -127,4 +137,38 @@ def run_judgments(args: argparse.Namespace, settings: Settings) -> int:
         labels = load_judgments(args.compare).gains
         implicit = {q: {p: s.score for p, s in products.items()} for q, products in scores.items()}
         print(agreement(implicit, labels).line(args.model))
+    return 0
+
+
+def _since(impressions: int | None, alpha: float) -> str:
+    if impressions is None:
+        return f"p < {alpha} not reached"
+    return f"p < {alpha} from impression {impressions} on"
+
+
+def run_report(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the interleaving verdict and the A/B comparison of the captured traffic."""
+    from evaluation.online_tests import ab_test, clicked_positions, interleaving
+    from shoprank.ubi_log import EVENTS, QUERIES, UbiLog, ubi_dir
+
+    root = args.ubi_dir or ubi_dir(settings.data_dir)
+    if not (root / QUERIES).is_dir():
+        raise FileNotFoundError(f"no UBI query records under {root}: serve searches first")
+    queries = list(UbiLog(root, QUERIES).read())
+    clicks = clicked_positions(UbiLog(root, EVENTS).read())
+    tdi = interleaving(queries, clicks, args.alpha)
+    ab = ab_test(queries, clicks, args.ab_attribute, args.alpha)
+    if args.json:
+        print_json({"interleaving": tdi.as_dict(), "ab": ab.as_dict()})
+        return 0
+    print(
+        f"interleaving {tdi.variant or '(none recorded)'}: {tdi.impressions} impressions, a wins {tdi.wins_a}, "
+        f"b wins {tdi.wins_b}, ties {tdi.ties}, no clicks {tdi.no_clicks}; preference for a {tdi.preference_a:+.3f}, "
+        f"sign test p = {tdi.p_value:.3g}; {_since(tdi.impressions_to_significance, args.alpha)}"
+    )
+    arms = ", ".join(f"{arm}: {s}/{n} sessions clicked" for arm, (s, n) in sorted(ab.arms.items()))
+    print(
+        f"A/B by {ab.attribute}: {arms or '(no sessions)'}; z-test p = {ab.p_value:.3g}; "
+        f"{_since(ab.impressions_to_significance, args.alpha)}"
+    )
     return 0
