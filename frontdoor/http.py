@@ -26,7 +26,7 @@ from frontdoor.defaults import DefaultsBody
 from frontdoor.engine_errors import engine_error_answer
 from frontdoor.params import HINTS, SINGLE_VALUED, SearchParams
 from frontdoor.search import PageOutOfRangeError, SearchService
-from frontdoor.ubi_capture import UbiCapture
+from frontdoor.ubi_capture import RateLimitedError, UbiCapture
 from frontdoor.ubi_events import MAX_EVENTS_BODY_BYTES, EventError, validate_batch
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ EVENT_ERRORS: dict[int | str, dict[str, Any]] = {
     200: {"description": "`accepted` events were kept; `rejected` lists each bad one's index and reason"},
     400: {"model": ErrorBody, "description": "no event was acceptable: `error` names the field and what to send"},
     413: {"model": ErrorBody, "description": "the body is too large: send fewer events per request"},
+    429: {"model": ErrorBody, "description": "over the events rate bound (`ubi_events_per_s`): retry after a second"},
     503: {"model": ErrorBody, "description": "capture is off, or its queue is full (retry: events are idempotent)"},
 }
 
@@ -106,7 +107,10 @@ async def _take_events(request: Request, capture: UbiCapture | None) -> JSONResp
         return JSONResponse(
             status_code=400, content={"error": f"event {first['index']}: {first['error']}", "rejected": rejected}
         )
-    queued = capture.events(good)
+    try:
+        queued = capture.events(good)
+    except RateLimitedError as error:
+        return JSONResponse(status_code=429, content={"error": str(error)}, headers={"Retry-After": "1"})
     if queued < len(good):
         return JSONResponse(
             status_code=503,

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 from opensearchpy.exceptions import RequestError
 
 from frontdoor.search import SearchPage, SearchRequest
-from frontdoor.ubi_events import new_query_id, query_record
+from frontdoor.ubi_events import MAX_EVENTS_PER_POST, new_query_id, query_record
 from shoprank.settings import Settings
 from shoprank.ubi_log import EVENTS, QUERIES, UbiLog, ubi_dir
 
@@ -212,12 +213,40 @@ class CaptureQueue:
         self._thread.join(timeout_s)
 
 
+class RateLimitedError(RuntimeError):
+    """More events than the rate bound allows right now; the message says when to retry."""
+
+
+class TokenBucket:
+    """At most `rate` events a second on average, `burst` at once; all of a batch or none of it."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self._tokens = burst
+        self._at = clock()
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> float:
+        """Take count tokens: 0.0 when taken, else the seconds until they would be there."""
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if count <= self._tokens:
+                self._tokens -= count
+                return 0.0
+            return (count - self._tokens) / self.rate
+
+
 class UbiCapture:
     """The front door's UBI capture: query records of served pages, and posted events, through one queue."""
 
-    def __init__(self, queue_: CaptureQueue, application: str) -> None:
+    def __init__(self, queue_: CaptureQueue, application: str, events_rate: TokenBucket | None = None) -> None:
         self.queue = queue_
         self.application = application
+        self.events_rate = events_rate
 
     def record(self, request: SearchRequest, page: SearchPage, engine: str) -> str:
         """Queue the page's ubi_queries record (dropped and counted when the queue is full); its query id."""
@@ -244,7 +273,11 @@ class UbiCapture:
         return query_id
 
     def events(self, events: Sequence[Mapping[str, Any]]) -> int:
-        """Queue validated events; how many were queued (the rest are dropped: the queue is full)."""
+        """Queue validated events; how many were queued (the rest are dropped: the queue is full).
+        RateLimitedError, queueing none, when the batch is over the rate bound."""
+        wait = self.events_rate.take(len(events)) if self.events_rate else 0.0
+        if wait:
+            raise RateLimitedError(f"over the events rate bound; retry in {wait:.1f} s (events are idempotent)")
         return self.queue.offer_all(EVENTS, events)
 
     def close(self) -> None:
@@ -268,4 +301,6 @@ def capture_from_settings(settings: Settings) -> UbiCapture | None:
             settings.ubi_max_bytes,
             settings.ubi_retention_days * 86400.0,
         )
-    return UbiCapture(CaptureQueue(sink, settings.ubi_queue_records), settings.ubi_application)
+    rate = settings.ubi_events_per_s
+    bucket = TokenBucket(rate, max(rate, MAX_EVENTS_PER_POST)) if rate else None
+    return UbiCapture(CaptureQueue(sink, settings.ubi_queue_records), settings.ubi_application, bucket)

@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     ubi_queue_records: int = Field(
         10_000, ge=1, description="UBI records waiting for the writer; beyond it they are dropped and counted"
     )
+    ubi_events_per_s: float = Field(
+        2000.0, ge=0, description="events POST /api/events takes per second on average (0: unbounded); 429 beyond"
+    )
     ubi_retention_days: float = Field(90.0, gt=0, description="embedded UBI tables delete segments older than this")
     ubi_max_bytes: int = Field(
         2 * 2**30, ge=2**20, description="most bytes of each embedded UBI table; oldest segments are deleted beyond"

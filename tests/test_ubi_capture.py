@@ -9,7 +9,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from frontdoor.ubi_capture import UBI_MAPPINGS, CaptureQueue, FileSink, OpenSearchSink
+import pytest
+
+from frontdoor.ubi_capture import (
+    UBI_MAPPINGS,
+    CaptureQueue,
+    FileSink,
+    OpenSearchSink,
+    RateLimitedError,
+    TokenBucket,
+    UbiCapture,
+)
 from frontdoor.ubi_events import query_record, validate_event
 from shoprank.ubi_log import EVENTS, QUERIES, UbiLog
 from tests.opensearch_spec import SpecValidator
@@ -113,3 +123,27 @@ def test_the_opensearch_sink_writes_ubi_indices_the_spec_accepts(spec_validator:
     # A second sink (another front door) finds the indices there and keeps writing.
     OpenSearchSink(cluster.client()).write(QUERIES, [{**record, "query_id": "q-2"}])
     assert set(cluster.indices[QUERIES].docs) == {"q-1", "q-2"}
+
+
+def test_the_token_bucket_takes_whole_batches_and_refills_at_its_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=10, burst=20, clock=lambda: now[0])
+    assert bucket.take(15) == 0.0
+    assert bucket.take(10) == pytest.approx(0.5)  # 5 left, 5 more come in 0.5 s
+    now[0] = 0.5
+    assert bucket.take(10) == 0.0
+    now[0] = 100.0
+    assert bucket.take(21) > 0  # never more than the burst at once
+    assert bucket.take(20) == 0.0
+
+
+def test_events_over_the_rate_bound_are_refused_whole() -> None:
+    sink = BlockingSink()
+    sink.release.set()
+    capture = UbiCapture(CaptureQueue(sink, 100), "test", TokenBucket(rate=1, burst=2, clock=lambda: 0.0))
+    event = validate_event(good_event())
+    assert capture.events([event, event]) == 2
+    with pytest.raises(RateLimitedError, match="retry in"):
+        capture.events([event])
+    capture.queue.flush()
+    assert capture.queue.stats.queued == 2

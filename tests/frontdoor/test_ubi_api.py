@@ -118,3 +118,12 @@ def test_a_full_capture_queue_drops_records_not_searches(service_for: Service, c
     answer = api.post("/api/events", json=[good_event()])
     assert answer.status_code == 503
     assert "retry" in answer.json()["error"]
+
+
+def test_events_over_the_rate_bound_are_a_429(service_for: Service, closed_address: str) -> None:
+    service = service_for(closed_address, ubi_events_per_s=0.001)  # a burst of 500, then ~nothing
+    api = TestClient(create_app(service))
+    assert api.post("/api/events", json=[good_event(session_id=f"s{n}") for n in range(500)]).status_code == 200
+    answer = api.post("/api/events", json=[good_event()])
+    assert answer.status_code == 429
+    assert answer.headers["retry-after"] == "1"
