@@ -130,6 +130,21 @@ class OpenSearchSink:
             raise RuntimeError(f"OpenSearch refused {len(failed)} of {len(records)} {table} records: {failed[:1]}")
 
 
+def opensearch_records(client: Any, table: str, page_size: int = 1000) -> list[dict[str, Any]]:
+    """Every record of a UBI index on OpenSearch (scrolled), oldest first; none when it does not exist."""
+    from opensearchpy import helpers
+    from opensearchpy.exceptions import NotFoundError
+
+    try:
+        records = [
+            hit["_source"]
+            for hit in helpers.scan(client, index=table, query={"query": {"match_all": {}}}, size=page_size)
+        ]
+    except NotFoundError:
+        return []
+    return sorted(records, key=lambda r: str(r.get("timestamp", "")))
+
+
 @dataclass
 class CaptureStats:
     """What capture did since start (the counters an operator reads)."""

@@ -19,6 +19,7 @@ from frontdoor.ubi_capture import (
     RateLimitedError,
     TokenBucket,
     UbiCapture,
+    opensearch_records,
 )
 from frontdoor.ubi_events import query_record, validate_event
 from shoprank.ubi_log import EVENTS, QUERIES, UbiLog
@@ -147,3 +148,53 @@ def test_events_over_the_rate_bound_are_refused_whole() -> None:
         capture.events([event])
     capture.queue.flush()
     assert capture.queue.stats.queued == 2
+
+
+def test_records_read_back_from_opensearch_oldest_first(spec_validator: SpecValidator) -> None:
+    cluster = FakeCluster(spec_validator)
+    sink = OpenSearchSink(cluster.client())
+    records = [
+        {
+            **query_record(f"q-{n:02d}", "mug", ["a"], "c", "shoprank", {}),
+            "timestamp": f"2026-12-04T10:00:{59 - n:02d}Z",
+        }
+        for n in range(25)
+    ]
+    sink.write(QUERIES, records)
+    read = opensearch_records(cluster.client(), QUERIES, page_size=10)  # three pages
+    assert [r["query_id"] for r in read] == [f"q-{n:02d}" for n in reversed(range(25))]
+    assert opensearch_records(cluster.client(), EVENTS) == []  # no such index yet
+    assert len(cluster.calls("POST", "/_search/scroll")) >= 2
+    cluster.assert_valid()
+
+
+def test_judgments_from_clicks_reads_the_ubi_indices_on_opensearch(
+    spec_validator: SpecValidator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import engines.opensearch_client as client_module
+    from relevance.judgments import load_judgments
+    from shoprank.cli import main
+
+    cluster = FakeCluster(spec_validator)
+    monkeypatch.setattr(client_module, "client_from_settings", lambda settings, **kw: cluster.client())
+    sink = OpenSearchSink(cluster.client())
+    sink.write(QUERIES, [query_record("q-1", "red mug", ["m1", "m2"], "c", "shoprank", {})])
+    position = {"impression": [0, 1], "click": [1]}
+    events = [
+        validate_event(
+            good_event(
+                query_id="q-1",
+                action_name=action,
+                user_query="red mug",
+                event_attributes={"object": {"object_id": f"m{rank + 1}"}, "position": {"ordinal": rank}},
+            )
+        )
+        for action, ranks in position.items()
+        for rank in ranks
+    ]
+    sink.write(EVENTS, events)
+    out = tmp_path / "implicit.csv"
+    args = ["judgments-from-clicks", "--engine", "opensearch", "--opensearch-url", "http://fake:9200"]
+    assert main([*args, "--model", "ctr", "--output", str(out)]) == 0
+    assert load_judgments(out).gains == {"red mug": {"m1": 0.0, "m2": pytest.approx(0.999999)}}
+    cluster.assert_valid()

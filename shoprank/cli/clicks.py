@@ -59,7 +59,9 @@ def register(subparsers: Any) -> None:
     jud = add_command(subparsers, "judgments-from-clicks", "implicit judgments CSV from captured UBI events")
     jud.add_argument("--model", choices=["coec", "pbm", "ctr"], default="coec", help="click model")
     jud.add_argument("--output", type=Path, required=True, help="judgments CSV (what eval/train --judgments take)")
-    jud.add_argument("--ubi-dir", type=Path, help="embedded UBI tables (default: <data-dir>/ubi)")
+    jud.add_argument(
+        "--ubi-dir", type=Path, help="embedded UBI tables (default: <data-dir>/ubi, or the UBI indices on OpenSearch)"
+    )
     jud.add_argument("--max-rank", type=int, default=20, help="ranks counted (the Workbench's maxRank)")
     jud.add_argument("--srw-json", type=Path, help="also write the Workbench's judgment list JSON here")
     jud.add_argument("--compare", type=Path, help="labelled judgments CSV: print rank correlation with it")
@@ -68,7 +70,9 @@ def register(subparsers: Any) -> None:
     rep = add_command(
         subparsers, "interleave-report", "team-draft interleaving verdict (and the A/B test) from captured UBI records"
     )
-    rep.add_argument("--ubi-dir", type=Path, help="embedded UBI tables (default: <data-dir>/ubi)")
+    rep.add_argument(
+        "--ubi-dir", type=Path, help="embedded UBI tables (default: <data-dir>/ubi, or the UBI indices on OpenSearch)"
+    )
     rep.add_argument("--ab-attribute", default="mode", help="query attribute splitting A/B sessions (default: mode)")
     rep.add_argument("--alpha", type=float, default=0.05, help="significance level")
     rep.add_argument("--json", action="store_true", help="print the verdicts as JSON")
@@ -106,14 +110,30 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def ubi_records(args: argparse.Namespace, settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(queries, events) from --ubi-dir, else from where this engine's front door writes them."""
+    from shoprank.ubi_log import EVENTS, QUERIES, UbiLog, ubi_dir
+
+    if args.ubi_dir is None and settings.engine == "opensearch":
+        from engines.opensearch_client import client_from_settings
+        from frontdoor.ubi_capture import opensearch_records
+
+        client = client_from_settings(settings)
+        return opensearch_records(client, QUERIES), opensearch_records(client, EVENTS)
+    root = args.ubi_dir or ubi_dir(settings.data_dir)
+    if not (root / EVENTS).is_dir() and not (root / QUERIES).is_dir():
+        raise FileNotFoundError(f"no UBI records under {root}: serve searches and POST /api/events first")
+    return list(UbiLog(root, QUERIES).read()), list(UbiLog(root, EVENTS).read())
+
+
 def run_judgments(args: argparse.Namespace, settings: Settings) -> int:
     """Fit the click model on the captured events and write its judgments."""
-    from relevance.click_logs import read_interactions
+    from relevance.click_logs import interactions
     from relevance.click_models import as_gain, score_events, srw_judgments
     from relevance.judgments import load_judgments, write_gains
-    from shoprank.ubi_log import ubi_dir
 
-    events = read_interactions(args.ubi_dir or ubi_dir(settings.data_dir))
+    queries, raw_events = ubi_records(args, settings)
+    events = interactions(raw_events, queries)
     scores = score_events(args.model, events, args.max_rank)
     rows = [
         {
@@ -149,13 +169,9 @@ def _since(impressions: int | None, alpha: float) -> str:
 def run_report(args: argparse.Namespace, settings: Settings) -> int:
     """Print the interleaving verdict and the A/B comparison of the captured traffic."""
     from evaluation.online_tests import ab_test, clicked_positions, interleaving
-    from shoprank.ubi_log import EVENTS, QUERIES, UbiLog, ubi_dir
 
-    root = args.ubi_dir or ubi_dir(settings.data_dir)
-    if not (root / QUERIES).is_dir():
-        raise FileNotFoundError(f"no UBI query records under {root}: serve searches first")
-    queries = list(UbiLog(root, QUERIES).read())
-    clicks = clicked_positions(UbiLog(root, EVENTS).read())
+    queries, events = ubi_records(args, settings)
+    clicks = clicked_positions(events)
     tdi = interleaving(queries, clicks, args.alpha)
     ab = ab_test(queries, clicks, args.ab_attribute, args.alpha)
     if args.json:
