@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from engines.base import RetrievalMode
+from shoprank.vocabulary import RETRIEVAL_MODES, RetrievalMode
 
 T = TypeVar("T")
-MODES: tuple[RetrievalMode, ...] = ("bm25", "knn", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -30,8 +29,10 @@ class Ranker:
     def parse(cls, text: str) -> Ranker:
         """MODE or MODE+rerank, e.g. hybrid+rerank."""
         mode, _, extra = text.strip().partition("+")
-        if mode not in MODES or extra not in ("", "rerank"):
-            raise ValueError(f"ranker {text!r}: write MODE or MODE+rerank with MODE one of {', '.join(MODES)}")
+        if mode not in RETRIEVAL_MODES or extra not in ("", "rerank"):
+            raise ValueError(
+                f"ranker {text!r}: write MODE or MODE+rerank with MODE one of {', '.join(RETRIEVAL_MODES)}"
+            )
         return cls(mode, extra == "rerank")
 
     @property

@@ -11,6 +11,7 @@ from typing import Any
 
 from shoprank.cli.common import add_command, comma_separated, print_json
 from shoprank.settings import REPO_ROOT, Settings
+from shoprank.vocabulary import RETRIEVAL_MODES
 
 ESCI_JUDGMENTS = REPO_ROOT.parent / "shared" / "data" / "esci" / "judgments.csv"
 
@@ -48,7 +49,7 @@ def register(subparsers: Any) -> None:
     sim.add_argument("--purchase", type=float, default=0.5, help="probability a cart is bought")
     sim.add_argument(
         "--modes",
-        type=comma_separated(["bm25", "knn", "hybrid"]),
+        type=comma_separated(RETRIEVAL_MODES),
         default=["hybrid"],
         help="first stages searched, one drawn per session (several vary the rankings shoppers see)",
     )
