@@ -8,6 +8,7 @@ missing sidecar is never an error (results come back in first-stage order with
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,8 @@ from frontdoor.defaults import DefaultsBody
 from frontdoor.engine_errors import engine_error_answer
 from frontdoor.params import HINTS, SINGLE_VALUED, SearchParams
 from frontdoor.search import PageOutOfRangeError, SearchService
+from frontdoor.ubi_capture import RateLimitedError, UbiCapture
+from frontdoor.ubi_events import MAX_EVENTS_BODY_BYTES, EventError, validate_batch
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,49 @@ SEARCH_ERRORS: dict[int | str, dict[str, Any]] = {
     500: {"model": ErrorBody, "description": "a bug in the front door (the trace is in its log)"},
     503: {"model": ErrorBody, "description": "the search engine cannot answer: `reason` says why, in a word"},
 }
+
+
+EVENT_ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "`accepted` events were kept; `rejected` lists each bad one's index and reason"},
+    400: {"model": ErrorBody, "description": "no event was acceptable: `error` names the field and what to send"},
+    413: {"model": ErrorBody, "description": "the body is too large: send fewer events per request"},
+    429: {"model": ErrorBody, "description": "over the events rate bound (`ubi_events_per_s`): retry after a second"},
+    503: {"model": ErrorBody, "description": "capture is off, or its queue is full (retry: events are idempotent)"},
+}
+
+
+async def _take_events(request: Request, capture: UbiCapture | None) -> JSONResponse:
+    if capture is None:
+        return JSONResponse(status_code=503, content={"error": "UBI capture is off here (set SHOPRANK_UBI_CAPTURE)"})
+    body = await request.body()
+    if len(body) > MAX_EVENTS_BODY_BYTES:
+        return JSONResponse(
+            status_code=413, content={"error": f"at most {MAX_EVENTS_BODY_BYTES} bytes per request; send fewer events"}
+        )
+    try:
+        good, rejected = validate_batch(json.loads(body))
+    except json.JSONDecodeError as error:
+        return _bad_request(f"the body is not JSON ({error.msg} at {error.pos}); send a JSON array of UBI events")
+    except EventError as error:
+        return _bad_request(str(error))
+    if not good:
+        first = rejected[0] if rejected else {"index": 0, "error": "the array is empty; send at least one event"}
+        return JSONResponse(
+            status_code=400, content={"error": f"event {first['index']}: {first['error']}", "rejected": rejected}
+        )
+    try:
+        queued = capture.events(good)
+    except RateLimitedError as error:
+        return JSONResponse(status_code=429, content={"error": str(error)}, headers={"Retry-After": "1"})
+    if queued < len(good):
+        return JSONResponse(
+            status_code=503,
+            content={
+                "error": f"capture queue full: {len(good) - queued} events not kept; retry them",
+                "accepted": queued,
+            },
+        )
+    return JSONResponse(content={"accepted": queued, "rejected": rejected})
 
 
 def _honest_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
@@ -132,6 +178,13 @@ def create_app(service: SearchService) -> FastAPI:
     def search(params: Annotated[SearchParams, Query()]) -> dict[str, Any]:
         """Search the catalogue: first stage, sidecar rerank (fail-open), diversity, one page, facets."""
         return service.search(params.to_request()).as_dict()
+
+    capture = service.capture if isinstance(service.capture, UbiCapture) else None
+
+    @app.post("/api/events", responses=EVENT_ERRORS)
+    async def events(request: Request) -> JSONResponse:
+        """Take a JSON array of UBI events; each is validated, bad ones listed by index, good ones kept."""
+        return await _take_events(request, capture)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> FileResponse:

@@ -42,6 +42,7 @@ HINTS: dict[str, str] = {
     "mode": "first stage: bm25, knn or hybrid",
     "diversity": "diversity method: none, mmr, xquad or dpp",
     "diversity_facets": "xQuAD aspects: repeat the parameter for category and/or brand",
+    "client_id": "a pseudonymous id of at most 100 characters, e.g. a random UUID kept in the browser",
     "attribute_weight": "a share from 0 (embedding cosine only) to 1 (same brand / category only)",
     "intent_boost": f"a weight from 0 (no boost) to {MAX_INTENT_BOOST:g} added per unit of P(category | query)",
     "intent_threshold": "a probability from 0 to 1 (1: never hard-filter)",
@@ -93,6 +94,9 @@ class SearchParams(BaseModel):
     intent_threshold: UnitInterval | None = Field(
         None, description="hard-filter to the top category at this probability, 1 = never (default: the server's)"
     )
+    client_id: Annotated[str, Field(max_length=100, pattern=r"^[^@]*$")] = Field(
+        "", description="UBI: the shopper's pseudonymous browser or app id (recorded with the query; no e-mail)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchParams:
@@ -135,6 +139,7 @@ class SearchParams(BaseModel):
             facets=True,
             compare=self.compare,
             intent=IntentOptions(self.intent, self.intent_boost, self.intent_threshold),
+            client_id=self.client_id,
         )
 
 

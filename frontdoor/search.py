@@ -8,6 +8,7 @@ page 2 never repeats or skips an item of page 1, and paging does not rerank agai
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,8 @@ from frontdoor.intent_policy import (
     intent_filters,
     intent_ordered_categories,
 )
+from frontdoor.interleave import Ranker, team_draft
+from frontdoor.ubi_events import new_query_id
 from frontdoor.window_cache import WindowCache
 from shoprank.errors import UserInputError
 from shoprank.schema import Product
@@ -69,6 +72,12 @@ class QueryEncoder(Protocol):
     def encode_one(self, text: str) -> npt.NDArray[np.float32]: ...
 
 
+class QueryCapture(Protocol):
+    """Records a served page (UBI's ubi_queries) without waiting; returns the page's query id."""
+
+    def record(self, request: SearchRequest, page: SearchPage, engine: str) -> str: ...
+
+
 class PageOutOfRangeError(UserInputError):
     """The page asked for lies beyond the ranked window; the message says which pages exist."""
 
@@ -87,6 +96,7 @@ class SearchRequest:
     facets: bool = False
     compare: bool = False
     intent: IntentOptions = field(default_factory=IntentOptions)
+    client_id: str = ""  # UBI: the shopper's pseudonymous browser/app id, written on the query record
 
 
 @dataclass(frozen=True)
@@ -162,6 +172,8 @@ class SearchPage:
     window_timings: dict[str, float] = field(default_factory=dict)
     compare: dict[str, list[ResultItem]] | None = None
     intent: IntentOutcome = field(default_factory=lambda: IntentOutcome(enabled=False))
+    query_id: str = ""  # UBI: events about this page name it
+    experiment: dict[str, str] = field(default_factory=dict)  # UBI query_attributes of an online experiment
 
     @property
     def pages(self) -> int:
@@ -171,6 +183,7 @@ class SearchPage:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the HTTP API and `shoprank search --json`)."""
         return {
+            "query_id": self.query_id,
             "query": self.query,
             "reranked": self.reranked,
             "fail_open": self.fail_open,
@@ -188,6 +201,7 @@ class SearchPage:
             "intent": self.intent.as_dict(),
             "timings": self.timings,
             "window_timings": self.window_timings,
+            **({"experiment": self.experiment} if self.experiment else {}),
             **(
                 {"compare": {name: [r.as_dict() for r in items] for name, items in self.compare.items()}}
                 if self.compare is not None
@@ -210,6 +224,8 @@ class SearchService:
         defaults: ServedDefaults | None = None,
         intent: IntentProvider | None = None,
         intent_defaults: IntentDefaults | None = None,
+        capture: QueryCapture | None = None,
+        interleave: tuple[Ranker, Ranker] | None = None,
     ) -> None:
         """defaults: what the sidecar applies to options a request leaves out (from the settings);
         its diversity method says whether the candidates' vectors must travel (MMR and DPP).
@@ -223,9 +239,33 @@ class SearchService:
         self.defaults = defaults or ServedDefaults(rerank_window=window, diversity=DiversityParams())
         self.intent = intent
         self.intent_defaults = intent_defaults or IntentDefaults()
+        self.capture = capture
+        self.interleave = interleave
 
     def search(self, request: SearchRequest) -> SearchPage:
-        """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window."""
+        """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window;
+        in an interleaving experiment page 1 is the two rankers' pages team-drafted. Gets a query id."""
+        page = self._interleaved(request) if self.interleave and request.page == 1 else self._page(request)
+        page.query_id = self.capture.record(request, page, self.engine.name) if self.capture else new_query_id()
+        return page
+
+    def _interleaved(self, request: SearchRequest) -> SearchPage:
+        """Both rankers' page 1, merged by team draft (a fresh coin per search); the teams go on the record."""
+        assert self.interleave is not None
+        rankers = dict(zip("ab", self.interleave, strict=True))
+        pages = {team: self._page(replace(request, mode=r.mode, rerank=r.rerank)) for team, r in rankers.items()}
+        items = {team: {r.product.id: r for r in page.results} for team, page in pages.items()}
+        drafted = team_draft(list(items["a"]), list(items["b"]), request.page_size, random.Random())
+        page = pages["a"]
+        page.results = [items[team][pid] for pid, team in drafted]
+        page.experiment = {
+            "experiment": "interleave",
+            "variant": f"a={rankers['a'].name} b={rankers['b'].name}",
+            "interleave_teams": "".join(team for _, team in drafted),
+        }
+        return page
+
+    def _page(self, request: SearchRequest) -> SearchPage:
         started = time.perf_counter()
         start = (request.page - 1) * request.page_size
         if start >= self.window:

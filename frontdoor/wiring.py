@@ -7,10 +7,13 @@ from collections.abc import Callable
 from engines.factory import open_engine
 from frontdoor.defaults import ServedDefaults
 from frontdoor.intent_policy import IntentDefaults, IntentProvider
+from frontdoor.interleave import Ranker
 from frontdoor.search import RankedWindow, SearchService
+from frontdoor.ubi_capture import capture_from_settings
 from frontdoor.window_cache import WindowCache
 from intent.store import models_dir
 from shoprank.bi_encoder import BiEncoder
+from shoprank.errors import UserInputError
 from shoprank.settings import Settings
 from sidecar.client import RerankClient
 
@@ -30,6 +33,8 @@ def build_search_service(settings: Settings, client: RerankClient | None = None)
         defaults=ServedDefaults.from_settings(settings),
         intent=intent_provider(settings, engine.live_version),
         intent_defaults=IntentDefaults(settings.intent, settings.intent_boost, settings.intent_filter_threshold),
+        capture=capture_from_settings(settings),
+        interleave=interleave_from_settings(settings),
     )
 
 
@@ -46,3 +51,12 @@ def intent_provider(settings: Settings, live_version: Callable[[], str | None]) 
     if settings.intent:
         provider.current()  # a missing or stale model is logged now and answered per search
     return provider
+
+
+def interleave_from_settings(settings: Settings) -> tuple[Ranker, Ranker] | None:
+    """The two rankers an interleaving experiment compares, or None when it is off."""
+    if not settings.interleave_a and not settings.interleave_b:
+        return None
+    if not (settings.interleave_a and settings.interleave_b):
+        raise UserInputError("interleaving needs both rankers: set --interleave-a and --interleave-b (or neither)")
+    return Ranker.parse(settings.interleave_a), Ranker.parse(settings.interleave_b)

@@ -1,9 +1,10 @@
 """Graded relevance judgments (ESCI format) and the seeded split of their queries.
 
-A judgments file is a CSV with `query`, `product_id` and a grade: `esci_label` (E/S/C/I)
-and/or `rating` (100/10/1/0, as OpenSearch's Search Relevance Workbench writes it). Grades
-become ESCI's official NDCG gains. Splits are always by query, never by pair, so no query
-is ever seen on both sides.
+A judgments file is a CSV with `query`, `product_id` and a grade: `esci_label` (E/S/C/I),
+`gain` (an NDCG gain in [0, 1], as implicit judgments from clicks are written) and/or `rating`
+(100/10/1/0, as OpenSearch's Search Relevance Workbench writes it). Grades become ESCI's
+official NDCG gains; the first of esci_label, gain, rating a row fills is its grade. Splits
+are always by query, never by pair, so no query is ever seen on both sides.
 """
 
 from __future__ import annotations
@@ -71,9 +72,18 @@ def _gain(row: Mapping[str, str | None], line: int) -> float:
         if label not in ESCI_GAINS:
             raise JudgmentsError(f"line {line}: esci_label {label!r} is not one of E, S, C, I")
         return ESCI_GAINS[label]
+    gain = (row.get("gain") or "").strip()
+    if gain:
+        try:
+            value = float(gain)
+        except ValueError as exc:
+            raise JudgmentsError(f"line {line}: gain {gain!r} is not a number") from exc
+        if not 0.0 <= value <= 1.0:
+            raise JudgmentsError(f"line {line}: gain {value} is outside [0, 1]")
+        return value
     rating = (row.get("rating") or "").strip()
     if not rating:
-        raise JudgmentsError(f"line {line}: no esci_label and no rating")
+        raise JudgmentsError(f"line {line}: no esci_label, gain or rating")
     try:
         value = float(rating)
     except ValueError as exc:
@@ -86,7 +96,7 @@ def _gain(row: Mapping[str, str | None], line: int) -> float:
 
 
 def load_judgments(path: Path) -> Judgments:
-    """Read an ESCI-format CSV (query, product_id, rating and/or esci_label) into gains.
+    """Read an ESCI-format CSV (query, product_id, rating, gain and/or esci_label) into gains.
 
     Queries are normalised like the serving path does (whitespace collapsed); a pair judged
     twice keeps its last grade.
@@ -97,9 +107,9 @@ def load_judgments(path: Path) -> Judgments:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         columns = set(reader.fieldnames or ())
-        if not {"query", "product_id"} <= columns or not ({"rating", "esci_label"} & columns):
+        if not {"query", "product_id"} <= columns or not ({"rating", "esci_label", "gain"} & columns):
             raise JudgmentsError(
-                f"{path} needs the columns query, product_id and rating or esci_label (has: {sorted(columns)})"
+                f"{path} needs the columns query, product_id and rating, gain or esci_label (has: {sorted(columns)})"
             )
         for line, row in enumerate(reader, start=2):
             query = query_text(row.get("query") or "")
@@ -140,3 +150,16 @@ def split_queries(queries: Sequence[str], seed: int = DEFAULT_SPLIT_SEED, dev: i
         dev=tuple(distinct[test : test + dev]),
         test=tuple(distinct[:test]),
     )
+
+
+def write_gains(path: Path, rows: Iterable[Mapping[str, object]]) -> int:
+    """Write judgments as `load_judgments` reads them: query, product_id, gain, then any further columns
+    the rows carry (e.g. the click model's score, clicks, impressions); returns the rows written."""
+    materialised = list(rows)
+    extra = sorted({k for row in materialised for k in row} - {"query", "product_id", "gain"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["query", "product_id", "gain", *extra])
+        writer.writeheader()
+        writer.writerows(materialised)
+    return len(materialised)

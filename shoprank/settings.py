@@ -152,6 +152,25 @@ class Settings(BaseSettings):
     intent_temperature: float = Field(
         0.05, gt=0.0, le=1.0, description="softmax temperature over the query's category cosines"
     )
+    # Learning from shoppers (UBI capture: ubi_queries records of searches, ubi_events from POST /api/events)
+    ubi_capture: bool = Field(True, description="record every search and accept POST /api/events (UBI 1.3.0)")
+    ubi_application: str = Field(
+        "shoprank", min_length=1, max_length=100, description="UBI `application` written on query records"
+    )
+    ubi_queue_records: int = Field(
+        10_000, ge=1, description="UBI records waiting for the writer; beyond it they are dropped and counted"
+    )
+    ubi_events_per_s: float = Field(
+        2000.0, ge=0, description="events POST /api/events takes per second on average (0: unbounded); 429 beyond"
+    )
+    ubi_retention_days: float = Field(90.0, gt=0, description="embedded UBI tables delete segments older than this")
+    ubi_max_bytes: int = Field(
+        2 * 2**30, ge=2**20, description="most bytes of each embedded UBI table; oldest segments are deleted beyond"
+    )
+    interleave_a: str = Field(
+        "", description="team-draft interleaving: ranker a, MODE or MODE+rerank (with interleave_b; empty: off)"
+    )
+    interleave_b: str = Field("", description="team-draft interleaving: ranker b, e.g. bm25 (with interleave_a)")
 
     # Sidecar: inference, batching, cache
     inference_threads: int = Field(

@@ -424,6 +424,8 @@ def document_schema(mappings: dict[str, Any]) -> dict[str, Any]:
             return {"type": ["integer", "null"]}
         if kind == "boolean":
             return {"type": ["boolean", "null"]}
+        if kind == "date":  # ISO 8601 text or epoch millis
+            return {"type": ["string", "integer", "null"]}
         if kind == "knn_vector":
             dim = prop["dimension"]
             return {"type": "array", "items": {"type": "number"}, "minItems": dim, "maxItems": dim}

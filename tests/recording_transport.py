@@ -81,6 +81,7 @@ class FakeCluster:
         self.bulk_hook: BulkHook | None = None
         self.search_hook: SearchHook | None = None
         self.fail_next: dict[str, Response] = {}
+        self._scrolls: dict[str, tuple[int, list[dict[str, Any]]]] = {}  # scroll id -> (page size, hits left)
         self._attempts: dict[tuple[str, str], int] = {}
 
     # ---- test helpers ---------------------------------------------------------------------
@@ -110,6 +111,8 @@ class FakeCluster:
         head = parts[0] if parts else ""
         if head == "_index_template":
             return self._template(method, parts[1], body)
+        if head == "_search" and parts[1:2] == ["scroll"]:
+            return self._scroll(method, body or {})
         if head == "_search" and parts[1:2] == ["pipeline"]:
             self.pipelines[parts[2]] = body
             return 200, {"acknowledged": True}
@@ -200,10 +203,31 @@ class FakeCluster:
                     entry.update({"_version": 1, "_seq_no": 0, "_primary_term": 1, "_source": doc})
                 docs.append(entry)
             return 200, {"docs": docs}
+        if api == "_search" and "scroll" in params:
+            # A scroll over every document, `size` a page (a search hook does not apply).
+            size = int(params.get("size") or (body or {}).get("size", 10))
+            hits = search_response(targets[0], [(i, 1.0, d) for i, d in sorted(index.docs.items())])["hits"]["hits"]
+            scroll_id = f"scroll-{len(self._scrolls)}"
+            self._scrolls[scroll_id] = (size, hits[size:])
+            response = search_response(targets[0], [(h["_id"], 1.0, h["_source"]) for h in hits[:size]])
+            return 200, {**response, "_scroll_id": scroll_id}
         if api == "_search":
             response = (self.search_hook or self._all_docs)(targets[0], body or {}, params)
             return 200, response
         return _error(400, "illegal_argument_exception", f"fake cluster has no {method} {api}")
+
+    def _scroll(self, method: str, body: dict[str, Any]) -> Response:
+        scroll_id = str(body.get("scroll_id", ""))
+        if method == "DELETE":
+            self._scrolls.pop(scroll_id, None)
+            return 200, {"succeeded": True, "num_freed": 1}
+        size, rest = self._scrolls.get(scroll_id, (10, []))
+        page = rest[:size]
+        self._scrolls[scroll_id] = (size, rest[size:])
+        response = search_response("", [(h["_id"], 1.0, h["_source"]) for h in page])
+        for hit, original in zip(response["hits"]["hits"], page, strict=True):
+            hit["_index"] = original["_index"]
+        return 200, {**response, "_scroll_id": scroll_id}
 
     def _all_docs(self, index: str, body: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         docs = sorted(self.indices[index].docs.items())[: body.get("size", 10)]

@@ -2,6 +2,8 @@
 // the fail-open flag, and (compare mode) the first-stage / reranked / diversified orders side by side.
 // Its controls start from GET /api/defaults, so what a visitor sees is what the API serves.
 // Plain browser JavaScript, no build step. Every product field is set with textContent, never as HTML.
+// Like a shop front-end it reports UBI events to POST /api/events: an impression per shown result,
+// a click on a result's title, an add_to_cart from its button (pseudonymous ids, no personal data).
 "use strict";
 
 const FACETS = [["brand", "Brand"], ["category", "Category"], ["color", "Color"], ["price", "Price"]];
@@ -23,6 +25,31 @@ const state = {
   q: "", page: 1, pageSize: 10,
   brand: new Set(), category: new Set(), color: new Set(), priceMin: null, priceMax: null,
 };
+
+// UBI: a random id kept per browser (client) and per tab (session); never anything personal.
+function randomId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs a secure context; this does not
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+function storedId(storage, key) {
+  let value = storage.getItem(key);
+  if (!value) { value = randomId(); storage.setItem(key, value); }
+  return value;
+}
+const ubi = { client: storedId(localStorage, "shoprank-client-id"), session: storedId(sessionStorage, "shoprank-session-id"), sent: 0 };
+
+function sendEvents(actions) {
+  if (!actions.length || !ubi.queryId) return;
+  const now = new Date().toISOString();
+  const events = actions.map(([action, id, ordinal]) => ({
+    action_name: action, timestamp: now, query_id: ubi.queryId, session_id: ubi.session, client_id: ubi.client,
+    user_query: state.q, application: "demo-page",
+    event_attributes: { object: { object_id: id, object_id_type: "product" }, position: { ordinal } },
+  }));
+  fetch("/api/events", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(events), keepalive: true })
+    .then((response) => { if (response.ok) document.body.dataset.eventsSent = String(ubi.sent += events.length); })
+    .catch(() => {}); // events are best effort: a shopper never sees them fail
+}
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -49,6 +76,7 @@ function apiParams() {
     if (ATTRIBUTE_METHODS.has(method)) params.set("attribute_weight", $("attribute-weight").value);
   }
   if ($("compare").checked) params.set("compare", "true");
+  params.set("client_id", ubi.client);
   return params;
 }
 
@@ -131,7 +159,12 @@ function render(data) {
   const compare = data.compare !== undefined;
   $("results").hidden = compare;
   $("compare-view").hidden = !compare;
-  if (compare) renderCompare(data); else renderList($("results"), data.results, data);
+  ubi.queryId = data.query_id;
+  if (compare) renderCompare(data); else {
+    renderList($("results"), data.results, data, true, true);
+    const offset = (data.page - 1) * data.page_size;
+    sendEvents(data.results.map((r, i) => ["impression", r.id, offset + i]));
+  }
   $("page-info").textContent = data.pages ? `page ${data.page} of ${data.pages}` : "";
   $("prev").disabled = data.page <= 1;
   $("next").disabled = data.page >= data.pages;
@@ -216,7 +249,7 @@ function movement(fromRank, toRank) {
   return el("span", { class: "move same", text: "=" });
 }
 
-function card(r, rank, showMove) {
+function card(r, rank, showMove, shop = false) {
   const thumb = el("div", { class: "thumb" });
   if (r.image) {
     const img = el("img", { alt: "", loading: "lazy", referrerpolicy: "no-referrer" });
@@ -228,14 +261,22 @@ function card(r, rank, showMove) {
   const sub = el("div", { class: "sub" }, el("span", { class: "brand", text: r.brand || "no brand" }), price ? " · " : null, price);
   const title = el("div", { class: "title", text: r.title });
   if (showMove) title.append(movement(r.first_stage_rank, rank));
-  return el("li", { class: "card", "data-id": r.id }, thumb, el("div", {}, title, sub));
+  const body = el("div", {}, title, sub);
+  if (shop) {
+    title.classList.add("clickable");
+    title.addEventListener("click", () => sendEvents([["click", r.id, rank]]));
+    const cart = el("button", { type: "button", class: "cart", text: "Add to cart" });
+    cart.addEventListener("click", () => sendEvents([["add_to_cart", r.id, rank]]));
+    body.append(cart);
+  }
+  return el("li", { class: "card", "data-id": r.id }, thumb, body);
 }
 
-function renderList(list, results, data, showMove = true) {
+function renderList(list, results, data, showMove = true, shop = false) {
   list.replaceChildren();
   if (!results.length) { list.append(el("li", { class: "empty", text: "No products match; try fewer words or filters." })); return; }
   const offset = (data.page - 1) * data.page_size;
-  results.forEach((r, i) => list.append(card(r, offset + i, showMove && data.reranked)));
+  results.forEach((r, i) => list.append(card(r, offset + i, showMove && data.reranked, shop)));
 }
 
 function renderCompare(data) {

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from shoprank.cli import (
     bench,
+    clicks,
     eval_facets,
     eval_intent,
     eval_pool,
@@ -41,6 +42,7 @@ COMMANDS = (
     eval_intent,
     intent,
     train,
+    clicks,
 )
 
 
