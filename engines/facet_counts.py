@@ -4,7 +4,7 @@ The facets of a search count the products that match the shop-box words (the `mu
 minimum_should_match of engines.bm25_fields) among the kNN window when the mode retrieves one
 (hybrid, knn), or among every text match (bm25); when no product is in that set, they count the
 ranked window. `shoprank eval-facets` measured this against the alternatives on the 100 judged
-ESCI queries (README, "Facets"): it puts the most facet mass on the judged exact products'
+ESCI queries (docs/guide.md, "Facets"): it puts the most facet mass on the judged exact products'
 categories and brands. OpenSearch computes it with a `filter` aggregation (engines.opensearch_query),
 LanceDB with one full-text query per word over the kNN window (engines.lance); both count here
 when they fall back to the window.

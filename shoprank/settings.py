@@ -1,7 +1,7 @@
 """Process settings: one typed object, every field settable by environment and by CLI flag.
 
 Precedence: CLI flag > environment variable (`SHOPRANK_<FIELD>`) > default. Each field's
-description is its documentation (the CLI help and the README table are built from it).
+description is its documentation (the CLI help and the table in docs/settings.md are built from it).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         "fp32",
         description="bi-encoder ONNX precision for products AND queries (reindex after changing it)",
     )
-    # int8 costs the 600-step release about 0.01 NDCG@10 against fp32 (README Performance); fp32
+    # int8 costs the 600-step release about 0.01 NDCG@10 against fp32 (docs/benchmarks.md); fp32
     # on CPU buys it back at about 1.5x the CPU time per pair.
     cross_encoder_precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
         "auto", description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA, int8 on CPU"
@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     # DPP at 0.1 on a similarity that is 0.75 catalogue structure (same brand / leaf category) and
     # 0.25 embedding cosine, chosen over all 100 judged queries, each reranked by a model that
     # never saw it (`shoprank train --holdout train` / `--holdout dev` / the release, then
-    # `shoprank eval-pool`); README "Quality" has the table. No setting reached the issue's +20%
+    # `shoprank eval-pool`); docs/quality.md has the table. No setting reached the issue's +20%
     # category and brand coverage@10 within 1% NDCG@10.
     diversity_method: DiversityMethod = Field(
         "dpp", description="sidecar default diversity method, for requests that name none (none: relevance order)"
