@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from shoprank.settings import add_settings_flags
@@ -18,6 +19,19 @@ def add_command(subparsers: Any, name: str, help_text: str) -> argparse.Argument
     )
     add_settings_flags(parser)
     return parser
+
+
+def add_judged_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """--judgments (required) and --catalogue, as every measurement on judged queries takes them."""
+    parser.add_argument(
+        "--judgments", type=Path, required=True, help="CSV with query, product_id and rating and/or esci_label"
+    )
+    parser.add_argument(
+        "--catalogue",
+        type=Path,
+        help="catalogue to retrieve from, indexed once into <data-dir>/eval-cache "
+        "(default: the data dir's live index, as built by `shoprank index`)",
+    )
 
 
 def comma_separated(choices: Sequence[str]) -> Callable[[str], list[str]]:

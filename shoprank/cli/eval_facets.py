@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from shoprank.cli.common import add_command, print_json
+from shoprank.cli.common import add_command, add_judged_eval_arguments, print_json
 from shoprank.errors import UserInputError
 from shoprank.settings import Settings
 
@@ -19,15 +18,7 @@ def register(subparsers: Any) -> None:
         "measure how well each candidate facet scope describes the results: the share of the shown facet "
         "mass on the leaf categories and brands of each judged query's exact products (embedded engine)",
     )
-    parser.add_argument(
-        "--judgments", type=Path, required=True, help="CSV with query, product_id and rating and/or esci_label"
-    )
-    parser.add_argument(
-        "--catalogue",
-        type=Path,
-        help="catalogue to retrieve from, indexed once into <data-dir>/eval-cache "
-        "(default: the data dir's live index, as built by `shoprank index`)",
-    )
+    add_judged_eval_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the report, with every query's figures, as JSON")
     parser.set_defaults(run=run)
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from shoprank.cli.common import add_command, comma_separated, print_json
+from shoprank.cli.common import add_command, add_judged_eval_arguments, comma_separated, print_json
 from shoprank.cli.eval_sweep import add_sweep_arguments, sweep_configs, write_sweep_plot
 from shoprank.settings import Settings
 
@@ -20,15 +20,7 @@ def register(subparsers: Any) -> None:
         "eval",
         "measure every stage (bm25, knn, hybrid, rerank_zero_shot, rerank, diversified) on judged queries",
     )
-    parser.add_argument(
-        "--judgments", type=Path, required=True, help="CSV with query, product_id and rating and/or esci_label"
-    )
-    parser.add_argument(
-        "--catalogue",
-        type=Path,
-        help="catalogue to retrieve from, indexed once into <data-dir>/eval-cache "
-        "(default: the data dir's live index, as built by `shoprank index`)",
-    )
+    add_judged_eval_arguments(parser)
     parser.add_argument(
         "--queries",
         choices=["unseen", "all"],
