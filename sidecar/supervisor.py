@@ -125,6 +125,10 @@ class SidecarSupervisor:
                 self._next_spawn = self._clock() + self._backoff_s
                 self._backoff_s = min(MAX_BACKOFF_S, self._backoff_s * 2)
             presence = self.presence()
+            if self.child is not None and presence is Presence.FOREIGN:
+                # Our own child holds the port before its health service answers (binding, or a busy
+                # machine timing out the check): it is starting, not someone else's listener.
+                presence = Presence.LOADING
             if self.child is not None:
                 self._child_served = self._child_served or presence is Presence.SERVING
             elif (

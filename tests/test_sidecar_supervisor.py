@@ -61,6 +61,15 @@ def test_spawns_one_child_and_none_beside_it_while_it_lives() -> None:
     assert len(scripted.children) == 1
 
 
+def test_its_own_starting_child_is_never_reported_as_a_foreign_listener(caplog: pytest.LogCaptureFixture) -> None:
+    scripted = Scripted()
+    scripted.check()  # nothing listens: the child starts
+    scripted.answer = Presence.FOREIGN  # the child bound the port; its health check did not answer in time
+    assert scripted.check() is Presence.LOADING
+    assert "something listens" not in caplog.text
+    assert len(scripted.children) == 1
+
+
 def test_a_dead_child_is_reaped_and_replaced_with_growing_back_off() -> None:
     scripted = Scripted()
     scripted.check()
