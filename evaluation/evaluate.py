@@ -35,10 +35,10 @@ from shoprank.onnx_session import resolve_device
 from shoprank.schema import Product
 from shoprank.settings import Settings
 from shoprank.template import bi_encoder_text
+from sidecar.cross_encoder import CrossEncoder
 from sidecar.diversify import DiversityParams
 from sidecar.model_loading import served_precision
-from sidecar.reranker import CrossEncoder
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 from sidecar.server import defaults_from
 from training.built_models import ensure_models
 

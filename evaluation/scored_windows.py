@@ -19,7 +19,7 @@ from evaluation.stages import Reranker
 from shoprank.errors import UserInputError
 from sidecar.diversify import DiversityParams
 from sidecar.domain import CandidateProduct, RerankOutcome, RerankQuery
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 
 # Any method that reads embeddings: the probe makes RerankService say which vectors it would use.
 _EMBEDDING_PROBE = DiversityParams(method="mmr", strength=1.0)

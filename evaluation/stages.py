@@ -29,7 +29,7 @@ from shoprank.schema import Product
 from shoprank.template import query_text
 from sidecar.diversify import DiversityParams
 from sidecar.domain import Candidate, CandidateProduct, RerankQuery
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Loading the serving model from settings: device choice with CPU fallback, warm-up, batcher, cache.
 
 `load_service` is what the server calls at start and on every hot reload: it raises on
-anything that should not serve (see sidecar.reranker), so a refused reload leaves the old
+anything that should not serve (see sidecar.cross_encoder), so a refused reload leaves the old
 model answering.
 """
 
@@ -15,11 +15,11 @@ from shoprank.model_meta import ModelNotBuiltError, Precision
 from shoprank.onnx_session import CudaUnavailableError, intra_op_threads, resolve_device
 from shoprank.settings import Settings
 from sidecar import metrics
+from sidecar.batched_scorer import BatchedScorer
 from sidecar.batching import BatchingConfig, DynamicBatcher
-from sidecar.pair_scoring import BatchedScorer
-from sidecar.reranker import CrossEncoder
+from sidecar.cross_encoder import CrossEncoder
+from sidecar.rerank_service import RerankService
 from sidecar.score_cache import ScoreCache
-from sidecar.scoring import RerankService
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from shoprank.settings import Settings
 from sidecar import metrics
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 from sidecar.servicer import ModelSlot
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from sidecar.model_loading import load_service
 from sidecar.ops_http import OpsEndpoint
 from sidecar.ready_file import write_ready_file
 from sidecar.reload import ModelReloader, ReloadResult
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 from sidecar.servicer import SERVICE_NAME, ModelSlot, RerankerServicer
 from sidecar.tls import server_credentials
 

@@ -41,7 +41,7 @@ from sidecar.errors import (
     status_code,
 )
 from sidecar.memory import TRIM_AFTER_BYTES, MemoryTrimmer
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import grpc
 from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
+from sidecar.batched_scorer import BatchedScorer
 from sidecar.model_loading import load_service
-from sidecar.pair_scoring import BatchedScorer
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 from sidecar.server import Sidecar, start_sidecar
 
 WORDS = [

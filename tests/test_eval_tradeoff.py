@@ -27,7 +27,7 @@ from evaluation.tradeoff import (
 from shoprank.template import ProductText
 from sidecar.diversify import DiversityParams, Method
 from sidecar.domain import Candidate, CandidateProduct, PairScores, RerankQuery
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 
 DIM = 8
 

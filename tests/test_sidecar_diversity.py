@@ -14,9 +14,9 @@ from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
 from sidecar.convert import RequestDefaults, RequestLimits, request_to_domain
+from sidecar.cross_encoder import CrossEncoder
 from sidecar.diversify import DiversityParams
-from sidecar.reranker import CrossEncoder
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 from sidecar.server import create_server, defaults_from, load_service
 
 BRANDS = ["Acme"] * 8 + ["Birch", "Birch", "Cobalt", "Cobalt", "Dune", "Elm"]

@@ -17,9 +17,9 @@ from shoprank.onnx_session import CudaUnavailableError, create_session, intra_op
 from shoprank.settings import REPO_ROOT, Settings
 from shoprank.template import query_text
 from sidecar import model_loading
+from sidecar.cross_encoder import CrossEncoder
 from sidecar.domain import CandidateProduct
 from sidecar.onnx_runner import IoBindingRunner, SessionRunner
-from sidecar.reranker import CrossEncoder
 from tests.sidecar_harness import settings_with
 
 LONG = CandidateProduct(

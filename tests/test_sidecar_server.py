@@ -19,7 +19,7 @@ from sidecar import metrics
 from sidecar.client import RerankClient
 from sidecar.model_loading import load_service
 from sidecar.ops_http import OpsEndpoint
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 from sidecar.server import start_sidecar
 from sidecar.tls import channel_credentials
 from tests.sidecar_harness import request, running, settings_with, slowed_loader

@@ -14,8 +14,8 @@ from transformers import AutoTokenizer, BertConfig, BertForSequenceClassificatio
 from relevance.judgments import Judgments
 from shoprank.model_meta import CROSS_ENCODER, TRAINING_RECORD_FILE, load_metadata
 from shoprank.schema import Product
+from sidecar.cross_encoder import CrossEncoder
 from sidecar.domain import CandidateProduct
-from sidecar.reranker import CrossEncoder
 from training.base_model import base_model_dir
 from training.config import TrainConfig
 from training.export import build_cross_encoder, export_cross_encoder, fine_tuned_version

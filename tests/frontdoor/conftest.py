@@ -22,7 +22,7 @@ from shoprank.settings import Settings
 from shoprank.template import ProductText
 from sidecar.client import RerankClient
 from sidecar.domain import Admission, PairScores
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 from sidecar.server import create_server
 
 KINDS = {

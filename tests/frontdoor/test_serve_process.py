@@ -23,7 +23,7 @@ import pytest
 from shoprank.settings import REPO_ROOT, Settings
 from sidecar.client import RerankClient
 from sidecar.model_loading import load_service
-from sidecar.scoring import RerankService
+from sidecar.rerank_service import RerankService
 from sidecar.server import start_sidecar
 from sidecar.tls import channel_credentials
 from tests.frontdoor.conftest import stack_settings

@@ -16,8 +16,8 @@ import numpy as np
 from shoprank.template import ProductText, cross_encoder_text, query_text
 from sidecar import metrics
 from sidecar.batching import DynamicBatcher, Reservation
+from sidecar.cross_encoder import CrossEncoder
 from sidecar.domain import Admission, PairScores
-from sidecar.reranker import CrossEncoder
 from sidecar.score_cache import ScoreCache
 
 # How long a request that came without a deadline may wait for the model.
