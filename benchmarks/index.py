@@ -29,10 +29,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from benchmarks.hardware import describe, load_average, summary
+from benchmarks.index_opensearch import (
+    BenchCluster,
+    end_to_end_opensearch,
+    node_memory_mib,
+    opensearch_for_bench,
+    opensearch_lines,
+)
 from shoprank.errors import MissingFileError, UserInputError
 from shoprank.settings import REPO_ROOT, Settings
 
@@ -69,6 +77,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=256, help="products per batch, as `shoprank index`")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all cores)")
+    parser.add_argument(
+        "--with-opensearch",
+        action="store_true",
+        help="also index each catalogue into OpenSearch beside LanceDB: the cluster at --opensearch-url, or a "
+        "local node started for the run (JDK 17+ and Maven, as `shoprank opensearch run`), under a throw-away alias",
+    )
+    parser.add_argument(
+        "--bulk-chunk-docs",
+        default="",
+        help="with --with-opensearch, the bulk chunk sizes to compare, comma-separated (default: the "
+        "opensearch_bulk_chunk_docs setting)",
+    )
     parser.add_argument("--output", type=Path, help="also save the results as JSON here")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
@@ -99,9 +119,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         },
         "catalogues": [],
     }
+    chunks = [int(c) for c in str(args.bulk_chunk_docs).split(",") if c.strip()] or [
+        settings.opensearch_bulk_chunk_docs
+    ]
     _say(args, f"hardware: {summary(results['hardware'])}")
-    with tempfile.TemporaryDirectory(prefix="shoprank-bench-index-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="shoprank-bench-index-") as tmp, ExitStack() as stack:
         work = Path(tmp)
+        cluster = stack.enter_context(opensearch_for_bench(settings, work)) if args.with_opensearch else None
+        if cluster:
+            results["opensearch"] = {"url": cluster.url, "local_node": cluster.pid is not None, "chunks": chunks}
         catalogues: list[tuple[str, Path, int]] = []
         if not args.no_esci:
             if not args.esci.is_file():
@@ -130,9 +156,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raw = _mean_raw(raw_before, raw_after)
             ratio = round(e2e["docs_per_s"] / raw["docs_per_s"], 3)
             _say(args, f"{name}: raw again {raw_after['docs_per_s']:.1f} docs/s; end-to-end / raw = {ratio:.2f}")
-            results["catalogues"].append(
-                {"name": name, "encoder": encoder, "raw": raw, "end_to_end": e2e, "ratio": ratio}
-            )
+            row = {"name": name, "encoder": encoder, "raw": raw, "end_to_end": e2e, "ratio": ratio}
+            if cluster:
+                row["opensearch"] = [
+                    _measure_opensearch(cluster, path, job | {"chunk_docs": chunk}, work, args, name)
+                    for chunk in chunks
+                ]
+            results["catalogues"].append(row)
     results["memory"] = _memory_growth(results["catalogues"])
     results["hardware"]["load_average_end"] = load_average()
     if args.output:
@@ -208,6 +238,7 @@ def report_text(results: dict[str, Any]) -> str:
         "that drifts between the raw and end-to-end runs does not move it; CPU the reader and writer threads "
         "take from the embedder is inside the embed time, so it bounds the ratio from above)"
     )
+    lines += opensearch_lines(results)
     hashed_note = _hashed_note(results["catalogues"])
     if hashed_note:
         lines.append(hashed_note)
@@ -240,6 +271,15 @@ def _hashed_note(rows: list[dict[str, Any]]) -> str | None:
         minutes = largest / max(model_rates) / 60
         note += f"; the bi-encoder would take ~{minutes:.0f} min to embed {largest} products at its raw rate above"
     return note
+
+
+def _measure_opensearch(
+    cluster: BenchCluster, catalogue: Path, job: dict[str, Any], work: Path, args: argparse.Namespace, name: str
+) -> dict[str, Any]:
+    result = _measure("e2e-opensearch", catalogue, job | {"opensearch_url": cluster.url}, work)
+    result["node"] = node_memory_mib(cluster.pid)
+    _say(args, f"{name}: opensearch chunk {job['chunk_docs']}: {result['docs_per_s']:.1f} docs/s")
+    return result
 
 
 # ---- measurements, each in its own process -------------------------------------------------
@@ -342,7 +382,11 @@ def _end_to_end(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _worker(job: dict[str, Any]) -> dict[str, Any]:
-    return _raw(job) if job["kind"] == "raw" else _end_to_end(job)
+    if job["kind"] == "raw":
+        return _raw(job)
+    if job["kind"] == "e2e-opensearch":
+        return end_to_end_opensearch(job, _encoder(job), _peak_rss_mib)
+    return _end_to_end(job)
 
 
 if __name__ == "__main__":

@@ -93,3 +93,13 @@ def apply_setup(
     client.put_script(id=report.search_template, body=bodies["search_template"])
     log.info("installed %s", report)
     return report
+
+
+def remove_setup(client: OpenSearch, alias: str) -> None:
+    """Delete what setup and indexing created for `alias`: its indices, template, pipelines and
+    search template (benchmarks and tests that work under a throw-away alias)."""
+    client.indices.delete(index=f"{alias}-*", ignore_unavailable=True, expand_wildcards="all")
+    client.indices.delete_index_template(name=template_name(alias), ignore=404)
+    for technique in PIPELINE_FILES:
+        client.search_pipeline.delete(id=pipeline_name(alias, technique), ignore=404)
+    client.delete_script(id=search_template_id(alias), ignore=404)

@@ -16,9 +16,8 @@ import pytest
 from opensearchpy import OpenSearch
 
 from engines.opensearch import OpenSearchEngine
-from engines.opensearch_assets import pipeline_name, search_template_id, template_name
 from engines.opensearch_node import LocalNode, NodeUnavailableError, free_port, missing_tools, resolve
-from engines.opensearch_setup import apply_setup
+from engines.opensearch_setup import apply_setup, remove_setup
 from shoprank.settings import REPO_ROOT, Settings
 
 # The session node's bulk queue is tiny so that concurrent bulk requests meet real 429s
@@ -101,8 +100,4 @@ def engine_settings_dir() -> Path:
 
 def remove_alias_assets(client: OpenSearch, alias: str) -> None:
     """Delete what setup and indexing created for `alias`."""
-    client.indices.delete(index=f"{alias}-*", ignore_unavailable=True, expand_wildcards="all")
-    client.indices.delete_index_template(name=template_name(alias), ignore=404)
-    for technique in ("min_max", "rrf"):
-        client.search_pipeline.delete(id=pipeline_name(alias, technique), ignore=404)
-    client.delete_script(id=search_template_id(alias), ignore=404)
+    remove_setup(client, alias)

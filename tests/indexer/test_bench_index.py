@@ -120,3 +120,33 @@ def test_bench_index_command_measures_in_subprocesses(
         assert catalogue["end_to_end"]["peak_rss_mib"] > 50
     assert printed["memory"]["large"] == "generated-600"
     assert printed["hardware"]["logical_cores"] >= 1
+
+
+@pytest.mark.opensearch
+def test_bench_index_puts_opensearch_beside_lancedb_per_chunk_size(
+    opensearch_cluster: Any,
+    settings_for: Any,
+    tiny_models: Path,
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from opensearchpy import OpenSearch
+
+    settings: Settings = settings_for(tiny_models)
+    flags = ["--no-esci", "--generated", "300", "--raw-sample", "100", "--with-opensearch"]
+    flags += ["--bulk-chunk-docs", "50,500", "--opensearch-url", opensearch_cluster.url]
+    assert main(["--data-dir", str(settings.data_dir), "bench", "index", *flags, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    (catalogue,) = printed["catalogues"]
+    runs = catalogue["opensearch"]
+    assert [run["chunk_docs"] for run in runs] == [50, 500]
+    assert all(run["docs"] == 300 and run["rejected"] == 0 and run["docs_per_s"] > 0 for run in runs)
+    assert printed["opensearch"] == {"url": opensearch_cluster.url, "local_node": False, "chunks": [50, 500]}
+    assert runs[0]["node"] == {"rss_mib": None, "peak_rss_mib": None}  # a cluster the run did not start
+    # Each run's throw-away alias is gone afterwards.
+    client = OpenSearch(opensearch_cluster.url)
+    assert not [name for name in client.indices.get(index="shoprank-bench-*") if name.startswith("shoprank-bench-")]
+    text = report_text(printed)
+    assert "OpenSearch beside LanceDB (" + opensearch_cluster.url in text
+    assert "generated-300" in text.split("OpenSearch beside LanceDB")[1]
