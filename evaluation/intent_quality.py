@@ -9,13 +9,16 @@ them: it is built from the catalogue's products alone):
 - NDCG@10 of the first stage (hybrid window, the front door's default) with the intent's boost
   and hard filter (frontdoor.intent_policy, the code the front door runs) over a grid, the
   setting chosen on k-1 folds of queries and scored on the held-out fold (k-fold by query), with
-  paired bootstrap CIs against intent off.
+  paired bootstrap CIs against intent off;
+- with a reranker (`eval-intent --rerank`), the same for the served ranking: the intent-boosted
+  (or filtered) window reranked by the released cross-encoder and blended as the sidecar does,
+  each setting chosen out of fold on the served NDCG@10.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -74,6 +77,7 @@ class QueryIntent:
     predictions: dict[str, Prediction]
     top_p: float
     ndcg: dict[tuple[float, float], float] = field(default_factory=dict)
+    served: dict[tuple[float, float], float] = field(default_factory=dict)  # reranked (with a reranker)
     # Is the category facet's first value an exact product's category: in count order, in intent order?
     facet_top: dict[str, bool] = field(default_factory=dict)
 
@@ -90,6 +94,9 @@ class IntentReport:
     folds: int = FOLDS
     chosen: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     out_of_fold: dict[str, list[float]] = field(default_factory=dict)
+    served_chosen: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    served_out_of_fold: dict[str, list[float]] = field(default_factory=dict)
+    reranker: str | None = None
 
     def accuracy(self, predictor: str, k: int) -> Interval:
         """Share of queries whose top-k holds an exact product's category."""
@@ -111,6 +118,29 @@ class IntentReport:
     def ndcg(self, setting: tuple[float, float]) -> list[float]:
         """Per-query NDCG@10 of one (boost, threshold) setting."""
         return [q.ndcg[setting] for q in self.per_query]
+
+    def served_ndcg(self, setting: tuple[float, float]) -> list[float]:
+        """Per-query NDCG@10 of the reranked window under one setting (with a reranker)."""
+        return [q.served[setting] for q in self.per_query]
+
+    def _served_dict(self) -> dict[str, Any]:
+        if not self.served_out_of_fold:
+            return {}
+        off = self.served_ndcg(OFF)
+        return {
+            "served": {
+                "reranker": self.reranker,
+                "ndcg10_off": bootstrap_ci(off).as_dict(),
+                "out_of_fold": {
+                    name: {
+                        "ndcg10": bootstrap_ci(values).as_dict(),
+                        "minus_off": paired_difference(values, off).as_dict(),
+                        "chosen_per_fold": [{"boost": b, "threshold": t} for b, t in self.served_chosen[name]],
+                    }
+                    for name, values in self.served_out_of_fold.items()
+                },
+            }
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -144,6 +174,7 @@ class IntentReport:
                 for name, values in self.out_of_fold.items()
             },
             "in_sample": {f"boost={b:g},threshold={t:g}": float(np.mean(self.ndcg((b, t)))) for b, t in _grid()},
+            **self._served_dict(),
             "per_query": [
                 {
                     "query": q.query,
@@ -186,32 +217,50 @@ def _count_prediction(labels: Sequence[str | None], exact: set[str], model: Inte
     return Prediction(ranked, mass)
 
 
+# Reranks a query's window (hits in the order and with the scores the sidecar would be sent) into ids.
+WindowReranker = Callable[[str, Sequence[Hit]], list[str]]
+
+
 def _ndcg_grid(
+    query: str,
     window: Sequence[Hit],
     filtered: Sequence[Hit] | None,
     intent: IntentDistribution,
     gains: dict[str, float],
     depth: IntentDepth,
-) -> dict[tuple[float, float], float]:
+    rerank: WindowReranker | None = None,
+) -> tuple[dict[tuple[float, float], float], dict[tuple[float, float], float]]:
+    """NDCG@10 of the first stage, and of the served (reranked) window when a reranker is given,
+    under every (boost, threshold) setting."""
     top = intent.top()
     scores: dict[tuple[float, float], float] = {}
+    served: dict[tuple[float, float], float] = {}
     for boost, threshold in _grid():
         applied = filtered is not None and top is not None and threshold < 1.0 and top[1] >= threshold
         hits = filtered if applied and filtered is not None else window
         ranked = boost_hits(hits, intent, boost, depth)
         scores[(boost, threshold)] = ndcg_at_k([h.product.id for h in ranked], gains, K)
-    return scores
+        if rerank is not None:
+            served[(boost, threshold)] = ndcg_at_k(rerank(query, ranked), gains, K)
+    return scores, served
 
 
-def _choose(per_query: Sequence[QueryIntent], grid: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    means = [float(np.mean([q.ndcg[s] for q in per_query])) for s in grid]
+def _choose(
+    per_query: Sequence[QueryIntent], grid: Sequence[tuple[float, float]], served: bool = False
+) -> tuple[float, float]:
+    means = [float(np.mean([(q.served if served else q.ndcg)[s] for q in per_query])) for s in grid]
     return grid[int(np.argmax(means))]  # argmax keeps the first (simplest) of equal means
 
 
 def out_of_fold(
-    per_query: Sequence[QueryIntent], grid: Sequence[tuple[float, float]], folds: int = FOLDS, seed: int = FOLD_SEED
+    per_query: Sequence[QueryIntent],
+    grid: Sequence[tuple[float, float]],
+    folds: int = FOLDS,
+    seed: int = FOLD_SEED,
+    served: bool = False,
 ) -> tuple[list[float], list[tuple[float, float]]]:
-    """Per-query NDCG@10 of the setting chosen on the other folds (queries in their given order)."""
+    """Per-query NDCG@10 of the setting chosen on the other folds (queries in their given order);
+    `served` chooses and scores on the reranked NDCG instead of the first stage's."""
     order = np.random.default_rng(seed).permutation(len(per_query))
     fold_of = np.empty(len(per_query), dtype=int)
     fold_of[order] = np.arange(len(per_query)) % folds
@@ -219,18 +268,25 @@ def out_of_fold(
     chosen = []
     for fold in range(folds):
         train = [q for q, f in zip(per_query, fold_of, strict=True) if f != fold]
-        setting = _choose(train, grid)
+        setting = _choose(train, grid, served)
         chosen.append(setting)
         for i, f in enumerate(fold_of):
             if f == fold:
-                values[i] = per_query[i].ndcg[setting]
+                values[i] = (per_query[i].served if served else per_query[i].ndcg)[setting]
     return values, chosen
 
 
 def measure_intent(
-    engine: SearchEngine, encoder: QueryEncoder, model: IntentModel, judgments: Judgments, window: int = 100
+    engine: SearchEngine,
+    encoder: QueryEncoder,
+    model: IntentModel,
+    judgments: Judgments,
+    window: int = 100,
+    rerank: WindowReranker | None = None,
+    reranker_name: str | None = None,
 ) -> IntentReport:
-    """Accuracy and first-stage NDCG@10 with intent over the judged queries with exact products in the catalogue."""
+    """Accuracy and first-stage NDCG@10 with intent over the judged queries with exact products in the
+    catalogue; with `rerank`, the served ranking's NDCG@10 under the same settings too."""
     per_query: list[QueryIntent] = []
     predict_ms: list[float] = []
     majority = tuple(model.labels[i] for i in np.argsort(-model.log_prior, kind="stable"))
@@ -247,10 +303,17 @@ def measure_intent(
         predict_ms.append((time.perf_counter() - started) * 1e3)
         probs = model.probabilities(vector)
         ranked = tuple(model.labels[i] for i in np.argsort(-probs, kind="stable")[:SHOWN_CATEGORIES])
-        retrieved = engine.retrieve(RetrievalQuery(query, vector, "hybrid", window, Filters(), with_facets=True))
+        with_vectors = rerank is not None  # the served path sends the window's vectors (MMR/DPP)
+        retrieved = engine.retrieve(
+            RetrievalQuery(query, vector, "hybrid", window, Filters(), with_facets=True, with_vectors=with_vectors)
+        )
         hits = retrieved.hits
         filters, category = intent_filters(Filters(), intent, min(THRESHOLDS))
-        filtered = engine.retrieve(RetrievalQuery(query, vector, "hybrid", window, filters)).hits if category else None
+        filtered = (
+            engine.retrieve(RetrievalQuery(query, vector, "hybrid", window, filters, with_vectors=with_vectors)).hits
+            if category
+            else None
+        )
         labels = [label_at_depth(h.product.category, model.depth) for h in hits[:BASELINE_WINDOW]]
         predictions = {
             "intent": Prediction(ranked, float(sum(probs[index[c]] for c in exact if c in index))),
@@ -261,7 +324,7 @@ def measure_intent(
         }
         top = intent.top()
         entry = QueryIntent(query, exact, predictions, top[1] if top else 0.0)
-        entry.ndcg = _ndcg_grid(hits, filtered, intent, gains, model.depth)
+        entry.ndcg, entry.served = _ndcg_grid(query, hits, filtered, intent, gains, model.depth, rerank)
         shaped = shape_facets(retrieved.facets, Filters(), [h.product for h in hits])["category"]
         if shaped:
             entry.facet_top = {
@@ -276,10 +339,15 @@ def measure_intent(
         per_query,
         float(np.median(predict_ms)) if predict_ms else 0.0,
         folds=max(1, min(FOLDS, len(per_query))),
+        reranker=reranker_name if rerank is not None else None,
     )
     for name, (boosts, thresholds) in POLICIES.items():
         grid = [(b, t) for t in thresholds for b in boosts]
         report.out_of_fold[name], report.chosen[name] = out_of_fold(per_query, grid, report.folds)
+        if rerank is not None:
+            report.served_out_of_fold[name], report.served_chosen[name] = out_of_fold(
+                per_query, grid, report.folds, served=True
+            )
     return report
 
 
@@ -317,4 +385,17 @@ def format_report(report: IntentReport) -> str:
             f"  {name:<13} {ci.mean:.4f} [{ci.low:.4f}, {ci.high:.4f}]  minus off {diff.mean:+.4f} "
             f"[{diff.low:+.4f}, {diff.high:+.4f}]  (boost/threshold per fold: {chosen})"
         )
+    if report.served_out_of_fold:
+        served_off = bootstrap_ci(report.served_ndcg(OFF))
+        lines.append(
+            f"served ranking (that window reranked by {report.reranker}) NDCG@10, intent off: "
+            f"{served_off.mean:.4f} [{served_off.low:.4f}, {served_off.high:.4f}]; chosen out of fold on served NDCG:"
+        )
+        for name, values in report.served_out_of_fold.items():
+            ci, diff = bootstrap_ci(values), paired_difference(values, report.served_ndcg(OFF))
+            chosen = ", ".join(f"{b:g}/{t:g}" for b, t in report.served_chosen[name])
+            lines.append(
+                f"  {name:<13} {ci.mean:.4f} [{ci.low:.4f}, {ci.high:.4f}]  minus off {diff.mean:+.4f} "
+                f"[{diff.low:+.4f}, {diff.high:+.4f}]  (boost/threshold per fold: {chosen})"
+            )
     return "\n".join(lines)

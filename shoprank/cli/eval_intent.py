@@ -10,7 +10,10 @@ from shoprank.cli.common import add_command, print_json
 from shoprank.settings import Settings
 
 if TYPE_CHECKING:
-    from evaluation.intent_quality import IntentReport
+    from collections.abc import Sequence
+
+    from engines.base import Hit
+    from evaluation.intent_quality import IntentReport, WindowReranker
     from shoprank.bi_encoder import BiEncoder
 
 
@@ -30,6 +33,13 @@ def register(subparsers: Any) -> None:
         help="also check the method on WANDS' query.csv (Wayfair's query classes, not the catalogue's taxonomy): "
         "class centroids of a seeded half of its queries, top-1/top-3 on the other half",
     )
+    parser.add_argument(
+        "--rerank",
+        action="store_true",
+        help="also measure the served ranking: each intent-boosted (or filtered) window reranked by the released "
+        "cross-encoder and blended as the sidecar does, the setting chosen out of fold on the served NDCG@10 "
+        "(scores every window's pairs once: minutes on a CPU)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report, with every query's figures, as JSON")
     parser.set_defaults(run=run)
 
@@ -46,7 +56,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     reports: dict[str, Any] = {}
     lines: list[str] = []
     if args.judgments is not None:
-        report = _judged(args.judgments, settings, encoder)
+        report = _judged(args.judgments, settings, encoder, rerank=args.rerank)
         reports["judged"] = report.as_dict()
         lines.append(format_report(report))
     if args.wands is not None:
@@ -60,8 +70,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _judged(path: Path, settings: Settings, encoder: BiEncoder) -> IntentReport:
-    """The live index's intent model measured on judged queries."""
+def _judged(path: Path, settings: Settings, encoder: BiEncoder, rerank: bool = False) -> IntentReport:
+    """The live index's intent model measured on judged queries (and on the served ranking)."""
     from engines.factory import open_engine
     from evaluation.intent_quality import measure_intent
     from intent.store import load_live_model, models_dir
@@ -75,4 +85,42 @@ def _judged(path: Path, settings: Settings, encoder: BiEncoder) -> IntentReport:
         depth=settings.intent_depth,
         temperature=settings.intent_temperature,
     )
-    return measure_intent(engine, encoder, model, judgments, window=settings.rerank_window)
+    reranker, name = _window_reranker(settings, encoder) if rerank else (None, None)
+    return measure_intent(engine, encoder, model, judgments, settings.rerank_window, reranker, name)
+
+
+def _window_reranker(settings: Settings, encoder: BiEncoder) -> tuple[WindowReranker, str]:
+    """The released cross-encoder at the served precision, blended as the sidecar does, no diversity;
+    each (query, product) pair is scored once however many settings rerank it."""
+    from evaluation.memo_scorer import MemoScorer
+    from evaluation.stages import candidate_product
+    from shoprank.model_meta import CROSS_ENCODER, model_dir
+    from shoprank.onnx_session import resolve_device
+    from sidecar.cross_encoder import CrossEncoder
+    from sidecar.diversify import DiversityParams
+    from sidecar.domain import Candidate, RerankQuery
+    from sidecar.model_loading import served_precision
+    from sidecar.rerank_service import RerankService
+    from training.built_models import ensure_models
+
+    models = ensure_models(settings)
+    cross_encoder = CrossEncoder(
+        models,
+        device=resolve_device(settings.device),
+        precision=served_precision(settings),
+        max_length=settings.max_pair_tokens,
+        directory=model_dir(models, CROSS_ENCODER),
+    )
+    service = RerankService(MemoScorer(cross_encoder), encoder)
+    no_diversity = DiversityParams(method="none")
+
+    def rerank(query: str, hits: Sequence[Hit]) -> list[str]:
+        candidates = [Candidate(h.product.id, h.score, candidate_product(h.product), h.vector) for h in hits]
+        if not candidates:
+            return []
+        outcome = service.rerank(
+            RerankQuery(query, candidates, len(candidates), settings.blend_weight, diversity=no_diversity)
+        )
+        return [result.id for result in outcome.results]
+
+    return rerank, f"{service.model_version} (blend {settings.blend_weight:g})"

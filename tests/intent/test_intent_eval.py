@@ -79,3 +79,70 @@ def test_a_wands_file_without_its_columns_says_which(tmp_path: Path) -> None:
     path.write_text("id,query\n1,sofa\n", encoding="utf-8")
     with pytest.raises(ValueError, match="query_class"):
         load_wands_queries(path)
+
+
+def test_the_served_ranking_is_chosen_out_of_fold_on_its_own_ndcg() -> None:
+    boost = (0.5, 1.0)
+    # The boost helps the first stage everywhere but hurts the reranked page: each measure chooses its own.
+    queries = [_query(f"q{i}", {OFF: 0.5, boost: 0.7}) for i in range(5)]
+    for q in queries:
+        q.served = {OFF: 0.8, boost: 0.6}
+    assert out_of_fold(queries, [OFF, boost], folds=5)[1] == [boost] * 5
+    values, chosen = out_of_fold(queries, [OFF, boost], folds=5, served=True)
+    assert chosen == [OFF] * 5
+    assert values == pytest.approx([0.8] * 5)
+
+
+def test_the_grid_reranks_the_boosted_window_it_would_send() -> None:
+    from engines.base import Hit
+    from evaluation.intent_quality import _ndcg_grid
+    from intent.model import IntentDistribution
+    from shoprank.schema import Product
+
+    intent = IntentDistribution(("Mugs",), (0.9,))
+    hits = [
+        Hit(Product(id=pid, title=pid, category=["Home", cat]), score)
+        for pid, cat, score in (("lamp", "Lamps", 3.0), ("kettle", "Kettles", 2.0), ("mug", "Mugs", 1.0))
+    ]
+    sent: list[list[str]] = []
+
+    def rerank(query: str, window: Sequence[Hit]) -> list[str]:
+        sent.append([h.product.id for h in window])
+        return sorted(h.product.id for h in window)  # kettle, lamp, mug
+
+    gains = {"mug": 1.0}
+    first, served = _ndcg_grid("mug", hits, None, intent, gains, "leaf", rerank)
+    assert first[OFF] == pytest.approx(0.5)  # the mug third
+    assert first[(2.0, 1.0)] == 1.0  # boosted to the top
+    assert served[OFF] == pytest.approx(0.5)  # the reranker's own order puts it third whatever it is sent
+    assert sent[0] == ["lamp", "kettle", "mug"]
+    assert ["mug", "lamp", "kettle"] in sent  # the boosted window is what the reranker saw
+    assert set(served) == set(first)
+
+
+def test_the_memo_scorer_scores_each_pair_once_with_the_same_logits() -> None:
+    from evaluation.memo_scorer import MemoScorer
+    from shoprank.schema import Product
+    from shoprank.template import ProductText
+    from sidecar.domain import PairScores
+
+    class Counting:
+        version = "m1"
+
+        def __init__(self) -> None:
+            self.pairs = 0
+
+        def score(self, query: str, products: Sequence[ProductText], *args: object, **kw: object) -> PairScores:
+            self.pairs += len(products)
+            return PairScores(np.array([len(p.title) / 3 for p in products], dtype=np.float32))
+
+    inner = Counting()
+    memo = MemoScorer(inner)
+    a, b, c = (Product(id=t, title=t) for t in ("ab", "abcd", "abcdefg"))
+    first = memo.score("q", [a, b], ids=["a", "b"])
+    again = memo.score("q", [b, c, a], ids=["b", "c", "a"])
+    assert inner.pairs == 3
+    assert again.cache_hits == 2
+    assert again.logits.tolist() == [first.logits[1], np.float32(7 / 3), first.logits[0]]
+    with pytest.raises(ValueError, match="ids"):
+        memo.score("q", [a])
