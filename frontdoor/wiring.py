@@ -43,7 +43,7 @@ def intent_provider(settings: Settings, live_version: Callable[[], str | None]) 
     now when intent is on by default (else the first search that asks for it loads it, ~40 ms once),
     so a server with intent off never asks the engine for its version."""
     provider = IntentProvider(
-        models_dir(settings.data_dir, settings.index_name),
+        models_dir(settings.data_dir, settings.engine, settings.index_name),
         live_version,
         depth=settings.intent_depth,
         temperature=settings.intent_temperature,

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from intent.model import DEFAULT_PRIOR_WEIGHT, DEFAULT_TEMPERATURE, CategorySums, IntentDepth, IntentModel
+from shoprank.errors import NotSetUpError
 
 INTENT_DIR = "intent"
 
 
-class IntentModelError(RuntimeError):
+class IntentModelError(NotSetUpError):
     """No usable intent model; the message says what to run."""
 
 
@@ -22,9 +23,10 @@ class StaleIntentModelError(IntentModelError):
     """The intent model was built from another index version than the live one."""
 
 
-def models_dir(data_dir: Path, index_name: str) -> Path:
-    """Where the intent models of an index's versions live."""
-    return data_dir / INTENT_DIR / index_name
+def models_dir(data_dir: Path, engine: str, index_name: str) -> Path:
+    """Where the intent models of an index's versions live: one folder per engine and index, so an
+    OpenSearch index and a LanceDB table of the same name never prune each other's models."""
+    return data_dir / INTENT_DIR / engine / index_name
 
 
 def model_path(directory: Path, version: str) -> Path:

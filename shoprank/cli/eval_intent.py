@@ -80,7 +80,7 @@ def _judged(path: Path, settings: Settings, encoder: BiEncoder, rerank: bool = F
     judgments = load_judgments(path)
     engine = open_engine(settings)
     model = load_live_model(
-        models_dir(settings.data_dir, settings.index_name),
+        models_dir(settings.data_dir, settings.engine, settings.index_name),
         engine.live_version(),
         depth=settings.intent_depth,
         temperature=settings.intent_temperature,

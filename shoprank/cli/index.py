@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             batch_size=args.batch_size,
             max_reject_ratio=args.max_reject_ratio,
             progress=progress_wanted(args.json),
-            intent_dir=models_dir(settings.data_dir, settings.index_name),
+            intent_dir=models_dir(settings.data_dir, settings.engine, settings.index_name),
         )
         try:
             report = indexer.incremental(source, args.format) if args.incremental else indexer.full(source, args.format)

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise ValueError("--top must be at least 1")
     engine = open_engine(settings)
     model = load_live_model(
-        models_dir(settings.data_dir, settings.index_name),
+        models_dir(settings.data_dir, settings.engine, settings.index_name),
         engine.live_version(),
         depth=settings.intent_depth,
         temperature=settings.intent_temperature,

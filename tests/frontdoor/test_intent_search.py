@@ -47,10 +47,12 @@ def _index(data_dir: Path) -> str:
             open_engine(settings),
             BiEncoder(settings.models_dir()),
             dead_letter,
-            intent_dir=models_dir(data_dir, settings.index_name),
+            intent_dir=models_dir(data_dir, settings.engine, settings.index_name),
         ).full(catalogue)
     assert report.version is not None
-    assert report.intent_model == str(model_path(models_dir(data_dir, settings.index_name), report.version))
+    assert report.intent_model == str(
+        model_path(models_dir(data_dir, settings.engine, settings.index_name), report.version)
+    )
     return report.version
 
 
@@ -67,7 +69,7 @@ def _search(service: SearchService, **intent: object) -> SearchPage:
 
 def test_the_full_index_builds_the_model_of_its_version(intent_dir: Path) -> None:
     engine = open_engine(Settings(data_dir=intent_dir))
-    model = load_live_model(models_dir(intent_dir, "products"), engine.live_version())
+    model = load_live_model(models_dir(intent_dir, "lancedb", "products"), engine.live_version())
     assert model.index_version == engine.live_version()
     assert set(model.labels) == {"Mugs", "Desk Lamps", "Jackets", "Sneakers"}
 
@@ -93,7 +95,7 @@ def test_the_boost_reorders_the_first_stage_as_predicted(intent_dir: Path, close
     assert probabilities == sorted(probabilities, reverse=True)
     assert 0.0 < sum(probabilities) <= 1.0001
     model = load_live_model(
-        models_dir(intent_dir, "products"), open_engine(Settings(data_dir=intent_dir)).live_version()
+        models_dir(intent_dir, "lancedb", "products"), open_engine(Settings(data_dir=intent_dir)).live_version()
     )
     intent = model.predict(BiEncoder(intent_dir / "models").encode_one(QUERY))
     first_stage = [Hit(r.product, r.score) for r in off.results]
@@ -150,7 +152,7 @@ def test_a_model_of_another_index_version_is_not_used(intent_dir: Path, closed_a
     settings = Settings(data_dir=intent_dir)
     live = open_engine(settings).live_version()
     assert live is not None
-    path = model_path(models_dir(intent_dir, settings.index_name), live)
+    path = model_path(models_dir(intent_dir, settings.engine, settings.index_name), live)
     saved = path.read_bytes()
     try:
         stale = CategorySums(BiEncoder(settings.models_dir()).dim)
@@ -190,7 +192,7 @@ def test_eval_intent_measures_every_setting_on_the_judged_queries(intent_dir: Pa
     judgments = Judgments({"coffee mug": dict.fromkeys(mugs, 1.0), "desk lamp": dict.fromkeys(lamps, 1.0), "none": {}})
     settings = Settings(data_dir=intent_dir)
     engine = open_engine(settings)
-    model = load_live_model(models_dir(intent_dir, "products"), engine.live_version())
+    model = load_live_model(models_dir(intent_dir, "lancedb", "products"), engine.live_version())
     report = measure_intent(engine, BiEncoder(settings.models_dir()), model, judgments, window=72)
     assert [q.query for q in report.per_query] == ["coffee mug", "desk lamp"]  # a query without E products is left out
     assert [q.exact for q in report.per_query] == [{"Mugs"}, {"Desk Lamps"}]
@@ -214,7 +216,7 @@ def test_an_engine_that_cannot_say_its_version_leaves_intent_off_with_a_reason(i
         calls.append("asked")
         raise EngineError("cluster down", "unreachable")
 
-    provider = IntentProvider(models_dir(intent_dir, "products"), unreachable)
+    provider = IntentProvider(models_dir(intent_dir, "lancedb", "products"), unreachable)
     model, error = provider.current()  # what the wiring does at start: no crash
     assert model is None
     assert calls == ["asked"]
@@ -227,7 +229,7 @@ def test_a_rollback_serves_the_model_of_the_version_it_makes_live(tmp_path: Path
     (tmp_path / "models").symlink_to(tiny_models, target_is_directory=True)
     first, second = _index(tmp_path), _index(tmp_path)
     engine = open_engine(Settings(data_dir=tmp_path))
-    directory = models_dir(tmp_path, "products")
+    directory = models_dir(tmp_path, "lancedb", "products")
     assert sorted(p.stem for p in directory.glob("*.npz")) == sorted([first, second])
     provider = IntentProvider(directory, engine.live_version)
     assert provider.current()[0].index_version == second  # type: ignore[union-attr]

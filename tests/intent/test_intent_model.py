@@ -166,3 +166,24 @@ def test_the_category_facet_lists_the_likely_categories_first_and_keeps_the_coun
     ordered = intent_ordered_categories(shaped, INTENT)
     assert [b["value"] for b in ordered] == ["Mugs", "Kettles", "Lamps", "Rugs"]
     assert {b["value"]: b["count"] for b in ordered} == {b["value"]: b["count"] for b in shaped}
+
+
+def test_each_engine_keeps_its_own_intent_models_under_one_data_dir(tmp_path: Path) -> None:
+    from intent.store import models_dir, prune_models
+
+    lance, opensearch = models_dir(tmp_path, "lancedb", "products"), models_dir(tmp_path, "opensearch", "products")
+    assert lance != opensearch
+    products, vectors, _ = _catalogue()
+    sums = CategorySums(DIM)
+    sums.add(products, vectors)
+    save_sums(lance / "products-1.npz", "products-1", sums)
+    save_sums(opensearch / "products-2.npz", "products-2", sums)
+    prune_models(opensearch, {"products-2"})  # an OpenSearch reindex prunes what OpenSearch no longer keeps
+    assert load_model(lance / "products-1.npz", "products-1").index_version == "products-1"
+
+
+def test_a_missing_intent_model_is_a_user_error_that_says_what_to_run(tmp_path: Path) -> None:
+    from shoprank.errors import UserError
+
+    with pytest.raises(UserError, match="run a full `shoprank index"):
+        load_model(tmp_path / "missing.npz", "v1")
