@@ -12,6 +12,8 @@ from shoprank.cli.common import add_command, print_json
 from shoprank.errors import UserInputError
 from shoprank.settings import REPO_ROOT, Settings
 
+log = logging.getLogger(__name__)
+
 ESCI_DIR = REPO_ROOT.parent / "shared" / "data" / "esci"
 
 
@@ -55,6 +57,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--release", action="store_true", help="copy the trained weights + model card to models/cross-encoder/"
     )
+    parser.add_argument(
+        "--gate-judgments",
+        type=Path,
+        help="labelled judgments the candidate must not lose NDCG@10 on against the current release before "
+        "--release replaces it (the queries neither model was trained on; required when --judgments are not "
+        "the labelled ESCI file, e.g. click judgments from `shoprank judgments-from-clicks`)",
+    )
+    parser.add_argument(
+        "--gate-margin", type=float, default=0.0, help="NDCG@10 the candidate may lose at the gate (default 0)"
+    )
+    parser.add_argument(
+        "--force-release", action="store_true", help="release even when the gate fails or is not given (logged)"
+    )
     parser.add_argument("--dev-record", type=Path, help="training.json of the recipe's --holdout dev run, for the card")
     parser.add_argument(
         "--card-only",
@@ -84,6 +99,33 @@ def _json(path: Path | None) -> dict[str, Any] | None:
     return data
 
 
+def _gate_judgments(args: argparse.Namespace) -> Path | None:
+    """The labelled judgments a release must pass on; None when releasing needs no gate."""
+    if not args.release:
+        return None
+    gate: Path | None = args.gate_judgments
+    labelled = _default(ESCI_DIR / "judgments.csv")
+    trains_on_labels = labelled is not None and args.judgments.resolve() == labelled.resolve()
+    if gate is None and not trains_on_labels and not args.force_release:
+        raise UserInputError(
+            f"--release of a model trained on {args.judgments} needs --gate-judgments LABELS.csv (e.g. "
+            "../shared/data/esci/judgments.csv): it must not lose NDCG@10 against the current release first"
+        )
+    return gate
+
+
+def _run_gate(settings: Settings, labels: Path, candidate: Path, args: argparse.Namespace) -> Any:
+    """Compare the candidate with the release as `shoprank models build` serves it."""
+    from evaluation.release_gate import release_gate
+    from shoprank.model_meta import CROSS_ENCODER, model_dir
+    from training.built_models import ensure_models
+
+    current = model_dir(ensure_models(settings), CROSS_ENCODER)
+    report = release_gate(settings, labels, candidate, current, args.gate_margin, args.catalogue)
+    log.warning("%s", report.format())
+    return report
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Train (or re-render the release card) and print what was made."""
     from training.release import RELEASE_DIR, release, write_card
@@ -100,9 +142,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # Progress of a half-hour job is worth seeing without -v.
     logging.getLogger("training").setLevel(logging.INFO)
 
+    gate = _gate_judgments(args)
     config = _config(args)
     output = args.output or settings.data_dir / "training" / config.holdout
     result = run_training(settings, config, args.judgments, args.catalogue, output)
+    if args.release and gate is not None:
+        report = _run_gate(settings, gate, built_model_dir(result), args)
+        if not report.passed and not args.force_release:
+            print(report.format())
+            print(f"kept the current release; the candidate is in {result.weights} (--force-release to ship it)")
+            return 1
     if args.release:
         release(result.weights, RELEASE_DIR, dev_record)
         if eval_report or notes:
