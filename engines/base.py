@@ -109,9 +109,30 @@ class RetrievalResult:
     facets: dict[str, list[FacetBucket]] = field(default_factory=dict)
 
 
+# How much deeper than `size` an engine looks for products a category boost may lift into the
+# window: kNN lists (and LanceDB's BM25 list) are cut at a k, OpenSearch's BM25 scores every match.
+BOOST_POOL = 3
+
+
+@dataclass(frozen=True)
+class CategoryBoost:
+    """Multiply the first-stage score of products with `category` anywhere in their path by 1 + weight
+    (query intent's soft boost: weight = intent_boost x P(category | query))."""
+
+    category: str
+    weight: float
+
+
+def boost_factor(path: Sequence[str], boosts: Sequence[CategoryBoost]) -> float:
+    """1 + the largest weight among the boosts whose category is in the product's path; 1 for none."""
+    weights = [b.weight for b in boosts if b.category in path]
+    return 1.0 + max(weights) if weights else 1.0
+
+
 @dataclass(frozen=True)
 class RetrievalQuery:
-    """A first-stage query: text for BM25, vector for kNN, both for hybrid."""
+    """A first-stage query: text for BM25, vector for kNN, both for hybrid; `boosts` lift categories
+    inside the engine's scoring (each list of a hybrid before fusion)."""
 
     text: str
     vector: FloatArray | None
@@ -120,6 +141,7 @@ class RetrievalQuery:
     filters: Filters = field(default_factory=Filters)
     with_vectors: bool = False
     with_facets: bool = False
+    boosts: tuple[CategoryBoost, ...] = ()
 
 
 class SearchEngine(Protocol):

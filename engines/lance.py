@@ -24,12 +24,15 @@ import pyarrow.compute as pc
 from lancedb.query import FullTextOperator, MultiMatchQuery
 
 from engines.base import (
+    BOOST_POOL,
+    CategoryBoost,
     EngineError,
     Hit,
     NoLiveIndexError,
     RetrievalQuery,
     RetrievalResult,
     WriteFailure,
+    boost_factor,
 )
 from engines.bm25_fields import BM25_FIELDS, MINIMUM_SHOULD_MATCH, query_terms, required_terms
 from engines.facet_counts import count_facets, facet_row
@@ -410,14 +413,18 @@ class LanceEngine:
         table = self._live_table()
         where = filter_sql(query)
         knn: dict[str, float] | None = None
+        # A boost may lift products from below the window's cut: each list looks deeper, then is cut after.
+        deep = replace(query, size=query.size * BOOST_POOL) if query.boosts else query
         if query.mode == "bm25":
-            ranked = sorted(self._bm25(table, query, where).items(), key=lambda kv: (-kv[1], kv[0]))
+            bm25 = self._boosted(table, self._bm25(table, deep, where), query.boosts)
+            ranked = sorted(bm25.items(), key=lambda kv: (-kv[1], kv[0]))
         elif query.mode == "knn":
-            knn = self._knn(table, query, where)
+            knn = self._boosted(table, self._knn(table, deep, where), query.boosts)
             ranked = sorted(knn.items(), key=lambda kv: (-kv[1], kv[0]))
         else:
-            knn = self._knn(table, query, where)
-            ranked = min_max_fusion([self._bm25(table, query, where), knn], [1.0 - self.knn_weight, self.knn_weight])
+            knn = self._boosted(table, self._knn(table, deep, where), query.boosts)
+            bm25 = self._boosted(table, self._bm25(table, deep, where), query.boosts)
+            ranked = min_max_fusion([bm25, knn], [1.0 - self.knn_weight, self.knn_weight])
         ranked = ranked[: query.size]
         rows = self._fetch(table, [doc for doc, _ in ranked], query.with_vectors)
         hits = [
@@ -431,11 +438,21 @@ class LanceEngine:
         ]
         result = RetrievalResult(hits=hits)
         if query.with_facets:
+            if knn is not None and query.boosts:  # facets count within the unboosted kNN window, as on OpenSearch
+                knn = self._knn(table, query, where)
             within = None if knn is None else list(knn)
             scope = self._shop_box_matches(table, query, where, within, MINIMUM_SHOULD_MATCH)
             counted = facet_rows(scope) if scope.num_rows else [facet_row(hit.product) for hit in hits]
             result.facets = count_facets(counted)
         return result
+
+    def _boosted(self, table: Any, scores: dict[str, float], boosts: Sequence[CategoryBoost]) -> dict[str, float]:
+        """Scores x engines.base.boost_factor of each product's category path (OpenSearch's function_score)."""
+        if not boosts or not scores:
+            return scores
+        rows = table.search().where(in_list("id", list(scores))).select(["id", "category"]).limit(len(scores))
+        paths = {row["id"]: row["category"] or [] for row in rows.to_arrow().to_pylist()}
+        return {doc: score * boost_factor(paths.get(doc, []), boosts) for doc, score in scores.items()}
 
     def _fetch(self, table: Any, ids: list[str], with_vectors: bool) -> dict[str, dict[str, Any]]:
         if not ids:

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from engines.base import (
+    BOOST_POOL,
     FACET_NAMES,
     PRICE_BUCKETS,
+    CategoryBoost,
     EngineError,
     FacetBucket,
     Filters,
@@ -113,21 +115,27 @@ def facet_scope(query: RetrievalQuery) -> dict[str, Any]:
     return text
 
 
+def boosted(clause: dict[str, Any], boosts: Sequence[CategoryBoost]) -> dict[str, Any]:
+    """The clause with each boosted category's matches scored x (1 + weight), the largest weight when
+    a product's path holds several (engines.base.boost_factor); unmatched products keep their score."""
+    if not boosts:
+        return clause
+    functions = [{"filter": {"term": {"category": b.category}}, "weight": 1.0 + b.weight} for b in boosts]
+    return {"function_score": {"query": clause, "functions": functions, "score_mode": "max", "boost_mode": "multiply"}}
+
+
 def search_body(query: RetrievalQuery) -> dict[str, Any]:
     """The `_search` body of a first-stage query (the hybrid pipeline is a request parameter)."""
+    # A boost can lift a product from below the kNN cut only if the cut is deeper than the window.
+    k = query.size * BOOST_POOL if query.boosts else query.size
+    bm25 = boosted(bm25_query(query.text, query.filters), query.boosts)
+    knn = boosted(knn_query(_vector(query), k, query.filters), query.boosts) if query.mode != "bm25" else {}
     if query.mode == "bm25":
-        clause = bm25_query(query.text, query.filters)
+        clause = bm25
     elif query.mode == "knn":
-        clause = knn_query(_vector(query), query.size, query.filters)
+        clause = knn
     else:
-        clause = {
-            "hybrid": {
-                "queries": [
-                    bm25_query(query.text, query.filters),
-                    knn_query(_vector(query), query.size, query.filters),
-                ]
-            }
-        }
+        clause = {"hybrid": {"queries": [bm25, knn]}}
     source: dict[str, Any] = {"includes": [*SOURCE_FIELDS, "vector"] if query.with_vectors else list(SOURCE_FIELDS)}
     body: dict[str, Any] = {"size": query.size, "_source": source, "query": clause}
     if query.with_facets:

@@ -387,3 +387,29 @@ def test_an_id_over_512_bytes_is_never_sent_in_a_bulk_delete(cluster: FakeCluste
     assert sent == ["p0"]
     builder.commit()
     assert engine.count() == 1
+
+
+def test_category_boosts_wrap_each_list_and_deepen_the_knn_cut(cluster: FakeCluster) -> None:
+    from dataclasses import replace
+
+    from engines.base import BOOST_POOL, CategoryBoost
+    from engines.opensearch_query import search_body
+
+    query = RetrievalQuery("trail shoe", vectors(1)[0], mode="hybrid", size=10, with_facets=True)
+    boosts = (CategoryBoost("Running", 0.5), CategoryBoost("Hiking", 0.2))
+    body = search_body(replace(query, boosts=boosts))
+    text, knn = body["query"]["hybrid"]["queries"]
+    for clause in (text, knn):
+        scored = clause["function_score"]
+        assert (scored["score_mode"], scored["boost_mode"]) == ("max", "multiply")
+        assert [(f["filter"]["term"]["category"], f["weight"]) for f in scored["functions"]] == [
+            ("Running", 1.5),
+            ("Hiking", 1.2),
+        ]
+    assert knn["function_score"]["query"]["knn"]["vector"]["k"] == 10 * BOOST_POOL
+    assert body["size"] == 10
+    # The facets' scope is the unboosted window, as without boosts.
+    assert body["aggs"] == search_body(query)["aggs"]
+    engine = make_engine(cluster)
+    full_index(engine, products(4))
+    engine.retrieve(replace(query, boosts=boosts))  # the spec accepts the body (checked at teardown)

@@ -11,13 +11,14 @@ the sidecar, and the same order for the same query (pages are slices of one wind
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmarks.hashed_encoder import HashedEncoder
-from engines.base import Engine, EngineError, Filters, NoLiveIndexError, RetrievalQuery
+from engines.base import BOOST_POOL, CategoryBoost, Engine, EngineError, Filters, NoLiveIndexError, RetrievalQuery
 from indexer.dead_letter import DeadLetter
 from indexer.pipeline import Indexer
 from shoprank.arrays import FloatArray
@@ -255,3 +256,30 @@ def test_the_same_query_gives_the_same_order(ranked: Engine, mode: str) -> None:
     first = [(h.product.id, h.score) for h in ranked.retrieve(query).hits]
     assert first
     assert all([(h.product.id, h.score) for h in ranked.retrieve(query).hits] == first for _ in range(3))
+
+
+@pytest.mark.parametrize("mode", ["bm25", "knn", "hybrid"])
+def test_a_category_boost_lifts_its_products_from_below_the_window_inside_the_engine(ranked: Engine, mode: str) -> None:
+    size = 1 if mode == "bm25" else 2  # "red" matches two products; kNN ranks the three shoes first
+    plain = RetrievalQuery("red", query_vector(0), mode=mode, size=size)  # type: ignore[arg-type]
+    shown = {hit.product.category[0] for hit in ranked.retrieve(plain).hits}
+    pool = [h.product for h in ranked.retrieve(replace(plain, size=size * BOOST_POOL)).hits]
+    # The best product of a top-level category the window does not show (all of it below the cut).
+    below = next(p for p in pool if p.category[0] not in shown)
+    lift = (CategoryBoost(below.category[0], 5.0),)  # x6 on every product whose path holds that category
+    boosted = [h.product.id for h in ranked.retrieve(replace(plain, boosts=lift)).hits]
+    # From below the cut into the window: first in a single list; in hybrid the boost acts inside
+    # each list before fusion, so a product the text list lacks can tie with the text list's best.
+    assert boosted[0] == below.id if mode != "hybrid" else below.id in boosted
+    nothing = (CategoryBoost(below.category[0], 0.0),)
+    same = ranked.retrieve(replace(plain, boosts=nothing)).hits
+    assert [h.score for h in same] == pytest.approx([h.score for h in ranked.retrieve(plain).hits])
+
+
+def test_a_boost_never_changes_what_the_facets_count(ranked: Engine) -> None:
+    query = RetrievalQuery("red", query_vector(0), mode="hybrid", size=2, with_facets=True)
+    plain = ranked.retrieve(query).facets
+    boosted = ranked.retrieve(replace(query, boosts=(CategoryBoost("Kitchen", 5.0),))).facets
+    assert {k: sorted((b.value, b.count) for b in v) for k, v in boosted.items()} == {
+        k: sorted((b.value, b.count) for b in v) for k, v in plain.items()
+    }
