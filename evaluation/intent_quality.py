@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from engines.base import Filters, Hit, RetrievalQuery, SearchEngine
+from engines.base import CategoryBoost, Filters, Hit, RetrievalQuery, SearchEngine
 from evaluation.bootstrap import Interval, bootstrap_ci, paired_difference
 from frontdoor.facets import shape_facets
 from frontdoor.intent_policy import SHOWN_CATEGORIES, boost_hits, intent_filters, intent_ordered_categories
@@ -48,6 +48,8 @@ OFF = (0.0, 1.0)
 LOG_FLOOR = 1e-6
 PRIOR_MIX = 0.01
 POLICIES = {"boost": (BOOSTS, (1.0,)), "filter": ((0.0,), THRESHOLDS), "boost+filter": (BOOSTS, THRESHOLDS)}
+# The boost inside the engine's scoring (engines.base.CategoryBoost), over the same weights.
+ENGINE_POLICY = "engine boost"
 
 
 class QueryEncoder(Protocol):
@@ -78,6 +80,9 @@ class QueryIntent:
     top_p: float
     ndcg: dict[tuple[float, float], float] = field(default_factory=dict)
     served: dict[tuple[float, float], float] = field(default_factory=dict)  # reranked (with a reranker)
+    # The boost inside the engine (RetrievalQuery.boosts), keyed (boost, 1.0): first stage and served.
+    engine: dict[tuple[float, float], float] = field(default_factory=dict)
+    engine_served: dict[tuple[float, float], float] = field(default_factory=dict)
     # Is the category facet's first value an exact product's category: in count order, in intent order?
     facet_top: dict[str, bool] = field(default_factory=dict)
 
@@ -245,10 +250,44 @@ def _ndcg_grid(
     return scores, served
 
 
+Scores = Callable[[QueryIntent], dict[tuple[float, float], float]]
+
+
+def first_stage(query: QueryIntent) -> dict[tuple[float, float], float]:
+    """The first stage's NDCG@10 per setting (the front door's window boost and filter)."""
+    return query.ndcg
+
+
+def engine_boosts(intent: IntentDistribution, weight: float) -> tuple[CategoryBoost, ...]:
+    """The engine-side boosts of a query's shown categories: weight x P(c | q) each."""
+    return tuple(CategoryBoost(c, weight * p) for c, p in zip(intent.categories, intent.probabilities, strict=True))
+
+
+def _engine_grid(
+    engine: SearchEngine,
+    query: RetrievalQuery,
+    intent: IntentDistribution,
+    gains: dict[str, float],
+    off: tuple[float, float],
+    rerank: WindowReranker | None,
+) -> tuple[dict[tuple[float, float], float], dict[tuple[float, float], float]]:
+    """NDCG@10 of the engine-boosted first stage (and its served ranking) per boost weight."""
+    first: dict[tuple[float, float], float] = {OFF: off[0]}
+    served: dict[tuple[float, float], float] = {OFF: off[1]} if rerank is not None else {}
+    for boost in BOOSTS:
+        if boost == 0.0:
+            continue
+        hits = engine.retrieve(replace(query, boosts=engine_boosts(intent, boost))).hits
+        first[(boost, 1.0)] = ndcg_at_k([h.product.id for h in hits], gains, K)
+        if rerank is not None:
+            served[(boost, 1.0)] = ndcg_at_k(rerank(query.text, hits), gains, K)
+    return first, served
+
+
 def _choose(
-    per_query: Sequence[QueryIntent], grid: Sequence[tuple[float, float]], served: bool = False
+    per_query: Sequence[QueryIntent], grid: Sequence[tuple[float, float]], scores: Scores
 ) -> tuple[float, float]:
-    means = [float(np.mean([(q.served if served else q.ndcg)[s] for q in per_query])) for s in grid]
+    means = [float(np.mean([scores(q)[s] for q in per_query])) for s in grid]
     return grid[int(np.argmax(means))]  # argmax keeps the first (simplest) of equal means
 
 
@@ -257,10 +296,10 @@ def out_of_fold(
     grid: Sequence[tuple[float, float]],
     folds: int = FOLDS,
     seed: int = FOLD_SEED,
-    served: bool = False,
+    scores: Scores = first_stage,
 ) -> tuple[list[float], list[tuple[float, float]]]:
-    """Per-query NDCG@10 of the setting chosen on the other folds (queries in their given order);
-    `served` chooses and scores on the reranked NDCG instead of the first stage's."""
+    """Per-query NDCG@10 of the setting chosen on the other folds (queries in their given order),
+    chosen and scored on `scores` (the first stage's by default, or the served ranking's)."""
     order = np.random.default_rng(seed).permutation(len(per_query))
     fold_of = np.empty(len(per_query), dtype=int)
     fold_of[order] = np.arange(len(per_query)) % folds
@@ -268,11 +307,11 @@ def out_of_fold(
     chosen = []
     for fold in range(folds):
         train = [q for q, f in zip(per_query, fold_of, strict=True) if f != fold]
-        setting = _choose(train, grid, served)
+        setting = _choose(train, grid, scores)
         chosen.append(setting)
         for i, f in enumerate(fold_of):
             if f == fold:
-                values[i] = (per_query[i].served if served else per_query[i].ndcg)[setting]
+                values[i] = scores(per_query[i])[setting]
     return values, chosen
 
 
@@ -325,6 +364,9 @@ def measure_intent(
         top = intent.top()
         entry = QueryIntent(query, exact, predictions, top[1] if top else 0.0)
         entry.ndcg, entry.served = _ndcg_grid(query, hits, filtered, intent, gains, model.depth, rerank)
+        plain = RetrievalQuery(query, vector, "hybrid", window, Filters(), with_vectors=with_vectors)
+        off = (entry.ndcg[OFF], entry.served.get(OFF, 0.0))
+        entry.engine, entry.engine_served = _engine_grid(engine, plain, intent, gains, off, rerank)
         shaped = shape_facets(retrieved.facets, Filters(), [h.product for h in hits])["category"]
         if shaped:
             entry.facet_top = {
@@ -341,61 +383,19 @@ def measure_intent(
         folds=max(1, min(FOLDS, len(per_query))),
         reranker=reranker_name if rerank is not None else None,
     )
+    engine_grid = [(b, 1.0) for b in BOOSTS]
+    report.out_of_fold[ENGINE_POLICY], report.chosen[ENGINE_POLICY] = out_of_fold(
+        per_query, engine_grid, report.folds, scores=lambda q: q.engine
+    )
+    if rerank is not None:
+        report.served_out_of_fold[ENGINE_POLICY], report.served_chosen[ENGINE_POLICY] = out_of_fold(
+            per_query, engine_grid, report.folds, scores=lambda q: q.engine_served
+        )
     for name, (boosts, thresholds) in POLICIES.items():
         grid = [(b, t) for t in thresholds for b in boosts]
         report.out_of_fold[name], report.chosen[name] = out_of_fold(per_query, grid, report.folds)
         if rerank is not None:
             report.served_out_of_fold[name], report.served_chosen[name] = out_of_fold(
-                per_query, grid, report.folds, served=True
+                per_query, grid, report.folds, scores=lambda q: q.served
             )
     return report
-
-
-def format_report(report: IntentReport) -> str:
-    """The table `shoprank eval-intent` prints."""
-    lines = [
-        f"query intent at depth {report.depth} ({report.labels} categories) over {len(report.per_query)} "
-        f"judged queries with exact products; predict p50 {report.predict_ms_p50:.3f} ms beyond the query embedding",
-        f"{'predictor':<18} {'top-1 [95% CI]':<22} {'top-3 [95% CI]':<22} {'log-loss [95% CI]':<22}",
-    ]
-    for name in PREDICTORS:
-        t1, t3, ll = report.accuracy(name, 1), report.accuracy(name, 3), report.log_loss(name)
-        lines.append(
-            f"{name:<18} {t1.mean:.3f} [{t1.low:.3f}, {t1.high:.3f}]   {t3.mean:.3f} [{t3.low:.3f}, {t3.high:.3f}]   "
-            f"{ll.mean:.3f} [{ll.low:.3f}, {ll.high:.3f}]"
-        )
-    count, ordered, gain = report.facet_top("count"), report.facet_top("intent"), report.facet_top_gain()
-    lines.append(
-        f"category facet's first value is an exact product's category: count order {count.mean:.3f} "
-        f"[{count.low:.3f}, {count.high:.3f}], intent order {ordered.mean:.3f} "
-        f"[{ordered.low:.3f}, {ordered.high:.3f}], intent minus count {gain.mean:+.3f} "
-        f"[{gain.low:+.3f}, {gain.high:+.3f}]"
-    )
-    off = report.ndcg(OFF)
-    base = bootstrap_ci(off)
-    lines.append(
-        f"first stage (hybrid, window {report.window}) NDCG@10, intent off: "
-        f"{base.mean:.4f} [{base.low:.4f}, {base.high:.4f}]; each policy's setting chosen on "
-        f"{report.folds - 1} of {report.folds} query folds, scored on the held-out one:"
-    )
-    for name, values in report.out_of_fold.items():
-        ci, diff = bootstrap_ci(values), paired_difference(values, off)
-        chosen = ", ".join(f"{b:g}/{t:g}" for b, t in report.chosen[name])
-        lines.append(
-            f"  {name:<13} {ci.mean:.4f} [{ci.low:.4f}, {ci.high:.4f}]  minus off {diff.mean:+.4f} "
-            f"[{diff.low:+.4f}, {diff.high:+.4f}]  (boost/threshold per fold: {chosen})"
-        )
-    if report.served_out_of_fold:
-        served_off = bootstrap_ci(report.served_ndcg(OFF))
-        lines.append(
-            f"served ranking (that window reranked by {report.reranker}) NDCG@10, intent off: "
-            f"{served_off.mean:.4f} [{served_off.low:.4f}, {served_off.high:.4f}]; chosen out of fold on served NDCG:"
-        )
-        for name, values in report.served_out_of_fold.items():
-            ci, diff = bootstrap_ci(values), paired_difference(values, report.served_ndcg(OFF))
-            chosen = ", ".join(f"{b:g}/{t:g}" for b, t in report.served_chosen[name])
-            lines.append(
-                f"  {name:<13} {ci.mean:.4f} [{ci.low:.4f}, {ci.high:.4f}]  minus off {diff.mean:+.4f} "
-                f"[{diff.low:+.4f}, {diff.high:+.4f}]  (boost/threshold per fold: {chosen})"
-            )
-    return "\n".join(lines)

@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Measure and print the table (or JSON)."""
-    from evaluation.intent_quality import format_report
+    from evaluation.intent_format import format_report
     from evaluation.intent_wands import format_wands, load_wands_queries, measure_wands
     from shoprank.bi_encoder import BiEncoder
 

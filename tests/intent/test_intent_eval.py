@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -88,7 +89,7 @@ def test_the_served_ranking_is_chosen_out_of_fold_on_its_own_ndcg() -> None:
     for q in queries:
         q.served = {OFF: 0.8, boost: 0.6}
     assert out_of_fold(queries, [OFF, boost], folds=5)[1] == [boost] * 5
-    values, chosen = out_of_fold(queries, [OFF, boost], folds=5, served=True)
+    values, chosen = out_of_fold(queries, [OFF, boost], folds=5, scores=lambda q: q.served)
     assert chosen == [OFF] * 5
     assert values == pytest.approx([0.8] * 5)
 
@@ -146,3 +147,36 @@ def test_the_memo_scorer_scores_each_pair_once_with_the_same_logits() -> None:
     assert again.logits.tolist() == [first.logits[1], np.float32(7 / 3), first.logits[0]]
     with pytest.raises(ValueError, match="ids"):
         memo.score("q", [a])
+
+
+def test_the_engine_boost_grid_sends_weight_times_probability_per_category() -> None:
+    from dataclasses import replace as with_
+
+    from engines.base import CategoryBoost, Hit, RetrievalQuery, RetrievalResult, SearchEngine
+    from evaluation.intent_quality import BOOSTS, _engine_grid
+    from intent.model import IntentDistribution
+    from shoprank.schema import Product
+
+    class BoostedEngine:
+        def __init__(self) -> None:
+            self.seen: list[tuple[CategoryBoost, ...]] = []
+
+        def retrieve(self, query: RetrievalQuery) -> RetrievalResult:
+            self.seen.append(query.boosts)
+            lifted = query.boosts and query.boosts[0].weight >= 0.5  # a strong enough Mugs boost lifts the mug
+            ids = ["mug", "lamp"] if lifted else ["lamp", "mug"]
+            return RetrievalResult([Hit(Product(id=pid, title=pid), 1.0) for pid in ids])
+
+    engine = BoostedEngine()
+    intent = IntentDistribution(("Mugs", "Kettles"), (0.5, 0.25))
+    query = RetrievalQuery("mug", None, "hybrid", 2)
+    first, served = _engine_grid(
+        cast(SearchEngine, engine), query, intent, {"mug": 1.0}, (0.25, 0.75), lambda q, hits: ["mug"]
+    )
+    assert engine.seen[0] == (CategoryBoost("Mugs", BOOSTS[1] * 0.5), CategoryBoost("Kettles", BOOSTS[1] * 0.25))
+    assert len(engine.seen) == len(BOOSTS) - 1  # every weight but 0, which is intent off
+    assert first[OFF] == 0.25  # off comes from the plain first stage, not a second retrieval
+    assert first[(1.0, 1.0)] == 1.0  # 1.0 x 0.5 lifts the mug first
+    assert first[(0.5, 1.0)] == pytest.approx(0.63092975)  # 0.25: still second
+    assert served == {setting: 1.0 for setting in first if setting != OFF} | {OFF: 0.75}
+    assert with_(query, boosts=()) == query
