@@ -193,6 +193,11 @@ class Settings(BaseSettings):
     queue_max_pairs: int = Field(
         2000, ge=1, description="most pairs waiting for the model; beyond it requests get RESOURCE_EXHAUSTED"
     )
+    embed_queue_max_texts: int = Field(
+        512,
+        ge=1,
+        description="most texts waiting for the bi-encoder (Embed); beyond it requests get RESOURCE_EXHAUSTED",
+    )
     score_cache_entries: int = Field(
         50_000, ge=0, description="LRU cache of (model, template, query, product) scores; 0 turns it off"
     )
