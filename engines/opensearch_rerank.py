@@ -1,4 +1,5 @@
 """The `shoprank` search pipeline of the shoprank OpenSearch plugin (opensearch/plugin): its
+`shoprank_embed` processor fills knn clauses from the query text (the sidecar's Embed) and its
 `shoprank_rerank` processors send OpenSearch's own hits to the sidecar, so a shop's existing
 `_search` requests come back reranked and diversified. Installed by
 `shoprank opensearch setup --rerank-pipeline [NAME] [--default-pipeline]`.
@@ -24,6 +25,7 @@ from shoprank.settings import HybridTechnique, Settings
 RERANK_PIPELINE_FILE = "search-pipelines/shoprank-rerank.json"
 DEFAULT_RERANK_PIPELINE = "shoprank"
 PROCESSOR = "shoprank_rerank"
+EMBED_PROCESSOR = "shoprank_embed"
 # The index setting that makes a pipeline the default of every search on the index.
 DEFAULT_PIPELINE_SETTING = "index.search.default_pipeline"
 
@@ -37,6 +39,7 @@ class RerankPipeline:
     deadline_ms: int
     window: int
     as_default: bool = False
+    embed_deadline_ms: int = 200
 
     @classmethod
     def from_settings(
@@ -49,7 +52,9 @@ class RerankPipeline:
         bad = [t for t in listed if not re.fullmatch(r"[^\s/:]+:[0-9]{1,5}", t)]
         if bad:
             raise EngineError(f"rerank targets {bad} are not host:port, e.g. 10.0.0.5:50051")
-        return cls(name, listed, settings.sidecar_deadline_ms, settings.rerank_window, as_default)
+        return cls(
+            name, listed, settings.sidecar_deadline_ms, settings.rerank_window, as_default, settings.embed_deadline_ms
+        )
 
 
 def rerank_pipeline_body(
@@ -60,11 +65,15 @@ def rerank_pipeline_body(
     try:
         (request,) = [p[PROCESSOR] for p in body["request_processors"] if PROCESSOR in p]
         (response,) = [p[PROCESSOR] for p in body["response_processors"] if PROCESSOR in p]
+        (embed,) = [p[EMBED_PROCESSOR] for p in body["request_processors"] if EMBED_PROCESSOR in p]
     except (KeyError, ValueError) as exc:
         raise EngineError(
-            f"{assets / RERANK_PIPELINE_FILE}: needs one {PROCESSOR} request and response processor"
+            f"{assets / RERANK_PIPELINE_FILE}: needs one {PROCESSOR} request and response processor "
+            f"and one {EMBED_PROCESSOR} request processor"
         ) from exc
     request["window"] = pipeline.window
+    embed["targets"] = list(pipeline.targets)
+    embed["deadline_ms"] = pipeline.embed_deadline_ms
     response["targets"] = list(pipeline.targets)
     response["deadline_ms"] = pipeline.deadline_ms
     body["phase_results_processors"] = pipeline_body(assets, technique, knn_weight).get("phase_results_processors", [])

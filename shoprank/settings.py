@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Sidecar (client side)
     sidecar: str = Field("127.0.0.1:50051", description="sidecar address the front door calls")
     sidecar_deadline_ms: int = Field(3000, ge=10, description="deadline for one Rerank call; fail-open after")
+    embed_deadline_ms: int = Field(
+        200, ge=1, description="deadline of the plugin's Embed call (shoprank_embed in `opensearch setup`'s pipeline)"
+    )
 
     # Sidecar (server side)
     listen: str = Field("127.0.0.1:50051", description="address the sidecar binds")

@@ -80,7 +80,8 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
             PagePlan plan = (PagePlan) context.getAttribute(WindowRequestProcessor.PLAN);
             List<SearchHit> hits = new ArrayList<>(Arrays.asList(response.getHits().getHits()));
             PagePlan page = plan != null ? plan : PagePlan.of(0, hits.size(), Math.max(1, hits.size()));
-            return failOpen(response, hits, page, "deadline_exceeded: no answer within the deadline", clockNanos.getAsLong());
+            return failOpen(response, hits, page, context.getAttribute(EmbedRequestProcessor.STATE),
+                "deadline_exceeded: no answer within the deadline", clockNanos.getAsLong());
         }
     }
 
@@ -97,6 +98,7 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
     void rerank(SearchRequest request, SearchResponse response, PipelineProcessingContext context,
                 Consumer<SearchResponse> done) {
         long started = clockNanos.getAsLong();
+        final Object embed = context.getAttribute(EmbedRequestProcessor.STATE); // what shoprank_embed did, if it ran
         PagePlan plan = (PagePlan) context.getAttribute(WindowRequestProcessor.PLAN);
         List<SearchHit> hits = new ArrayList<>(Arrays.asList(response.getHits().getHits()));
         if (plan == null) {
@@ -110,7 +112,7 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
                 overrides = RequestOverrides.of(request.source());
             }
             if (!page.reranks()) {
-                done.accept(failOpen(response, hits, page, page.skipReason, started));
+                done.accept(failOpen(response, hits, page, embed, page.skipReason, started));
                 return;
             }
             String text = (String) context.getAttribute(WindowRequestProcessor.QUERY_TEXT);
@@ -119,12 +121,12 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
                     : QueryText.of(request.source() == null ? null : request.source().query());
             }
             if (text == null || text.isBlank()) {
-                done.accept(failOpen(response, hits, page, "no_query_text: set ext.shoprank.query_text or use a match/multi_match query", started));
+                done.accept(failOpen(response, hits, page, embed, "no_query_text: set ext.shoprank.query_text or use a match/multi_match query", started));
                 return;
             }
             int windowSize = Math.min(page.window, hits.size());
             if (windowSize == 0) {
-                done.accept(failOpen(response, hits, page, "no_hits: the first stage found nothing to rerank", started));
+                done.accept(failOpen(response, hits, page, embed, "no_hits: the first stage found nothing to rerank", started));
                 return;
             }
             List<SearchHit> window = hits.subList(0, windowSize);
@@ -133,27 +135,27 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
             List<Candidate> candidates = Hits.candidates(window, ids, config, config.sendVectors(method));
             RerankRequest rerankRequest = buildRequest(text, candidates, overrides, page);
             final RequestOverrides chosen = overrides;
-            pool.rerank(rerankRequest, config.deadlineMs, new SidecarPool.Callback() {
+            pool.rerank(rerankRequest, config.deadlineMs, new SidecarPool.Callback<RerankResponse>() {
                 @Override
                 public void onResponse(RerankResponse reply, String target) {
                     SearchResponse out;
                     try {
-                        out = reranked(response, hits, windowSize, ids, reply, page, chosen.explain, started);
+                        out = reranked(response, hits, windowSize, ids, reply, page, chosen.explain, embed, started);
                     } catch (RuntimeException e) {
                         LOG.warn("shoprank: could not apply the sidecar's ranking; serving first-stage order", e);
-                        out = failOpen(response, hits, page, "internal_error: " + e, started);
+                        out = failOpen(response, hits, page, embed, "internal_error: " + e, started);
                     }
                     done.accept(out);
                 }
 
                 @Override
                 public void onFailure(String reason) {
-                    done.accept(failOpen(response, hits, page, reason, started));
+                    done.accept(failOpen(response, hits, page, embed, reason, started));
                 }
             });
         } catch (RuntimeException e) {
             LOG.warn("shoprank: rerank failed before the call; serving first-stage order", e);
-            done.accept(failOpen(response, hits, page, "internal_error: " + e, started));
+            done.accept(failOpen(response, hits, page, embed, "internal_error: " + e, started));
         }
     }
 
@@ -173,7 +175,7 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
     }
 
     private SearchResponse reranked(SearchResponse response, List<SearchHit> hits, int windowSize, List<String> ids,
-                                    RerankResponse reply, PagePlan page, boolean explain, long started) {
+                                    RerankResponse reply, PagePlan page, boolean explain, Object embed, long started) {
         List<SearchHit> ranked = Hits.reorder(hits, windowSize, ids, reply, explain);
         Map<String, Object> ext = new LinkedHashMap<>();
         ext.put("reranked", reply.getReranked());
@@ -183,10 +185,14 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
         ext.put("fail_open_reason", reply.getReranked() ? null : "sidecar_fail_open: the sidecar answered in first-stage order");
         ext.put("window", windowSize);
         ext.put("timings", timings(started, reply.hasTimings() ? reply.getTimings() : null));
+        if (embed != null) {
+            ext.put("embed", embed);
+        }
         return rebuild(response, page.page(ranked), ext);
     }
 
-    private SearchResponse failOpen(SearchResponse response, List<SearchHit> hits, PagePlan page, String reason, long started) {
+    private SearchResponse failOpen(SearchResponse response, List<SearchHit> hits, PagePlan page, Object embed, String reason,
+                                    long started) {
         // The page OpenSearch would have returned without the plugin: the request side asked for
         // from=0 when it reranks, so cut [from, from+size); a skipped page came back as asked.
         List<SearchHit> served = page.reranks() ? page.page(hits) : hits;
@@ -198,6 +204,9 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
         ext.put("fail_open_reason", reason);
         ext.put("window", 0);
         ext.put("timings", timings(started, null));
+        if (embed != null) {
+            ext.put("embed", embed);
+        }
         return rebuild(response, served, ext);
     }
 
