@@ -21,6 +21,7 @@ from opensearchpy import OpenSearch
 from engines.base import EngineError
 from engines.opensearch_assets import _read_json, pipeline_body
 from shoprank.settings import HybridTechnique, Settings
+from shoprank.ubi_log import QUERIES
 
 RERANK_PIPELINE_FILE = "search-pipelines/shoprank-rerank.json"
 DEFAULT_RERANK_PIPELINE = "shoprank"
@@ -40,6 +41,7 @@ class RerankPipeline:
     window: int
     as_default: bool = False
     embed_deadline_ms: int = 200
+    ubi_application: str | None = None  # None: the plugin writes no UBI query records
 
     @classmethod
     def from_settings(
@@ -53,7 +55,13 @@ class RerankPipeline:
         if bad:
             raise EngineError(f"rerank targets {bad} are not host:port, e.g. 10.0.0.5:50051")
         return cls(
-            name, listed, settings.sidecar_deadline_ms, settings.rerank_window, as_default, settings.embed_deadline_ms
+            name,
+            listed,
+            settings.sidecar_deadline_ms,
+            settings.rerank_window,
+            as_default,
+            settings.embed_deadline_ms,
+            settings.ubi_application if settings.ubi_capture else None,
         )
 
 
@@ -74,6 +82,9 @@ def rerank_pipeline_body(
     request["window"] = pipeline.window
     embed["targets"] = list(pipeline.targets)
     embed["deadline_ms"] = pipeline.embed_deadline_ms
+    if pipeline.ubi_application is not None:
+        # The plugin writes each served page's UBI query record to the node's ubi_queries index.
+        response["ubi"] = {"index": QUERIES, "application": pipeline.ubi_application}
     response["targets"] = list(pipeline.targets)
     response["deadline_ms"] = pipeline.deadline_ms
     body["phase_results_processors"] = pipeline_body(assets, technique, knn_weight).get("phase_results_processors", [])

@@ -21,12 +21,14 @@ import java.util.Set;
  * diversity      {method, strength, max_per_brand, max_per_category, window, facets, attribute_weight}
  * breaker        {failures (default 3), backoff_ms (default 5000), max_backoff_ms (default 60000)}
  * tls            {ca_file, cert_file, key_file, server_name} (see {@link Tls}); absent: plaintext
+ * ubi            {index (default ubi_queries), application}: write a UBI query record of each
+ *                served page (see {@link UbiQueries}); absent: none
  * </pre>
  */
 final class RerankConfig {
     static final String TYPE = "shoprank_rerank";
     static final Set<String> KEYS = Set.of("targets", "deadline_ms", "fields", "defaults", "id_field", "send_vectors",
-        "vector_field", "blend_weight", "diversity", "breaker", "tls");
+        "vector_field", "blend_weight", "diversity", "breaker", "tls", "ubi");
     /** The proto Product's fields, in proto order. */
     static final List<String> PRODUCT_FIELDS = List.of("title", "brand", "category", "color", "bullet_points", "description");
     static final int DEFAULT_DEADLINE_MS = 300;

@@ -6,6 +6,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -46,14 +47,28 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
 
     final RerankConfig config;
     final SidecarPool pool;
+    final UbiQueries ubi; // null: no UBI records
     private final LongSupplier clockNanos;
     private final ThreadContext threadContext;
 
+    /** What one search carries to its answer: its UBI ids, its text and what shoprank_embed did. */
+    static final class Trace {
+        final Object embed;
+        String queryId = UUID.randomUUID().toString();
+        String clientId;
+        String text;
+
+        Trace(Object embed) {
+            this.embed = embed;
+        }
+    }
+
     RerankResponseProcessor(String tag, String description, boolean ignoreFailure, RerankConfig config, SidecarPool pool,
-                            LongSupplier clockNanos, ThreadContext threadContext) {
+                            UbiQueries ubi, LongSupplier clockNanos, ThreadContext threadContext) {
         super(tag, description, ignoreFailure);
         this.config = config;
         this.pool = pool;
+        this.ubi = ubi;
         this.clockNanos = clockNanos;
         this.threadContext = threadContext;
     }
@@ -80,8 +95,13 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
             PagePlan plan = (PagePlan) context.getAttribute(WindowRequestProcessor.PLAN);
             List<SearchHit> hits = new ArrayList<>(Arrays.asList(response.getHits().getHits()));
             PagePlan page = plan != null ? plan : PagePlan.of(0, hits.size(), Math.max(1, hits.size()));
-            return failOpen(response, hits, page, context.getAttribute(EmbedRequestProcessor.STATE),
-                "deadline_exceeded: no answer within the deadline", clockNanos.getAsLong());
+            Trace trace = new Trace(context.getAttribute(EmbedRequestProcessor.STATE));
+            RequestOverrides overrides = (RequestOverrides) context.getAttribute(WindowRequestProcessor.OVERRIDES);
+            if (overrides != null && overrides.queryId != null) {
+                trace.queryId = overrides.queryId;
+            }
+            return failOpen(response, hits, page, trace, "deadline_exceeded: no answer within the deadline",
+                clockNanos.getAsLong());
         }
     }
 
@@ -98,7 +118,7 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
     void rerank(SearchRequest request, SearchResponse response, PipelineProcessingContext context,
                 Consumer<SearchResponse> done) {
         long started = clockNanos.getAsLong();
-        final Object embed = context.getAttribute(EmbedRequestProcessor.STATE); // what shoprank_embed did, if it ran
+        final Trace embed = new Trace(context.getAttribute(EmbedRequestProcessor.STATE));
         PagePlan plan = (PagePlan) context.getAttribute(WindowRequestProcessor.PLAN);
         List<SearchHit> hits = new ArrayList<>(Arrays.asList(response.getHits().getHits()));
         if (plan == null) {
@@ -111,6 +131,10 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
             if (overrides == null) {
                 overrides = RequestOverrides.of(request.source());
             }
+            if (overrides.queryId != null) {
+                embed.queryId = overrides.queryId;
+            }
+            embed.clientId = overrides.clientId;
             if (!page.reranks()) {
                 done.accept(failOpen(response, hits, page, embed, page.skipReason, started));
                 return;
@@ -120,6 +144,7 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
                 text = overrides.queryText != null ? overrides.queryText
                     : QueryText.of(request.source() == null ? null : request.source().query());
             }
+            embed.text = text;
             if (text == null || text.isBlank()) {
                 done.accept(failOpen(response, hits, page, embed, "no_query_text: set ext.shoprank.query_text or use a match/multi_match query", started));
                 return;
@@ -175,7 +200,7 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
     }
 
     private SearchResponse reranked(SearchResponse response, List<SearchHit> hits, int windowSize, List<String> ids,
-                                    RerankResponse reply, PagePlan page, boolean explain, Object embed, long started) {
+                                    RerankResponse reply, PagePlan page, boolean explain, Trace trace, long started) {
         List<SearchHit> ranked = Hits.reorder(hits, windowSize, ids, reply, explain);
         Map<String, Object> ext = new LinkedHashMap<>();
         ext.put("reranked", reply.getReranked());
@@ -185,13 +210,12 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
         ext.put("fail_open_reason", reply.getReranked() ? null : "sidecar_fail_open: the sidecar answered in first-stage order");
         ext.put("window", windowSize);
         ext.put("timings", timings(started, reply.hasTimings() ? reply.getTimings() : null));
-        if (embed != null) {
-            ext.put("embed", embed);
-        }
-        return rebuild(response, page.page(ranked), ext);
+        List<SearchHit> served = page.page(ranked);
+        finish(ext, trace, served, page);
+        return rebuild(response, served, ext);
     }
 
-    private SearchResponse failOpen(SearchResponse response, List<SearchHit> hits, PagePlan page, Object embed, String reason,
+    private SearchResponse failOpen(SearchResponse response, List<SearchHit> hits, PagePlan page, Trace trace, String reason,
                                     long started) {
         // The page OpenSearch would have returned without the plugin: the request side asked for
         // from=0 when it reranks, so cut [from, from+size); a skipped page came back as asked.
@@ -204,10 +228,32 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
         ext.put("fail_open_reason", reason);
         ext.put("window", 0);
         ext.put("timings", timings(started, null));
-        if (embed != null) {
-            ext.put("embed", embed);
-        }
+        finish(ext, trace, served, page);
         return rebuild(response, served, ext);
+    }
+
+    /** ext.shoprank's query_id and embed, and the page's UBI query record (written asynchronously). */
+    private void finish(Map<String, Object> ext, Trace trace, List<SearchHit> served, PagePlan page) {
+        ext.put("query_id", trace.queryId);
+        if (trace.embed != null) {
+            ext.put("embed", trace.embed);
+        }
+        if (ubi == null) {
+            return;
+        }
+        try {
+            Map<String, Object> attributes = new LinkedHashMap<>();
+            attributes.put("model_version", ext.get("model_version"));
+            attributes.put("reranked", String.valueOf(ext.get("reranked")));
+            attributes.put("fail_open", String.valueOf(ext.get("fail_open_reason") != null));
+            attributes.put("fail_open_reason", ext.get("fail_open_reason"));
+            attributes.put("diversity_method", ext.get("diversity_method"));
+            attributes.put("from", page.from < 0 ? 0 : page.from);
+            attributes.put("size", served.size());
+            ubi.write(ubi.record(trace.queryId, trace.text, trace.clientId, Hits.ids(served, config), attributes));
+        } catch (RuntimeException e) {
+            LOG.warn("shoprank: could not build the UBI query record; the search is served without it", e);
+        }
     }
 
     private Map<String, Object> timings(long started, StageTimings sidecar) {
@@ -262,8 +308,15 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
         private final LongSupplier clockMs;
         private final ThreadContext threadContext;
         private final java.nio.file.Path configDir;
+        private final org.opensearch.client.Client client;
 
         Factory(Channels channels, LongSupplier clockMs, ThreadContext threadContext, java.nio.file.Path configDir) {
+            this(channels, clockMs, threadContext, configDir, null);
+        }
+
+        Factory(Channels channels, LongSupplier clockMs, ThreadContext threadContext, java.nio.file.Path configDir,
+                org.opensearch.client.Client client) {
+            this.client = client;
             this.channels = channels;
             this.clockMs = clockMs;
             this.threadContext = threadContext;
@@ -274,10 +327,13 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
         public SearchResponseProcessor create(Map<String, Processor.Factory<SearchResponseProcessor>> factories, String tag,
                                               String description, boolean ignoreFailure, Map<String, Object> config,
                                               Processor.PipelineContext pipelineContext) {
-            RerankConfig parsed = RerankConfig.parse(new HashMap<>(config), configDir);
+            Map<String, Object> raw = new HashMap<>(config);
+            UbiQueries ubi = UbiQueries.parse(new Config(RerankConfig.TYPE, raw), client, threadContext); // takes "ubi"
+            RerankConfig parsed = RerankConfig.parse(raw, configDir);
             config.clear();
             SidecarPool pool = new SidecarPool(parsed.targets, parsed.tls, channels, parsed.breaker, clockMs);
-            return new RerankResponseProcessor(tag, description, ignoreFailure, parsed, pool, System::nanoTime, threadContext);
+            return new RerankResponseProcessor(tag, description, ignoreFailure, parsed, pool, ubi, System::nanoTime,
+                threadContext);
         }
     }
 }

@@ -44,7 +44,7 @@ public class ShoprankPlugin extends Plugin implements SearchPlugin, SearchPipeli
     @Override
     public Map<String, Processor.Factory<SearchResponseProcessor>> getResponseProcessors(Parameters parameters) {
         return Map.of(RerankConfig.TYPE, new RerankResponseProcessor.Factory(
-            channels, System::currentTimeMillis, parameters.threadContext, parameters.env.configFile()));
+            channels, System::currentTimeMillis, parameters.threadContext, parameters.env.configFile(), parameters.client));
     }
 
     @Override
