@@ -25,9 +25,8 @@ def test_the_body_carries_the_settings_and_the_hybrid_fusion() -> None:
     assert response["targets"] == ["10.0.0.5:50051", "10.0.0.6:50051"]
     assert response["ubi"] == {"index": "ubi_queries", "application": settings.ubi_application}
     quiet = Settings(ubi_capture=False)
-    assert "ubi" not in rerank_pipeline_body(ASSETS, RerankPipeline.from_settings(quiet, "s", False), "min_max", 0.5)[
-        "response_processors"
-    ][0]["shoprank_rerank"]
+    quiet_body = rerank_pipeline_body(ASSETS, RerankPipeline.from_settings(quiet, "s", False), "min_max", 0.5)
+    assert "ubi" not in quiet_body["response_processors"][0]["shoprank_rerank"]
     assert response["deadline_ms"] == 250
     normalization = body["phase_results_processors"][0]["normalization-processor"]
     assert normalization["combination"]["parameters"]["weights"] == [0.7, 0.3]
