@@ -165,6 +165,28 @@ class EmbedProcessorTest {
     }
 
     @Test
+    void mismatchesDoNotOpenTheBreakerButOutagesDo() throws Exception {
+        EmbedRequestProcessor processor = (EmbedRequestProcessor) processor(Map.of("breaker", Map.of("failures", 2)));
+        sidecar.failWith = Status.FAILED_PRECONDITION.withDescription("another model");
+        for (int i = 0; i < 3; i++) {
+            assertThrows(OpenSearchStatusException.class,
+                () -> processor.processRequest(request(hybrid("mug"), null), new PipelineProcessingContext()));
+        }
+        assertEquals(List.of(CircuitBreaker.State.CLOSED), processor.pool.states()); // a healthy sidecar, a wrong index
+        sidecar.failWith = Status.UNAVAILABLE;
+        for (int i = 0; i < 2; i++) {
+            processor.processRequest(request(hybrid("mug"), null), new PipelineProcessingContext());
+        }
+        assertEquals(List.of(CircuitBreaker.State.OPEN), processor.pool.states());
+        PipelineProcessingContext context = new PipelineProcessingContext();
+        processor.processRequest(request(hybrid("mug"), null), context);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> state = (Map<String, Object>) context.getAttribute(EmbedRequestProcessor.STATE);
+        assertTrue(((String) state.get("fail_open_reason")).startsWith("circuit_open"), String.valueOf(state));
+        assertEquals(5, sidecar.requests.size()); // the open breaker made no call
+    }
+
+    @Test
     void aConfiguredModelVersionIsSentWithoutReadingTheIndex() throws Exception {
         processor(Map.of("model_version", "bi-pinned")).processRequest(request(hybrid("mug"), null), new PipelineProcessingContext());
         assertEquals("bi-pinned", sidecar.requests.get(0).getExpectedModelVersion());
