@@ -310,7 +310,7 @@ def embed_outcome_to_response(outcome: EmbedOutcome) -> pb.EmbedResponse:
             inference_ms=t.inference_ms,
             total_ms=t.total_ms,
             batches=1,
-            batch_pairs=int(outcome.vectors.shape[0]),
+            batch_pairs=t.batch_texts,  # texts in its model call, its own and other requests'
             tokens=t.tokens,
         ),
     )

@@ -18,7 +18,7 @@ from shoprank.limits import MAX_EMBED_TEXT_BYTES, MAX_EMBED_TEXTS
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
 from sidecar import metrics
-from sidecar.embed_service import EmbedGate, EmbedQuery, embed
+from sidecar.embed_service import EmbedGate, EmbedOutcome, EmbedQuery, embed
 from sidecar.errors import DeadlineExceededError, ModelMismatchError, OverloadedError
 from tests.sidecar_harness import running, settings_with
 
@@ -156,6 +156,55 @@ def test_a_request_whose_deadline_passes_in_the_queue_is_dropped_uncomputed() ->
     embedder.release.set()
     first.join()
     assert embedder.calls == 1  # the late request never reached the model
+
+
+class _CallRecorder:
+    """A bi-encoder stand-in that records each call's size and returns [first token id, row] per text;
+    its first call blocks until released."""
+
+    dim = 2
+    version = "fake-bi-2"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.call_sizes: list[int] = []
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return [[len(text)] for text in texts]
+
+    def encode_ids(self, ids: Sequence[Sequence[int]]) -> FloatArray:
+        self.call_sizes.append(len(ids))
+        if len(self.call_sizes) == 1:
+            self.release.wait(10)
+        return np.array([[float(row[0]), float(i)] for i, row in enumerate(ids)], dtype=np.float32)
+
+
+def test_requests_that_wait_together_share_one_model_call() -> None:
+    embedder = _CallRecorder()
+    gate = EmbedGate(max_queued_texts=100)
+    outcomes: dict[str, EmbedOutcome] = {}
+
+    def search(text: str) -> None:
+        outcomes[text] = embed(embedder, gate, EmbedQuery(texts=(text,)))
+
+    first = threading.Thread(target=search, args=("a",))
+    first.start()
+    while not embedder.call_sizes:
+        time.sleep(0.001)
+    others = [threading.Thread(target=search, args=(text,)) for text in ("bb", "ccc", "dddd")]
+    for thread in others:
+        thread.start()
+    while gate.waiting < 3:
+        time.sleep(0.001)
+    embedder.release.set()
+    for thread in [first, *others]:
+        thread.join()
+    assert embedder.call_sizes == [1, 3], "the three that waited went in one call"
+    for text in ("bb", "ccc", "dddd"):
+        assert outcomes[text].vectors.shape == (1, 2)
+        assert outcomes[text].vectors[0, 0] == len(text), "each request gets its own rows back"
+        assert outcomes[text].timings.batch_texts == 3
+    assert outcomes["a"].timings.batch_texts == 1
 
 
 def test_a_version_mismatch_is_refused_before_any_work() -> None:
