@@ -74,8 +74,10 @@ class EmbedderServicer:
                     raise NotReadyError(
                         "this sidecar has no bi-encoder: build it into its models dir (`shoprank models build`)"
                     )
-                self.gate.admit(max(1, count), deadline)  # RESOURCE_EXHAUSTED here costs no validation
-                admitted = max(1, count)
+                # RESOURCE_EXHAUSTED here costs no validation; an over-long list is validation's to refuse.
+                texts = min(max(1, count), self.limits.max_embed_texts)
+                self.gate.admit(texts, deadline)
+                admitted = texts
                 query = embed_request_to_domain(request, self.limits, deadline)
                 outcome = embed(embedder, self.gate, query)
             return embed_outcome_to_response(outcome)
