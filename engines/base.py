@@ -189,8 +189,19 @@ class IndexWriter(Protocol):
 
     name: str
 
-    def begin_version(self, dim: int) -> VersionBuilder:
-        """Start a new version, cleaning versions orphaned by killed runs; refuses a wrong vector dim."""
+    def begin_version(self, dim: int, bi_encoder_version: str | None = None) -> VersionBuilder:
+        """Start a new version, cleaning versions orphaned by killed runs; refuses a wrong vector dim.
+
+        `bi_encoder_version` (the model that makes the vectors) is recorded with the version.
+        """
+        ...
+
+    def bi_encoder_version(self) -> str | None:
+        """The bi-encoder version the live version's vectors were made with, or None (not recorded, none live).
+
+        Query vectors must come from the same model: the plugin's shoprank_embed reads it (OpenSearch:
+        the index mapping's `_meta.shoprank.bi_encoder_version`).
+        """
         ...
 
     def live_version(self) -> str | None:

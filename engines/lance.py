@@ -39,7 +39,13 @@ from engines.facet_counts import count_facets, facet_row
 from engines.fusion import min_max_fusion
 from engines.heap import bound_heap_growth, release_free_heap
 from engines.lance_query import FACET_COLUMNS, empty_facet_rows, facet_rows, filter_sql, in_list
-from engines.lance_schema import arrow_schema, product_from_row, to_arrow
+from engines.lance_schema import (
+    arrow_schema,
+    bi_encoder_version_of,
+    product_from_row,
+    to_arrow,
+    with_bi_encoder_version,
+)
 from engines.versions import AliasFile, AliasState, new_version_name
 from shoprank.arrays import FloatArray
 from shoprank.schema import VECTOR_DIM, Product
@@ -74,10 +80,13 @@ class LanceVersionBuilder:
     a table version). A later write of an id replaces the earlier one, buffered or written.
     """
 
-    def __init__(self, engine: LanceEngine, dim: int, lock: contextlib.ExitStack) -> None:
+    def __init__(
+        self, engine: LanceEngine, dim: int, lock: contextlib.ExitStack, bi_encoder_version: str | None = None
+    ) -> None:
         self.engine = engine
         self.version = new_version_name(engine.alias)
         self.dim = dim
+        self.schema = with_bi_encoder_version(arrow_schema(dim), bi_encoder_version)
         self._lock = lock
         self._table: Any = None
         self._written: set[str] = set()  # ids in the table
@@ -107,7 +116,7 @@ class LanceVersionBuilder:
             return
         data = pa.concat_tables(self._buffer)
         if self._table is None:
-            self._table = self.engine.db.create_table(self.version, data=data, schema=arrow_schema(self.dim))
+            self._table = self.engine.db.create_table(self.version, data=data.cast(self.schema), schema=self.schema)
         else:
             self._table.add(data)
         self._written.update(self._buffered)
@@ -131,7 +140,7 @@ class LanceVersionBuilder:
         try:
             self._flush()
             if self._table is None:
-                self._table = self.engine.db.create_table(self.version, schema=arrow_schema(self.dim))
+                self._table = self.engine.db.create_table(self.version, schema=self.schema)
             rows = len(self._written)
             self._written.clear()  # not needed any more: leave the memory to the index builds
             self.engine.build_indices(self._table, rows)
@@ -198,7 +207,7 @@ class LanceEngine:
         self._aliases.clean_temp_files()
         return orphans
 
-    def begin_version(self, dim: int) -> LanceVersionBuilder:
+    def begin_version(self, dim: int, bi_encoder_version: str | None = None) -> LanceVersionBuilder:
         """Start a new version; refuses a model whose vectors do not fit the index schema."""
         if dim != VECTOR_DIM:
             raise EngineError(
@@ -212,7 +221,13 @@ class LanceEngine:
         except BaseException:
             lock.close()
             raise
-        return LanceVersionBuilder(self, dim, lock)
+        return LanceVersionBuilder(self, dim, lock, bi_encoder_version)
+
+    def bi_encoder_version(self) -> str | None:
+        """The bi-encoder version in the live table's schema metadata (None before the first index)."""
+        if self._aliases.read().live is None:
+            return None
+        return bi_encoder_version_of(self._live_table().schema)
 
     def build_indices(self, table: Any, rows: int) -> None:
         """BM25 indices per text field, a scalar index on id, and an ANN index for large tables.

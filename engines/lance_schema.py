@@ -56,3 +56,20 @@ def product_from_row(row: dict[str, Any]) -> Product:
     fields = {name: row[name] for name in Product.model_fields if name in row}
     fields["category"] = list(fields.get("category") or [])
     return Product.model_construct(**fields)
+
+
+# Schema metadata key of the bi-encoder version a table's vectors were made with.
+BI_ENCODER_VERSION_KEY = b"shoprank.bi_encoder_version"
+
+
+def with_bi_encoder_version(schema: pa.Schema, version: str | None) -> pa.Schema:
+    """`schema` recording the bi-encoder version in its metadata (unchanged for None)."""
+    if version is None:
+        return schema
+    return schema.with_metadata({**(schema.metadata or {}), BI_ENCODER_VERSION_KEY: version.encode("utf-8")})
+
+
+def bi_encoder_version_of(schema: pa.Schema) -> str | None:
+    """The bi-encoder version recorded in a table's schema metadata, or None."""
+    value = (schema.metadata or {}).get(BI_ENCODER_VERSION_KEY)
+    return value.decode("utf-8") if value else None

@@ -34,6 +34,7 @@ from engines.opensearch_query import SOURCE_FIELDS, parse_facets, parse_hits, pr
 from engines.opensearch_versions import (
     BuilderMark,
     VersionState,
+    bi_encoder_version_from_meta,
     kept_alias,
     rollback_actions,
     swap_actions,
@@ -58,9 +59,12 @@ LOADING_SETTINGS = {"refresh_interval": "-1", "number_of_replicas": 0, "auto_exp
 class OpenSearchVersionBuilder:
     """One new physical index being filled; see `engines.base.VersionBuilder`."""
 
-    def __init__(self, engine: OpenSearchEngine, version: str, template: dict[str, Any]) -> None:
+    def __init__(
+        self, engine: OpenSearchEngine, version: str, template: dict[str, Any], bi_encoder_version: str | None = None
+    ) -> None:
         self.engine = engine
         self.version = version
+        self.bi_encoder_version = bi_encoder_version
         self._template = template
         self._written: set[str] = set()
         self._last_heartbeat = time.monotonic()
@@ -91,7 +95,8 @@ class OpenSearchVersionBuilder:
             return
         self.engine.call(
             lambda c: c.indices.put_mapping(
-                index=self.version, body={"_meta": BuilderMark.here().as_meta(self.engine.alias)}
+                index=self.version,
+                body={"_meta": BuilderMark.here().as_meta(self.engine.alias, self.bi_encoder_version)},
             )
         )
         self._last_heartbeat = time.monotonic()
@@ -232,6 +237,14 @@ class OpenSearchEngine:
         """Complete versions kept, live first."""
         return self.state().kept
 
+    def bi_encoder_version(self) -> str | None:
+        """The bi-encoder version in the live index's mapping `_meta` (None before the first index)."""
+        live = self.live_version()
+        if live is None:
+            return None
+        mappings = self.call(lambda c: c.indices.get_mapping(index=live))
+        return bi_encoder_version_from_meta(((mappings.get(live) or {}).get("mappings") or {}).get("_meta"))
+
     def drop_indices(self, names: Sequence[str]) -> None:
         """Delete physical indices (missing ones are fine); failures are logged, not raised."""
         if not names:
@@ -280,7 +293,7 @@ class OpenSearchEngine:
                 return int(vector["dimension"])
         return None
 
-    def begin_version(self, dim: int) -> OpenSearchVersionBuilder:
+    def begin_version(self, dim: int, bi_encoder_version: str | None = None) -> OpenSearchVersionBuilder:
         """Create the next physical index; refuses a model whose vectors do not fit the template."""
         template = self._cluster_template()
         template_dim = template_vector_dim(template)
@@ -294,7 +307,7 @@ class OpenSearchEngine:
         version = new_version_name(self.alias)
         body = {
             "settings": {"index": LOADING_SETTINGS},
-            "mappings": {"_meta": BuilderMark.here().as_meta(self.alias)},
+            "mappings": {"_meta": BuilderMark.here().as_meta(self.alias, bi_encoder_version)},
         }
         self.call(lambda c: c.indices.create(index=version, body=body))
         created_dim = self._index_dim(version)
@@ -305,7 +318,7 @@ class OpenSearchEngine:
                 f"another index template matching '{self.alias}-*' takes precedence: remove it or rename the alias"
             )
         log.info("building %s behind alias %s", version, self.alias)
-        return OpenSearchVersionBuilder(self, version, template)
+        return OpenSearchVersionBuilder(self, version, template, bi_encoder_version)
 
     def swap_to(self, version: str) -> None:
         """Make `version` live in one atomic `_aliases` request; prune beyond keep_versions."""

@@ -1,4 +1,5 @@
 """The `shoprank` search pipeline of the shoprank OpenSearch plugin (opensearch/plugin): its
+`shoprank_embed` processor fills knn clauses from the query text (the sidecar's Embed) and its
 `shoprank_rerank` processors send OpenSearch's own hits to the sidecar, so a shop's existing
 `_search` requests come back reranked and diversified. Installed by
 `shoprank opensearch setup --rerank-pipeline [NAME] [--default-pipeline]`.
@@ -20,10 +21,12 @@ from opensearchpy import OpenSearch
 from engines.base import EngineError
 from engines.opensearch_assets import _read_json, pipeline_body
 from shoprank.settings import HybridTechnique, Settings
+from shoprank.ubi_log import QUERIES
 
 RERANK_PIPELINE_FILE = "search-pipelines/shoprank-rerank.json"
 DEFAULT_RERANK_PIPELINE = "shoprank"
 PROCESSOR = "shoprank_rerank"
+EMBED_PROCESSOR = "shoprank_embed"
 # The index setting that makes a pipeline the default of every search on the index.
 DEFAULT_PIPELINE_SETTING = "index.search.default_pipeline"
 
@@ -37,6 +40,8 @@ class RerankPipeline:
     deadline_ms: int
     window: int
     as_default: bool = False
+    embed_deadline_ms: int = 200
+    ubi_application: str | None = None  # None: the plugin writes no UBI query records
 
     @classmethod
     def from_settings(
@@ -49,7 +54,15 @@ class RerankPipeline:
         bad = [t for t in listed if not re.fullmatch(r"[^\s/:]+:[0-9]{1,5}", t)]
         if bad:
             raise EngineError(f"rerank targets {bad} are not host:port, e.g. 10.0.0.5:50051")
-        return cls(name, listed, settings.sidecar_deadline_ms, settings.rerank_window, as_default)
+        return cls(
+            name,
+            listed,
+            settings.sidecar_deadline_ms,
+            settings.rerank_window,
+            as_default,
+            settings.embed_deadline_ms,
+            settings.ubi_application if settings.ubi_capture else None,
+        )
 
 
 def rerank_pipeline_body(
@@ -60,11 +73,18 @@ def rerank_pipeline_body(
     try:
         (request,) = [p[PROCESSOR] for p in body["request_processors"] if PROCESSOR in p]
         (response,) = [p[PROCESSOR] for p in body["response_processors"] if PROCESSOR in p]
+        (embed,) = [p[EMBED_PROCESSOR] for p in body["request_processors"] if EMBED_PROCESSOR in p]
     except (KeyError, ValueError) as exc:
         raise EngineError(
-            f"{assets / RERANK_PIPELINE_FILE}: needs one {PROCESSOR} request and response processor"
+            f"{assets / RERANK_PIPELINE_FILE}: needs one {PROCESSOR} request and response processor "
+            f"and one {EMBED_PROCESSOR} request processor"
         ) from exc
     request["window"] = pipeline.window
+    embed["targets"] = list(pipeline.targets)
+    embed["deadline_ms"] = pipeline.embed_deadline_ms
+    if pipeline.ubi_application is not None:
+        # The plugin writes each served page's UBI query record to the node's ubi_queries index.
+        response["ubi"] = {"index": QUERIES, "application": pipeline.ubi_application}
     response["targets"] = list(pipeline.targets)
     response["deadline_ms"] = pipeline.deadline_ms
     body["phase_results_processors"] = pipeline_body(assets, technique, knn_weight).get("phase_results_processors", [])

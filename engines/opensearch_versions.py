@@ -34,6 +34,20 @@ def version_pattern(alias: str) -> re.Pattern[str]:
     return re.compile(re.escape(alias) + r"-\d{8}t\d{12}-[0-9a-f]{4}")
 
 
+# Key under the mapping's `_meta.shoprank` of the bi-encoder version the index's vectors were made
+# with; the plugin's shoprank_embed reads the same key (EmbedConfig.java).
+BI_ENCODER_VERSION_META = "bi_encoder_version"
+
+
+def bi_encoder_version_from_meta(meta: Any) -> str | None:
+    """The bi-encoder version in a mapping `_meta`, or None when absent or unreadable."""
+    try:
+        value = meta["shoprank"][BI_ENCODER_VERSION_META]
+    except (KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 @dataclass(frozen=True)
 class BuilderMark:
     """Who is filling an unfinished index, and when it last said so."""
@@ -47,11 +61,16 @@ class BuilderMark:
         """A mark for this process, now."""
         return cls(socket.gethostname(), os.getpid(), time.time())
 
-    def as_meta(self, alias: str) -> dict[str, Any]:
-        """The mapping `_meta` that records it."""
-        return {
-            "shoprank": {"alias": alias, "builder": {"host": self.host, "pid": self.pid, "heartbeat": self.heartbeat}}
+    def as_meta(self, alias: str, bi_encoder_version: str | None = None) -> dict[str, Any]:
+        """The mapping `_meta` that records it (and the bi-encoder the vectors come from: a put_mapping
+        replaces the whole `_meta`, so every write of it carries both)."""
+        shoprank: dict[str, Any] = {
+            "alias": alias,
+            "builder": {"host": self.host, "pid": self.pid, "heartbeat": self.heartbeat},
         }
+        if bi_encoder_version is not None:
+            shoprank[BI_ENCODER_VERSION_META] = bi_encoder_version
+        return {"shoprank": shoprank}
 
     @classmethod
     def from_meta(cls, meta: Any) -> BuilderMark | None:

@@ -106,7 +106,8 @@ class OpenSearchSink:
         self.client = client
         self._ready: set[str] = set()
 
-    def _ensure(self, table: str) -> None:
+    def ensure(self, table: str) -> None:
+        """Create the table's index with UBI's mapping unless it exists (setup calls it for the plugin's records)."""
         if table in self._ready:
             return
         try:
@@ -118,7 +119,7 @@ class OpenSearchSink:
 
     def write(self, table: str, records: Sequence[Mapping[str, Any]]) -> None:
         """Bulk-index records; raises when OpenSearch refuses any."""
-        self._ensure(table)
+        self.ensure(table)
         lines: list[Any] = []
         for record in records:
             doc_id = record["query_id"] if table == QUERIES else record["event_attributes"]["event_id"]

@@ -52,6 +52,10 @@ class DimensionMismatchError(EngineError):
     """The bi-encoder's vectors do not fit the index; refused before anything is written."""
 
 
+class BiEncoderMismatchError(EngineError):
+    """An incremental run's bi-encoder is not the one the live version was built with."""
+
+
 class IndexAbortedError(EngineError):
     """The run was refused before the swap; the live version is unchanged. Carries the report."""
 
@@ -161,6 +165,10 @@ class Indexer:
         self.engine = engine
         self.intent_dir = intent_dir
         self.encoder = encoder
+        # Recorded with each version (engines.base.IndexWriter.bi_encoder_version); test and benchmark
+        # encoders carry no version.
+        version = getattr(encoder, "version", None)
+        self.encoder_version = version if isinstance(version, str) else None
         self.dead_letter = dead_letter
         self.mapping = mapping or FieldMapping()
         self.batch_size = batch_size
@@ -324,7 +332,7 @@ class Indexer:
         report = self._new_report("full", source)
         started = time.perf_counter()
         rows = read_catalogue(source, fmt)  # a missing file or unknown format fails before a version exists
-        builder = self.engine.begin_version(self.encoder.dim)
+        builder = self.engine.begin_version(self.encoder.dim, self.encoder_version)
         stored: set[str] = set()
         # The intent model learns from the vectors embedded here: no second pass over the index.
         # A product a later row of the same file replaces or deletes stays counted (rare in a full file).
@@ -372,6 +380,13 @@ class Indexer:
         if report.version is None:
             raise NoLiveIndexError("there is no live index to change yet; run a full `shoprank index --catalogue PATH`")
         self.check_encoder()
+        live_model = self.engine.bi_encoder_version()
+        if live_model is not None and self.encoder_version is not None and live_model != self.encoder_version:
+            raise BiEncoderMismatchError(
+                f"the live index {report.version} was built with bi-encoder {live_model!r}, this run embeds with "
+                f"{self.encoder_version!r}: mixed vectors would not be comparable; run a full `shoprank index "
+                "--catalogue PATH` with this model instead"
+            )
         started = time.perf_counter()
         stored: set[str] = set()
 

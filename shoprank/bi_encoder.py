@@ -62,10 +62,13 @@ class BiEncoder:
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
         """Embed texts; returns an (n, dim) float32 array of unit vectors in input order."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
+        return self.encode_ids(self.token_ids(texts))
+
+    def encode_ids(self, ids: Sequence[Sequence[int]]) -> FloatArray:
+        """Embed texts already tokenized by `token_ids` (the sidecar times the two steps apart)."""
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        if not ids:
             return out
-        ids = self.token_ids(texts)
         for batch in plan_batches([len(s) for s in ids], self._token_budget, self._max_batch):
             input_ids, mask = pad_batch([ids[i] for i in batch])
             feed = {"input_ids": input_ids, "attention_mask": mask}

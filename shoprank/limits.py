@@ -18,6 +18,10 @@ MAX_QUERY_BYTES = 1024
 MAX_EMBEDDING_DIM = 4096
 MAX_CANDIDATES = 1000
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+# One Embed request: texts per call, and bytes per text (a shop-box query, or a product's bi-encoder
+# text; the tokenizer truncates to the model's max length, this bounds the tokenizing work).
+MAX_EMBED_TEXTS = 256
+MAX_EMBED_TEXT_BYTES = 8 * 1024
 
 
 def utf8_size(text: str) -> int:

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Sidecar (client side)
     sidecar: str = Field("127.0.0.1:50051", description="sidecar address the front door calls")
     sidecar_deadline_ms: int = Field(3000, ge=10, description="deadline for one Rerank call; fail-open after")
+    embed_deadline_ms: int = Field(
+        200, ge=1, description="deadline of the plugin's Embed call (shoprank_embed in `opensearch setup`'s pipeline)"
+    )
 
     # Sidecar (server side)
     listen: str = Field("127.0.0.1:50051", description="address the sidecar binds")
@@ -192,6 +195,11 @@ class Settings(BaseSettings):
     )
     queue_max_pairs: int = Field(
         2000, ge=1, description="most pairs waiting for the model; beyond it requests get RESOURCE_EXHAUSTED"
+    )
+    embed_queue_max_texts: int = Field(
+        512,
+        ge=1,
+        description="most texts waiting for the bi-encoder (Embed); beyond it requests get RESOURCE_EXHAUSTED",
     )
     score_cache_entries: int = Field(
         50_000, ge=0, description="LRU cache of (model, template, query, product) scores; 0 turns it off"

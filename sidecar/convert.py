@@ -19,6 +19,7 @@ from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar.diversify import DiversityParamError, DiversityParams, Facet, Method
 from sidecar.domain import Admission, Candidate, CandidateProduct, RerankOutcome, RerankQuery
+from sidecar.embed_service import EmbedOutcome, EmbedQuery
 from sidecar.errors import InvalidRequestError
 
 METHODS: dict[int, Method | None] = {
@@ -47,6 +48,8 @@ class RequestLimits:
     max_category_levels: int = product_limits.MAX_CATEGORY_LEVELS
     max_embedding_dim: int = product_limits.MAX_EMBEDDING_DIM
     max_request_bytes: int = product_limits.MAX_REQUEST_BYTES  # checked on the raw bytes by the servicer
+    max_embed_texts: int = product_limits.MAX_EMBED_TEXTS
+    max_embed_text_bytes: int = product_limits.MAX_EMBED_TEXT_BYTES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RequestLimits:
@@ -258,4 +261,59 @@ def outcome_to_response(outcome: RerankOutcome) -> pb.RerankResponse:
                     reason=e.reason,
                 )
             )
+    return response
+
+
+def parse_embed_request(data: bytes, limits: RequestLimits) -> pb.EmbedRequest:
+    """Parse raw Embed request bytes; oversized or undecodable input names the field "request"."""
+    check_request_size(data, limits)
+    request = pb.EmbedRequest()
+    try:
+        request.ParseFromString(data)
+    except DecodeError as error:
+        raise InvalidRequestError("request", f"is not a valid shoprank.v1.EmbedRequest ({error})") from error
+    return request
+
+
+def embed_request_to_domain(request: pb.EmbedRequest, limits: RequestLimits, deadline: float | None) -> EmbedQuery:
+    """Validate an EmbedRequest (each bad text named by its index) and turn it into an EmbedQuery."""
+    count = len(request.texts)
+    if count == 0:
+        raise InvalidRequestError("texts", "must not be empty: send at least one text to embed")
+    if count > limits.max_embed_texts:
+        raise InvalidRequestError(
+            "texts", f"has {count} entries, more than the limit of {limits.max_embed_texts}; send several requests"
+        )
+    for index, text in enumerate(request.texts):
+        if not text.strip():
+            raise InvalidRequestError(f"texts[{index}]", "must not be blank")
+        size = len(text.encode("utf-8"))
+        if size > limits.max_embed_text_bytes:
+            raise InvalidRequestError(f"texts[{index}]", f"is {size} bytes, more than {limits.max_embed_text_bytes}")
+    expected = None
+    if request.HasField("expected_model_version"):
+        expected = request.expected_model_version.strip()
+        if not expected:
+            raise InvalidRequestError("expected_model_version", "must not be blank when set (leave it unset for any)")
+    return EmbedQuery(texts=tuple(request.texts), expected_model_version=expected, deadline=deadline)
+
+
+def embed_outcome_to_response(outcome: EmbedOutcome) -> pb.EmbedResponse:
+    """An EmbedOutcome as the wire response."""
+    t = outcome.timings
+    response = pb.EmbedResponse(
+        model_version=outcome.model_version,
+        dimension=int(outcome.vectors.shape[1]),
+        timings=pb.StageTimings(
+            tokenize_ms=t.tokenize_ms,
+            queue_ms=t.queue_ms,
+            inference_ms=t.inference_ms,
+            total_ms=t.total_ms,
+            batches=1,
+            batch_pairs=t.batch_texts,  # texts in its model call, its own and other requests'
+            tokens=t.tokens,
+        ),
+    )
+    for row in outcome.vectors:
+        response.vectors.add().values.extend(row.tolist())
     return response

@@ -36,6 +36,10 @@ class NotReadyError(SidecarError):
     """No model is loaded and warmed yet, or the sidecar is stopping."""
 
 
+class ModelMismatchError(SidecarError):
+    """The caller expects another model version than the one serving (its index was built with another)."""
+
+
 class InferenceError(SidecarError):
     """The model failed on a batch (the sidecar keeps serving; the log has the cause)."""
 
@@ -46,6 +50,7 @@ STATUS_CODES: dict[type[SidecarError], grpc.StatusCode] = {
     DeadlineExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
     NotReadyError: grpc.StatusCode.UNAVAILABLE,
     InferenceError: grpc.StatusCode.INTERNAL,
+    ModelMismatchError: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 

@@ -57,6 +57,17 @@ BATCH_TOKENS = Histogram(
     buckets=(128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536),
     registry=REGISTRY,
 )
+EMBED_REQUESTS = Counter(
+    "shoprank_sidecar_embed_requests", "Embed requests answered, by gRPC status", ["status"], registry=REGISTRY
+)
+EMBED_SECONDS = Histogram(
+    "shoprank_sidecar_embed_seconds",
+    "Embed handling time inside the sidecar, by gRPC status",
+    ["status"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+EMBED_TEXTS = Counter("shoprank_sidecar_embed_texts", "Texts embedded by the bi-encoder (Embed)", registry=REGISTRY)
 QUEUED_PAIRS = Gauge("shoprank_sidecar_queued_pairs", "Pairs waiting for the model", registry=REGISTRY)
 SHED = Counter(
     "shoprank_sidecar_shed_requests",

@@ -1,4 +1,4 @@
-"""Building and running the sidecar's gRPC server: Reranker, health, reflection, TLS, reload, drain.
+"""Building and running the sidecar's gRPC server: Reranker, Embedder, health, reflection, TLS, reload, drain.
 
 `start_sidecar` builds everything in-process (tests use port 0); `run_sidecar` is the process:
 it adds the metrics/admin HTTP endpoint and signals (SIGTERM/SIGINT drain, SIGHUP reload).
@@ -26,6 +26,8 @@ from shoprank.settings import Settings
 from sidecar.blas_threads import use_one_blas_thread
 from sidecar.convert import RequestDefaults, RequestLimits
 from sidecar.diversify import DiversityParams
+from sidecar.embed_service import EmbedGate
+from sidecar.embed_servicer import EMBED_SERVICE_NAME, EmbedderServicer
 from sidecar.model_loading import load_service
 from sidecar.ops_http import OpsEndpoint
 from sidecar.ready_file import write_ready_file
@@ -72,6 +74,7 @@ class Sidecar:
     health: health.HealthServicer
     reloader: ModelReloader
     servicer: RerankerServicer
+    embedder: EmbedderServicer
 
     def reload(self) -> ReloadResult:
         """Hot-reload the model (refused models leave the old one serving)."""
@@ -88,7 +91,7 @@ class Sidecar:
         started = time.monotonic()
         in_flight = self.servicer.in_flight
         stopped = self.server.stop(grace_seconds)
-        cut_off = self.servicer.drain(grace_seconds)
+        cut_off = self.servicer.drain(grace_seconds) + self.embedder.drain(grace_seconds)
         stopped.wait()
         self.slot.close()
         log.info(
@@ -102,7 +105,7 @@ class Sidecar:
 
 
 def _set_health(servicer: health.HealthServicer, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
-    for name in ("", SERVICE_NAME):
+    for name in ("", SERVICE_NAME, EMBED_SERVICE_NAME):
         servicer.set(name, status)
 
 
@@ -133,9 +136,12 @@ def start_sidecar(
         maximum_concurrent_rpcs=HANDLER_THREADS + EXTRA_CONCURRENT_RPCS,
     )
     servicer = RerankerServicer(slot, RequestLimits.from_settings(settings), defaults_from(settings))
-    server.add_generic_rpc_handlers((servicer.handler(),))
+    embedder = EmbedderServicer(slot, servicer.limits, EmbedGate(settings.embed_queue_max_texts))
+    server.add_generic_rpc_handlers((servicer.handler(), embedder.handler()))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, EMBED_SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
     _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
     address = parse_listen(settings.listen)
     try:
@@ -152,7 +158,13 @@ def start_sidecar(
         )
     server.start()
     reloader = ModelReloader(settings, slot, loader)
-    reloader.on_loaded = lambda _service: _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
+
+    def on_loaded(service: RerankService) -> None:
+        _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
+        if service.embedder is None:  # Embed answers UNAVAILABLE without a bi-encoder: say so in health too
+            health_servicer.set(EMBED_SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    reloader.on_loaded = on_loaded
 
     def load() -> None:
         result = reloader.reload()
@@ -165,7 +177,7 @@ def start_sidecar(
         threading.Thread(target=load, name="model-load", daemon=True).start()
     else:
         load()
-    return Sidecar(server, port, slot, health_servicer, reloader, servicer)
+    return Sidecar(server, port, slot, health_servicer, reloader, servicer, embedder)
 
 
 def create_server(

@@ -238,7 +238,10 @@ def test_setup_installs_the_rerank_pipeline_as_the_index_default_and_hybrid_runs
         assert report["rerank_pipeline"] == name
         assert report["default_pipeline"] == name
         stored = indexed.client.search_pipeline.get(id=name)[name]
-        assert stored["request_processors"] == [{"shoprank_rerank": {"window": 20}}]
+        assert stored["request_processors"] == [
+            {"shoprank_embed": {"targets": [f"127.0.0.1:{sidecar.port}"], "deadline_ms": 200}},
+            {"shoprank_rerank": {"window": 20}},
+        ]
         template = indexed.client.indices.get_index_template(name=report["index_template"])["index_templates"][0]
         assert template["index_template"]["template"]["settings"]["index"]["search"]["default_pipeline"] == name
         # A shop's plain _search, naming no pipeline, is reranked by the index default.

@@ -139,7 +139,13 @@ def test_the_installed_zip_reranks_under_the_security_manager(
         body = {
             "request_processors": [{"shoprank_rerank": {"window": 20}}],
             "response_processors": [
-                {"shoprank_rerank": {"targets": [f"127.0.0.1:{sidecar.port}"], "deadline_ms": 5000}}
+                {
+                    "shoprank_rerank": {
+                        "targets": [f"127.0.0.1:{sidecar.port}"],
+                        "deadline_ms": 5000,
+                        "ubi": {"index": "ubi_queries"},
+                    }
+                }
             ],
         }
         client.transport.perform_request("PUT", "/_search/pipeline/shoprank", body=body)
@@ -149,6 +155,13 @@ def test_the_installed_zip_reranks_under_the_security_manager(
         ext = reranked["ext"]["shoprank"]
         assert ext["reranked"] is True, ext["fail_open_reason"]
         assert ext["window"] == 20
+        # The UBI query record is written by the plugin's own client call, under the security manager too.
+        deadline = time.monotonic() + 30
+        while not client.exists(index="ubi_queries", id=ext["query_id"]):
+            assert time.monotonic() < deadline, "the UBI query record did not land"
+            time.sleep(0.2)
+        record = client.get(index="ubi_queries", id=ext["query_id"])["_source"]
+        assert record["query_response_hit_ids"] == [h["_id"] for h in reranked["hits"]["hits"]]
     finally:
         sidecar.shutdown(0)
     down = client.search(index="products", body=query, params={"search_pipeline": "shoprank"})

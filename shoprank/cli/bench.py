@@ -22,6 +22,7 @@ BENCHMARKS = {
     "diversify": "latency of the diversity step per method for a rerank window, beside the relevance-only sort",
     "index": "indexing docs/s end to end beside raw bi-encoder embedding, peak RSS, on ESCI and a generated catalogue",
     "frontdoor": "loopback load test of the front door: p50/p99 and req/s per concurrency, first stage vs reranked",
+    "pipeline": "OpenSearch _search p50/p99, req/s without and with the plugin (window 100, 30) beside the front door",
     "rerank": "sidecar over gRPC vs a PyTorch fp32 baseline on ESCI windows: p50/p95/p99, pairs/s, NDCG@10",
 }
 

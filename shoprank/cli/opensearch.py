@@ -117,6 +117,13 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
             rerank=rerank,
             technique=settings.opensearch_hybrid_technique,
         )
+        if rerank is not None and rerank.ubi_application is not None:
+            from frontdoor.ubi_capture import OpenSearchSink
+            from shoprank.ubi_log import EVENTS, QUERIES
+
+            sink = OpenSearchSink(client)  # the plugin writes ubi_queries; events come from the shop's front-end
+            for table in (QUERIES, EVENTS):
+                sink.ensure(table)
     except (TransportError, SerializationError) as exc:  # refused, unreachable, or not OpenSearch's JSON
         error = engine_error(exc, settings.opensearch_url)
         if rerank is not None and isinstance(exc, TransportError) and "shoprank_rerank" in str(exc.info):

@@ -98,3 +98,81 @@ class Reranker:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class EmbedderStub:
+    """Embeds texts (shop-box queries) with the bi-encoder the catalogue's vectors were made with, so a
+    caller that holds only text (the OpenSearch plugin's shoprank_embed) can fill a knn clause.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Embed = channel.unary_unary(
+                '/shoprank.v1.Embedder/Embed',
+                request_serializer=shoprank_dot_v1_dot_rerank__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=shoprank_dot_v1_dot_rerank__pb2.EmbedResponse.FromString,
+                _registered_method=True)
+
+
+class EmbedderServicer:
+    """Embeds texts (shop-box queries) with the bi-encoder the catalogue's vectors were made with, so a
+    caller that holds only text (the OpenSearch plugin's shoprank_embed) can fill a knn clause.
+    """
+
+    def Embed(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_EmbedderServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=shoprank_dot_v1_dot_rerank__pb2.EmbedRequest.FromString,
+                    response_serializer=shoprank_dot_v1_dot_rerank__pb2.EmbedResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'shoprank.v1.Embedder', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('shoprank.v1.Embedder', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Embedder:
+    """Embeds texts (shop-box queries) with the bi-encoder the catalogue's vectors were made with, so a
+    caller that holds only text (the OpenSearch plugin's shoprank_embed) can fill a knn clause.
+    """
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoprank.v1.Embedder/Embed',
+            shoprank_dot_v1_dot_rerank__pb2.EmbedRequest.SerializeToString,
+            shoprank_dot_v1_dot_rerank__pb2.EmbedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -53,3 +53,37 @@ class RerankerServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_rerank_pb2.RerankResponse, _abc.Awaitable[_rerank_pb2.RerankResponse]]: ...
 
 def add_RerankerServicer_to_server(servicer: RerankerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class EmbedderStub:
+    """Embeds texts (shop-box queries) with the bi-encoder the catalogue's vectors were made with, so a
+    caller that holds only text (the OpenSearch plugin's shoprank_embed) can fill a knn clause.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> EmbedderAsyncStub: ...
+    Embed: _grpc.UnaryUnaryMultiCallable[_rerank_pb2.EmbedRequest, _rerank_pb2.EmbedResponse]
+
+@_typing.type_check_only
+class EmbedderAsyncStub(EmbedderStub):
+    """Embeds texts (shop-box queries) with the bi-encoder the catalogue's vectors were made with, so a
+    caller that holds only text (the OpenSearch plugin's shoprank_embed) can fill a knn clause.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Embed: _aio.UnaryUnaryMultiCallable[_rerank_pb2.EmbedRequest, _rerank_pb2.EmbedResponse]  # type: ignore[assignment]
+
+class EmbedderServicer(metaclass=_abc_1.ABCMeta):
+    """Embeds texts (shop-box queries) with the bi-encoder the catalogue's vectors were made with, so a
+    caller that holds only text (the OpenSearch plugin's shoprank_embed) can fill a knn clause.
+    """
+
+    @_abc_1.abstractmethod
+    def Embed(
+        self,
+        request: _rerank_pb2.EmbedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rerank_pb2.EmbedResponse, _abc.Awaitable[_rerank_pb2.EmbedResponse]]: ...
+
+def add_EmbedderServicer_to_server(servicer: EmbedderServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -186,6 +186,40 @@ def test_the_indexer_dead_letters_bad_rows_and_indexes_the_rest(harness: EngineH
     assert live_ids(engine) == {row[0] for row in CATALOGUE}
 
 
+def test_each_version_records_the_bi_encoder_its_vectors_came_from(harness: EngineHarness) -> None:
+    engine = harness.open()
+    assert engine.bi_encoder_version() is None
+    first = engine.begin_version(VECTOR_DIM, "minilm-aaaa")
+    assert first.write(products(), vectors()) == []
+    first.commit()
+    assert engine.bi_encoder_version() == "minilm-aaaa"
+    engine.upsert(products("more-")[:1], vectors(1))
+    assert engine.bi_encoder_version() == "minilm-aaaa"  # incremental changes keep the version's model
+    second = engine.begin_version(VECTOR_DIM, "minilm-bbbb")
+    assert second.write(products(), vectors()) == []
+    second.commit()
+    assert engine.bi_encoder_version() == "minilm-bbbb"
+    engine.rollback()
+    assert engine.bi_encoder_version() == "minilm-aaaa"
+
+
+class _OtherModel(HashedEncoder):
+    version = "hashed-words-other"
+
+
+def test_the_indexer_records_its_model_and_refuses_an_incremental_run_with_another(
+    harness: EngineHarness, tmp_path: Path
+) -> None:
+    engine = harness.open()
+    catalogue = tmp_path / "catalogue.jsonl"
+    catalogue.write_text("".join(json.dumps(p.model_dump(exclude_none=True)) + "\n" for p in products()))
+    Indexer(engine, HashedEncoder(), DeadLetter(None)).full(catalogue)
+    assert engine.bi_encoder_version() == HashedEncoder.version
+    with pytest.raises(EngineError, match=r"built with bi-encoder 'hashed-words-384'.*full `shoprank index"):
+        Indexer(engine, _OtherModel(), DeadLetter(None)).incremental(catalogue)
+    Indexer(engine, HashedEncoder(), DeadLetter(None)).incremental(catalogue)  # the same model may change it
+
+
 # ---- read side: engines that rank --------------------------------------------------------------
 
 

@@ -76,7 +76,7 @@ final class Channels implements Closeable {
             }
             return builder.build();
         } catch (IOException e) {
-            throw new IllegalArgumentException("[shoprank_rerank] tls: cannot read the PEM files: " + e.getMessage(), e);
+            throw new IllegalArgumentException("[shoprank] tls: cannot read the PEM files: " + e.getMessage(), e);
         }
     }
 

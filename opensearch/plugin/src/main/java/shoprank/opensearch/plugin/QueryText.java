@@ -31,13 +31,17 @@ final class QueryText {
             return null;
         }
         try {
-            XContentBuilder builder = JsonXContent.contentBuilder();
-            query.toXContent(builder, ToXContent.EMPTY_PARAMS);
-            Map<String, Object> map = XContentHelper.convertToMap(BytesReference.bytes(builder), false, XContentType.JSON).v2();
-            return find(map);
+            return find(toMap(query));
         } catch (IOException e) {
             return null;
         }
+    }
+
+    /** A query in its JSON form, as nested maps and lists (ordered as written). */
+    static Map<String, Object> toMap(QueryBuilder query) throws IOException {
+        XContentBuilder builder = JsonXContent.contentBuilder();
+        query.toXContent(builder, ToXContent.EMPTY_PARAMS);
+        return XContentHelper.convertToMap(BytesReference.bytes(builder), true, XContentType.JSON).v2();
     }
 
     /** Depth-first search of a parsed query for its text. */

@@ -11,19 +11,29 @@ import org.opensearch.search.builder.SearchSourceBuilder;
 /**
  * A request's {@code ext.shoprank}: {@code query_text} (the text to rerank for, else the query's
  * match/multi_match text), {@code rerank} (false: first-stage order), {@code method}
- * (none|mmr|xquad|dpp), {@code strength} in [0, 1] and {@code explain}.
+ * (none|mmr|xquad|dpp), {@code strength} in [0, 1], {@code explain}, and for UBI {@code query_id}
+ * (the client's own id of this search; default a new UUID) and {@code client_id} (a pseudonymous
+ * id of the shopper's browser or app), each at most 100 characters as UBI 1.3.0 says.
  */
 final class RequestOverrides {
-    static final Set<String> KEYS = Set.of("query_text", "rerank", "method", "strength", "explain");
-    static final RequestOverrides NONE = new RequestOverrides(null, true, null, null, false);
+    static final Set<String> KEYS = Set.of("query_text", "rerank", "method", "strength", "explain", "query_id",
+        "client_id");
+    static final RequestOverrides NONE = new RequestOverrides(null, true, null, null, false, null, null);
+    /** UBI 1.3.0's maxLength of query_id and client_id. */
+    static final int UBI_ID_CHARS = 100;
 
     final String queryText;
     final boolean rerank;
     final String method;
     final Float strength;
     final boolean explain;
+    final String queryId;
+    final String clientId;
 
-    RequestOverrides(String queryText, boolean rerank, String method, Float strength, boolean explain) {
+    RequestOverrides(String queryText, boolean rerank, String method, Float strength, boolean explain, String queryId,
+                     String clientId) {
+        this.queryId = queryId;
+        this.clientId = clientId;
         this.queryText = queryText;
         this.rerank = rerank;
         this.method = method;
@@ -55,7 +65,20 @@ final class RequestOverrides {
         }
         Float strength = config.unitInterval("strength");
         boolean explain = config.bool("explain", false);
+        String queryId = ubiId(config, "query_id");
+        String clientId = ubiId(config, "client_id");
+        if (clientId != null && clientId.contains("@")) {
+            throw config.error("client_id", "looks like an e-mail address; send a pseudonymous id (e.g. a random UUID)");
+        }
         config.rejectUnknown(KEYS);
-        return new RequestOverrides(text, rerank, method, strength, explain);
+        return new RequestOverrides(text, rerank, method, strength, explain, queryId, clientId);
+    }
+
+    private static String ubiId(Config config, String key) {
+        String value = config.string(key, null);
+        if (value != null && (value.isBlank() || value.length() > UBI_ID_CHARS)) {
+            throw config.error(key, "must be 1 to " + UBI_ID_CHARS + " characters (UBI's limit), got " + value.length());
+        }
+        return value;
     }
 }

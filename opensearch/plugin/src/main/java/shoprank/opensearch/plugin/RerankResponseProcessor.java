@@ -6,6 +6,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -46,14 +47,28 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
 
     final RerankConfig config;
     final SidecarPool pool;
+    final UbiQueries ubi; // null: no UBI records
     private final LongSupplier clockNanos;
     private final ThreadContext threadContext;
 
+    /** What one search carries to its answer: its UBI ids, its text and what shoprank_embed did. */
+    static final class Trace {
+        final Object embed;
+        String queryId = UUID.randomUUID().toString();
+        String clientId;
+        String text;
+
+        Trace(Object embed) {
+            this.embed = embed;
+        }
+    }
+
     RerankResponseProcessor(String tag, String description, boolean ignoreFailure, RerankConfig config, SidecarPool pool,
-                            LongSupplier clockNanos, ThreadContext threadContext) {
+                            UbiQueries ubi, LongSupplier clockNanos, ThreadContext threadContext) {
         super(tag, description, ignoreFailure);
         this.config = config;
         this.pool = pool;
+        this.ubi = ubi;
         this.clockNanos = clockNanos;
         this.threadContext = threadContext;
     }
@@ -80,7 +95,13 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
             PagePlan plan = (PagePlan) context.getAttribute(WindowRequestProcessor.PLAN);
             List<SearchHit> hits = new ArrayList<>(Arrays.asList(response.getHits().getHits()));
             PagePlan page = plan != null ? plan : PagePlan.of(0, hits.size(), Math.max(1, hits.size()));
-            return failOpen(response, hits, page, "deadline_exceeded: no answer within the deadline", clockNanos.getAsLong());
+            Trace trace = new Trace(context.getAttribute(EmbedRequestProcessor.STATE));
+            RequestOverrides overrides = (RequestOverrides) context.getAttribute(WindowRequestProcessor.OVERRIDES);
+            if (overrides != null && overrides.queryId != null) {
+                trace.queryId = overrides.queryId;
+            }
+            return failOpen(response, hits, page, trace, "deadline_exceeded: no answer within the deadline",
+                clockNanos.getAsLong());
         }
     }
 
@@ -97,6 +118,7 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
     void rerank(SearchRequest request, SearchResponse response, PipelineProcessingContext context,
                 Consumer<SearchResponse> done) {
         long started = clockNanos.getAsLong();
+        final Trace embed = new Trace(context.getAttribute(EmbedRequestProcessor.STATE));
         PagePlan plan = (PagePlan) context.getAttribute(WindowRequestProcessor.PLAN);
         List<SearchHit> hits = new ArrayList<>(Arrays.asList(response.getHits().getHits()));
         if (plan == null) {
@@ -109,8 +131,12 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
             if (overrides == null) {
                 overrides = RequestOverrides.of(request.source());
             }
+            if (overrides.queryId != null) {
+                embed.queryId = overrides.queryId;
+            }
+            embed.clientId = overrides.clientId;
             if (!page.reranks()) {
-                done.accept(failOpen(response, hits, page, page.skipReason, started));
+                done.accept(failOpen(response, hits, page, embed, page.skipReason, started));
                 return;
             }
             String text = (String) context.getAttribute(WindowRequestProcessor.QUERY_TEXT);
@@ -118,13 +144,14 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
                 text = overrides.queryText != null ? overrides.queryText
                     : QueryText.of(request.source() == null ? null : request.source().query());
             }
+            embed.text = text;
             if (text == null || text.isBlank()) {
-                done.accept(failOpen(response, hits, page, "no_query_text: set ext.shoprank.query_text or use a match/multi_match query", started));
+                done.accept(failOpen(response, hits, page, embed, "no_query_text: set ext.shoprank.query_text or use a match/multi_match query", started));
                 return;
             }
             int windowSize = Math.min(page.window, hits.size());
             if (windowSize == 0) {
-                done.accept(failOpen(response, hits, page, "no_hits: the first stage found nothing to rerank", started));
+                done.accept(failOpen(response, hits, page, embed, "no_hits: the first stage found nothing to rerank", started));
                 return;
             }
             List<SearchHit> window = hits.subList(0, windowSize);
@@ -133,27 +160,27 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
             List<Candidate> candidates = Hits.candidates(window, ids, config, config.sendVectors(method));
             RerankRequest rerankRequest = buildRequest(text, candidates, overrides, page);
             final RequestOverrides chosen = overrides;
-            pool.rerank(rerankRequest, config.deadlineMs, new SidecarPool.Callback() {
+            pool.rerank(rerankRequest, config.deadlineMs, new SidecarPool.Callback<RerankResponse>() {
                 @Override
                 public void onResponse(RerankResponse reply, String target) {
                     SearchResponse out;
                     try {
-                        out = reranked(response, hits, windowSize, ids, reply, page, chosen.explain, started);
+                        out = reranked(response, hits, windowSize, ids, reply, page, chosen.explain, embed, started);
                     } catch (RuntimeException e) {
                         LOG.warn("shoprank: could not apply the sidecar's ranking; serving first-stage order", e);
-                        out = failOpen(response, hits, page, "internal_error: " + e, started);
+                        out = failOpen(response, hits, page, embed, "internal_error: " + e, started);
                     }
                     done.accept(out);
                 }
 
                 @Override
                 public void onFailure(String reason) {
-                    done.accept(failOpen(response, hits, page, reason, started));
+                    done.accept(failOpen(response, hits, page, embed, reason, started));
                 }
             });
         } catch (RuntimeException e) {
             LOG.warn("shoprank: rerank failed before the call; serving first-stage order", e);
-            done.accept(failOpen(response, hits, page, "internal_error: " + e, started));
+            done.accept(failOpen(response, hits, page, embed, "internal_error: " + e, started));
         }
     }
 
@@ -173,7 +200,7 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
     }
 
     private SearchResponse reranked(SearchResponse response, List<SearchHit> hits, int windowSize, List<String> ids,
-                                    RerankResponse reply, PagePlan page, boolean explain, long started) {
+                                    RerankResponse reply, PagePlan page, boolean explain, Trace trace, long started) {
         List<SearchHit> ranked = Hits.reorder(hits, windowSize, ids, reply, explain);
         Map<String, Object> ext = new LinkedHashMap<>();
         ext.put("reranked", reply.getReranked());
@@ -183,10 +210,13 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
         ext.put("fail_open_reason", reply.getReranked() ? null : "sidecar_fail_open: the sidecar answered in first-stage order");
         ext.put("window", windowSize);
         ext.put("timings", timings(started, reply.hasTimings() ? reply.getTimings() : null));
-        return rebuild(response, page.page(ranked), ext);
+        List<SearchHit> served = page.page(ranked);
+        finish(ext, trace, served, page);
+        return rebuild(response, served, ext);
     }
 
-    private SearchResponse failOpen(SearchResponse response, List<SearchHit> hits, PagePlan page, String reason, long started) {
+    private SearchResponse failOpen(SearchResponse response, List<SearchHit> hits, PagePlan page, Trace trace, String reason,
+                                    long started) {
         // The page OpenSearch would have returned without the plugin: the request side asked for
         // from=0 when it reranks, so cut [from, from+size); a skipped page came back as asked.
         List<SearchHit> served = page.reranks() ? page.page(hits) : hits;
@@ -198,7 +228,32 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
         ext.put("fail_open_reason", reason);
         ext.put("window", 0);
         ext.put("timings", timings(started, null));
+        finish(ext, trace, served, page);
         return rebuild(response, served, ext);
+    }
+
+    /** ext.shoprank's query_id and embed, and the page's UBI query record (written asynchronously). */
+    private void finish(Map<String, Object> ext, Trace trace, List<SearchHit> served, PagePlan page) {
+        ext.put("query_id", trace.queryId);
+        if (trace.embed != null) {
+            ext.put("embed", trace.embed);
+        }
+        if (ubi == null) {
+            return;
+        }
+        try {
+            Map<String, Object> attributes = new LinkedHashMap<>();
+            attributes.put("model_version", ext.get("model_version"));
+            attributes.put("reranked", String.valueOf(ext.get("reranked")));
+            attributes.put("fail_open", String.valueOf(ext.get("fail_open_reason") != null));
+            attributes.put("fail_open_reason", ext.get("fail_open_reason"));
+            attributes.put("diversity_method", ext.get("diversity_method"));
+            attributes.put("from", page.from < 0 ? 0 : page.from);
+            attributes.put("size", served.size());
+            ubi.write(ubi.record(trace.queryId, trace.text, trace.clientId, Hits.ids(served, config), attributes));
+        } catch (RuntimeException e) {
+            LOG.warn("shoprank: could not build the UBI query record; the search is served without it", e);
+        }
     }
 
     private Map<String, Object> timings(long started, StageTimings sidecar) {
@@ -253,8 +308,15 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
         private final LongSupplier clockMs;
         private final ThreadContext threadContext;
         private final java.nio.file.Path configDir;
+        private final org.opensearch.client.Client client;
 
         Factory(Channels channels, LongSupplier clockMs, ThreadContext threadContext, java.nio.file.Path configDir) {
+            this(channels, clockMs, threadContext, configDir, null);
+        }
+
+        Factory(Channels channels, LongSupplier clockMs, ThreadContext threadContext, java.nio.file.Path configDir,
+                org.opensearch.client.Client client) {
+            this.client = client;
             this.channels = channels;
             this.clockMs = clockMs;
             this.threadContext = threadContext;
@@ -265,10 +327,13 @@ final class RerankResponseProcessor extends AbstractProcessor implements SearchR
         public SearchResponseProcessor create(Map<String, Processor.Factory<SearchResponseProcessor>> factories, String tag,
                                               String description, boolean ignoreFailure, Map<String, Object> config,
                                               Processor.PipelineContext pipelineContext) {
-            RerankConfig parsed = RerankConfig.parse(new HashMap<>(config), configDir);
+            Map<String, Object> raw = new HashMap<>(config);
+            UbiQueries ubi = UbiQueries.parse(new Config(RerankConfig.TYPE, raw), client, threadContext); // takes "ubi"
+            RerankConfig parsed = RerankConfig.parse(raw, configDir);
             config.clear();
             SidecarPool pool = new SidecarPool(parsed.targets, parsed.tls, channels, parsed.breaker, clockMs);
-            return new RerankResponseProcessor(tag, description, ignoreFailure, parsed, pool, System::nanoTime, threadContext);
+            return new RerankResponseProcessor(tag, description, ignoreFailure, parsed, pool, ubi, System::nanoTime,
+                threadContext);
         }
     }
 }

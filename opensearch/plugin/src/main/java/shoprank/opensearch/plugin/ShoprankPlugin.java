@@ -12,7 +12,8 @@ import org.opensearch.search.pipeline.SearchResponseProcessor;
 
 /**
  * shoprank inside OpenSearch: the {@code shoprank_rerank} search-pipeline processor (request side:
- * the rerank window; response side: one Rerank call to the sidecar, fail-open) and the
+ * the rerank window; response side: one Rerank call to the sidecar, fail-open), the
+ * {@code shoprank_embed} request processor (knn vectors from the query text, one Embed call) and the
  * {@code ext.shoprank} object of requests and responses.
  */
 public class ShoprankPlugin extends Plugin implements SearchPlugin, SearchPipelinePlugin {
@@ -33,13 +34,17 @@ public class ShoprankPlugin extends Plugin implements SearchPlugin, SearchPipeli
 
     @Override
     public Map<String, Processor.Factory<SearchRequestProcessor>> getRequestProcessors(Parameters parameters) {
-        return Map.of(WindowRequestProcessor.TYPE, new WindowRequestProcessor.Factory());
+        return Map.of(
+            WindowRequestProcessor.TYPE, new WindowRequestProcessor.Factory(),
+            EmbedConfig.TYPE, new EmbedRequestProcessor.Factory(channels, System::currentTimeMillis, parameters.threadContext,
+                parameters.env.configFile(), EmbedRequestProcessor.registryParser(parameters.namedXContentRegistry),
+                new IndexModelVersions(parameters.client, parameters.threadContext, System::currentTimeMillis)));
     }
 
     @Override
     public Map<String, Processor.Factory<SearchResponseProcessor>> getResponseProcessors(Parameters parameters) {
         return Map.of(RerankConfig.TYPE, new RerankResponseProcessor.Factory(
-            channels, System::currentTimeMillis, parameters.threadContext, parameters.env.configFile()));
+            channels, System::currentTimeMillis, parameters.threadContext, parameters.env.configFile(), parameters.client));
     }
 
     @Override

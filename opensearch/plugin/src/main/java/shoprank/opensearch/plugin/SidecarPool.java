@@ -4,23 +4,27 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
 import java.util.function.LongSupplier;
 
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
+import shoprank.v1.EmbedderGrpc;
+import shoprank.v1.Rerank.EmbedRequest;
+import shoprank.v1.Rerank.EmbedResponse;
 import shoprank.v1.Rerank.RerankRequest;
 import shoprank.v1.Rerank.RerankResponse;
 import shoprank.v1.RerankerGrpc;
 
 /**
- * A pipeline's sidecars: each call goes to the next sidecar in round-robin order whose circuit
- * breaker lets it through; when every breaker is open the call is not made at all.
+ * A processor's sidecars: each call (Rerank or Embed) goes to the next sidecar in round-robin order
+ * whose circuit breaker lets it through; when every breaker is open the call is not made at all.
  */
 final class SidecarPool {
-    /** The outcome of one Rerank call, delivered once. */
-    interface Callback {
-        void onResponse(RerankResponse response, String target);
+    /** The outcome of one call, delivered once. */
+    interface Callback<T> {
+        void onResponse(T response, String target);
 
         /** {@code reason} is what ext.shoprank.fail_open_reason says. */
         void onFailure(String reason);
@@ -30,15 +34,22 @@ final class SidecarPool {
         final String address;
         final ManagedChannel channel;
         final RerankerGrpc.RerankerStub stub;
+        final EmbedderGrpc.EmbedderStub embedder;
         final CircuitBreaker breaker;
+        final LongSupplier clockMs;
 
-        Target(String address, ManagedChannel channel, CircuitBreaker breaker) {
+        Target(String address, ManagedChannel channel, CircuitBreaker breaker, LongSupplier clockMs) {
+            this.clockMs = clockMs;
             this.address = address;
             this.channel = channel;
             this.stub = RerankerGrpc.newStub(channel);
+            this.embedder = EmbedderGrpc.newStub(channel);
             this.breaker = breaker;
         }
     }
+
+    /** The reason's prefix when the sidecar serves another model than the caller expects. */
+    static final String MISMATCH = "model_mismatch: ";
 
     private final List<Target> targets = new ArrayList<>();
     private final AtomicInteger next = new AtomicInteger();
@@ -46,13 +57,24 @@ final class SidecarPool {
 
     SidecarPool(List<String> addresses, Tls tls, Channels channels, CircuitBreaker.Settings breaker, LongSupplier clockMs) {
         for (String address : addresses) {
-            targets.add(new Target(address, channels.get(address, tls), new CircuitBreaker(breaker)));
+            targets.add(new Target(address, channels.get(address, tls), new CircuitBreaker(breaker), clockMs));
         }
         this.clockMs = clockMs;
     }
 
     /** Sends one Rerank call with a deadline; {@code callback} hears once, on a callback thread or this one. */
-    void rerank(RerankRequest request, long deadlineMs, Callback callback) {
+    void rerank(RerankRequest request, long deadlineMs, Callback<RerankResponse> callback) {
+        send(deadlineMs, callback, (target, observer) ->
+            target.stub.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS).rerank(request, observer));
+    }
+
+    /** Sends one Embed call with a deadline; {@code callback} hears once, on a callback thread or this one. */
+    void embed(EmbedRequest request, long deadlineMs, Callback<EmbedResponse> callback) {
+        send(deadlineMs, callback, (target, observer) ->
+            target.embedder.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS).embed(request, observer));
+    }
+
+    private <T> void send(long deadlineMs, Callback<T> callback, BiConsumer<Target, StreamObserver<T>> start) {
         Target target = pick();
         if (target == null) {
             callback.onFailure("circuit_open: every sidecar failed repeatedly; the next probe is after the back-off");
@@ -64,27 +86,28 @@ final class SidecarPool {
         }
         // Name resolution and connects may start on this (search) thread: with the plugin's permissions.
         Channels.privileged(() -> {
-            call(target, request, deadlineMs, callback);
+            start.accept(target, observer(target, deadlineMs, callback));
             return null;
         });
     }
 
-    private void call(Target target, RerankRequest request, long deadlineMs, Callback callback) {
-        target.stub.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS).rerank(request, new StreamObserver<>() {
-            private RerankResponse response;
+    private static <T> StreamObserver<T> observer(Target target, long deadlineMs, Callback<T> callback) {
+        return new StreamObserver<>() {
+            private T response;
 
             @Override
-            public void onNext(RerankResponse value) {
+            public void onNext(T value) {
                 response = value;
             }
 
             @Override
             public void onError(Throwable error) {
                 Status status = Status.fromThrowable(error);
-                if (status.getCode() == Status.Code.INVALID_ARGUMENT) {
+                // The sidecar answered, healthy: our request was wrong, or for another model.
+                if (status.getCode() == Status.Code.INVALID_ARGUMENT || status.getCode() == Status.Code.FAILED_PRECONDITION) {
                     target.breaker.onNeutral();
                 } else {
-                    target.breaker.onFailure(clockMs.getAsLong());
+                    target.breaker.onFailure(target.clockMs.getAsLong());
                 }
                 callback.onFailure(reason(status, deadlineMs, target.address));
             }
@@ -98,7 +121,7 @@ final class SidecarPool {
                     callback.onResponse(response, target.address);
                 }
             }
-        });
+        };
     }
 
     private Target pick() {
@@ -134,6 +157,8 @@ final class SidecarPool {
                 return "overloaded: sidecar " + target + " shed the request" + detail;
             case INVALID_ARGUMENT:
                 return "rejected: sidecar " + target + " refused the request" + detail;
+            case FAILED_PRECONDITION:
+                return MISMATCH + "sidecar " + target + " serves another model" + detail;
             default:
                 return "error: sidecar " + target + " answered " + status.getCode() + detail;
         }
