@@ -11,9 +11,10 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, cast
 
+import grpc
 import numpy as np
 import numpy.typing as npt
 
@@ -36,8 +37,9 @@ from frontdoor.window_cache import WindowCache
 from shoprank.errors import UserInputError
 from shoprank.schema import Product
 from shoprank.template import query_text
-from sidecar.client import RankedId, RerankClient, RerankOptions, RerankReply, first_stage_reply
+from sidecar.client import RerankClient, RerankFailure, RerankOptions, RerankReply, first_stage_reply
 from sidecar.diversify import DiversityParamError, DiversityParams, Method
+from sidecar.domain import Explanation, ScoredCandidate
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +51,20 @@ FAIL_OPEN_TTL_S = 15.0
 # What a shopper-facing response says about a failed-open rerank: the gRPC code and its meaning,
 # never the sidecar's address or internals (those go to the front door's log).
 FAIL_OPEN_REASONS = {
-    "DEADLINE_EXCEEDED": "the reranker did not answer within its deadline",
-    "UNAVAILABLE": "the reranker is unreachable or still loading",
-    "RESOURCE_EXHAUSTED": "the reranker is overloaded",
-    "CANCELLED": "the rerank call was cancelled",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "the reranker did not answer within its deadline",
+    grpc.StatusCode.UNAVAILABLE: "the reranker is unreachable or still loading",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "the reranker is overloaded",
+    grpc.StatusCode.CANCELLED: "the rerank call was cancelled",
 }
 
 
-def public_reason(error: str | None) -> str | None:
-    """A fail-open reason fit for a public response."""
-    if error is None:
+def public_reason(failure: RerankFailure | None) -> str | None:
+    """A fail-open reason fit for a public response: the status and what it means, or the caller's own reason."""
+    if failure is None:
         return None
-    code = error.split(":", 1)[0].strip()
-    if code in FAIL_OPEN_REASONS:
-        return f"{code}: {FAIL_OPEN_REASONS[code]}"
-    if code.isupper():
-        return f"{code}: the reranker failed"
-    return error
+    if failure.code is None:
+        return failure.detail
+    return f"{failure.code.name}: {FAIL_OPEN_REASONS.get(failure.code, 'the reranker failed')}"
 
 
 class QueryEncoder(Protocol):
@@ -116,7 +115,7 @@ class ResultItem:
     first_stage_rank: int
     first_stage_score: float
     relevance_score: float | None = None
-    explanation: dict[str, Any] | None = None
+    explanation: Explanation | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form of one result."""
@@ -134,7 +133,7 @@ class ResultItem:
             "category": list(p.category),
             "color": p.color,
             "rating": p.rating,
-            **({"explanation": self.explanation} if self.explanation else {}),
+            **({"explanation": asdict(self.explanation)} if self.explanation else {}),
         }
 
 
@@ -143,8 +142,8 @@ class RankedWindow:
     """One query's rerank window ranked once: every page and every compare column is a slice of it."""
 
     hits: list[Hit]
-    served: list[RankedId]  # the order the shop shows (reranked and diversified, or first stage)
-    scored: list[RankedId]  # the reranked order before diversity (= served when unknown)
+    served: list[ScoredCandidate]  # the order the shop shows (reranked and diversified, or first stage)
+    scored: list[ScoredCandidate]  # the reranked order before diversity (= served when unknown)
     reply: RerankReply
     facets: dict[str, list[FacetBucket]]
     timings: dict[str, float]  # per stage when the window was ranked (a cached page reports these too)
@@ -295,7 +294,7 @@ class SearchService:
         timings = {"total_ms": 0.0} if cached else dict(ranked.timings)
         compare = None
         if request.compare:
-            first_stage = [RankedId(h.product.id, h.score, h.score) for h in ranked.hits]
+            first_stage = [ScoredCandidate(h.product.id, h.score, h.score) for h in ranked.hits]
             compare = {
                 "first_stage": self._items(ranked.hits, first_stage[start:end], explain),
                 "reranked": self._items(ranked.hits, ranked.scored[start:end], explain),
@@ -313,7 +312,7 @@ class SearchService:
             diversity_method=reply.diversity_method,
             diversity_notes=reply.diversity_notes,
             fail_open=request.rerank and not reply.reranked and bool(ranked.hits),
-            fail_open_reason=public_reason(reply.error),
+            fail_open_reason=public_reason(reply.failure),
             cached=cached,
             facets=_shaped_facets(ranked, request.filters) if request.facets else {},
             timings=timings,
@@ -371,7 +370,7 @@ class SearchService:
             "intent_ms": (intent_done - embedded) * 1e3,
             "first_stage_ms": (first_stage_done - intent_done) * 1e3,
             "rerank_ms": (reranked_done - first_stage_done) * 1e3,
-            **{f"sidecar_{k}": v for k, v in reply.timings.items()},
+            **{f"sidecar_{k}": v for k, v in reply.timings.stage_ms().items()},
             "total_ms": (time.perf_counter() - started) * 1e3,
         }
         return RankedWindow(
@@ -410,19 +409,20 @@ class SearchService:
         if not candidates:
             return RerankReply(results=[], reranked=False)
         if not request.rerank:
-            return first_stage_reply(candidates, top_k, "reranking switched off for this request")
+            return first_stage_reply(candidates, top_k, RerankFailure(None, "reranking switched off for this request"))
         if self.client is None:
-            return first_stage_reply(candidates, top_k, "no sidecar configured")
+            return first_stage_reply(candidates, top_k, RerankFailure(None, "no sidecar configured"))
         # Explanations carry each result's rank before diversity: the "reranked" compare column.
         options = replace(request.options, explain=True)
         try:
             return self.client.rerank(text, candidates, top_k, options)
         except Exception:  # the client fails open on RPC errors; anything else must not 5xx a search either
             log.exception("rerank client failed: serving first-stage order")
-            return first_stage_reply(candidates, top_k, "rerank client error (see the front door log)")
+            failure = RerankFailure(None, "rerank client error (see the front door log)")
+            return first_stage_reply(candidates, top_k, failure)
 
     @staticmethod
-    def _items(hits: Sequence[Hit], ranked: Sequence[RankedId], explain: bool) -> list[ResultItem]:
+    def _items(hits: Sequence[Hit], ranked: Sequence[ScoredCandidate], explain: bool) -> list[ResultItem]:
         position = {h.product.id: (rank, h) for rank, h in enumerate(hits)}
         items = []
         for r in ranked:
@@ -463,18 +463,13 @@ def _slim(hit: Hit) -> Hit:
     return Hit(product=product, score=hit.score)
 
 
-def _scored_order(reply: RerankReply) -> list[RankedId]:
+def _scored_order(reply: RerankReply) -> list[ScoredCandidate]:
     """The reranked order before diversity, from the explanations' scored ranks."""
-    ranks = [r.explanation.get("scored_rank") if r.explanation else None for r in reply.results]
+    ranks = [r.explanation.scored_rank if r.explanation else None for r in reply.results]
     if not reply.reranked or any(rank is None for rank in ranks):
         return list(reply.results)
     by_rank = sorted(zip(ranks, range(len(ranks)), strict=True), key=lambda pair: (int(pair[0] or 0), pair[1]))
     return [
-        RankedId(
-            r.id,
-            float(r.explanation["blended"]) if r.explanation else r.score,
-            r.relevance_score,
-            r.explanation,
-        )
+        ScoredCandidate(r.id, r.explanation.blended if r.explanation else r.score, r.relevance_score, r.explanation)
         for r in (reply.results[i] for _, i in by_rank)
     ]
