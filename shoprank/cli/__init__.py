@@ -18,6 +18,7 @@ from shoprank.cli import (
     index,
     intent,
     models,
+    openapi,
     opensearch,
     search,
     serve,
@@ -43,6 +44,7 @@ COMMANDS = (
     intent,
     train,
     clicks,
+    openapi,
 )
 
 
