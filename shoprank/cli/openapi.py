@@ -15,7 +15,9 @@ DOCUMENT = REPO_ROOT / "docs" / "openapi.json"
 
 def register(subparsers: Any) -> None:
     """Add the `openapi` command."""
-    parser = add_command(subparsers, "openapi", "write the HTTP API's OpenAPI document (docs/openapi.json)")
+    parser = add_command(
+        subparsers, "openapi", "write the HTTP API's OpenAPI document (docs/openapi.json)", ("general",)
+    )
     parser.add_argument("--output", type=Path, default=DOCUMENT, help="where to write it (default: %(default)s)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file differs")
     parser.set_defaults(run=run)
