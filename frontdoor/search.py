@@ -457,8 +457,8 @@ def _served_products(ranked: RankedWindow) -> list[Product]:
 
 
 def _slim(hit: Hit) -> Hit:
-    """A hit as a cached window keeps it: no vector and no long text, which no page shows (100 ESCI
-    hits with vectors pickle to ~300 KB, slim to ~40 KB)."""
+    """A hit as a cached window keeps it: no vector and no long text, which no page shows (a
+    fraction of the size: docs/benchmarks.md, "Measurements behind constants")."""
     product = hit.product.model_copy(update={"description": "", "bullet_points": ""})
     return Hit(product=product, score=hit.score)
 

@@ -87,8 +87,8 @@ class Settings(BaseSettings):
         "fp32",
         description="bi-encoder ONNX precision for products AND queries (reindex after changing it)",
     )
-    # int8 costs the 600-step release about 0.01 NDCG@10 against fp32 (docs/benchmarks.md); fp32
-    # on CPU buys it back at about 1.5x the CPU time per pair.
+    # int8 on CPU trades a little NDCG@10 for CPU time; fp32 buys it back (figures: docs/benchmarks.md,
+    # "Measurements behind constants").
     cross_encoder_precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
         "auto", description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA, int8 on CPU"
     )

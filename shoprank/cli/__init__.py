@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from shoprank.cli import (
     bench,
     clicks,
+    docs,
     eval_facets,
     eval_intent,
     eval_pool,
@@ -45,6 +46,7 @@ COMMANDS = (
     train,
     clicks,
     openapi,
+    docs,
 )
 
 
