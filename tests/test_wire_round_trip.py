@@ -16,7 +16,9 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor_pb2 import FieldDescriptorProto
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from hypothesis import given, settings
@@ -159,10 +161,33 @@ def test_a_response_reads_back_as_it_was_written(outcome: RerankOutcome) -> None
 FILL: dict[str, Any] = {}
 
 
+def _is_map(f: Any) -> bool:
+    return f.message_type is not None and f.message_type.GetOptions().map_entry
+
+
+def _one_of_each_oneof(f: FieldDescriptor) -> bool:
+    """Set only the first member of a real oneof (setting the others would clear it); proto3
+    `optional` fields sit in a synthetic oneof of their own ("_" + name) and are always set."""
+    group = f.containing_oneof
+    return group is None or group.name == "_" + f.name or group.fields[0].name == f.name
+
+
 def _filled(descriptor: Descriptor) -> Message:
-    """A message of this type with every field set to a non-default value (repeated: one element)."""
+    """A message of this type with every field set to a non-default value (repeated: one element,
+    maps: one entry, oneofs: the first member)."""
     message = GetMessageClass(descriptor)()
     for f in descriptor.fields:
+        if not _one_of_each_oneof(f):
+            continue
+        if _is_map(f):
+            entry: Any = f.message_type
+            key_field, value_field = entry.fields_by_name["key"], entry.fields_by_name["value"]
+            key = FILL.get(f.full_name + ".key", _generic_value(key_field))
+            if value_field.message_type is not None:
+                getattr(message, f.name)[key].CopyFrom(_filled(value_field.message_type))
+            else:
+                getattr(message, f.name)[key] = FILL.get(f.full_name, _generic_value(value_field))
+            continue
         if f.message_type is not None:
             sub = _filled(f.message_type)
             if f.is_repeated:
@@ -196,7 +221,15 @@ def _lost(sent: Message, back: Message, into: list[str]) -> list[str]:
     """Full names of the fields set in `sent` that `back` does not carry equal."""
     for f in sent.DESCRIPTOR.fields:
         mine, theirs = getattr(sent, f.name), getattr(back, f.name)
-        if f.type == FieldDescriptor.TYPE_MESSAGE:
+        if _is_map(f):
+            if set(mine) != set(theirs):
+                into.append(f.full_name)
+            for key in set(mine) & set(theirs):
+                if isinstance(mine[key], Message):
+                    _lost(mine[key], theirs[key], into)
+                elif mine[key] != theirs[key]:
+                    into.append(f.full_name)
+        elif f.type == FieldDescriptor.TYPE_MESSAGE:
             if f.is_repeated:
                 if len(mine) != len(theirs):
                     into.append(f.full_name)
@@ -252,13 +285,17 @@ def test_every_proto_field_is_read_and_written_by_the_wire_modules() -> None:
         lost += _lost(sent, round_trip(sent), [])
         covered |= _reachable(messages[name], set())
     unreached = sorted(set(messages) - covered)
-    assert not lost, (
-        f"proto fields the wire modules drop ({len(lost)}): {', '.join(sorted(set(lost)))}; read and write them in "
-        "sidecar/wire_request.py or sidecar/wire_response.py (and the domain type)"
-    )
-    assert not unreached, (
-        f"messages no round trip covers: {', '.join(unreached)}; add their converters and an entry in ROUND_TRIPS"
-    )
+    problems = []
+    if lost:
+        problems.append(
+            f"proto fields the wire modules drop ({len(set(lost))}): {', '.join(sorted(set(lost)))}; read and write "
+            "them in sidecar/wire_request.py or sidecar/wire_response.py (and the domain type)"
+        )
+    if unreached:
+        problems.append(
+            f"messages no round trip covers: {', '.join(unreached)}; add their converters and an entry in ROUND_TRIPS"
+        )
+    assert not problems, "\n".join(problems)
 
 
 def test_the_completeness_check_names_a_dropped_field() -> None:
@@ -272,3 +309,53 @@ def test_the_completeness_check_names_a_dropped_field() -> None:
         return back
 
     assert _lost(sent, forgetful(sent), []) == ["shoprank.v1.Explanation.reason"]
+
+
+def test_the_completeness_check_walks_maps_oneofs_and_nested_messages() -> None:
+    """A message shaped like the fields other helpers are adding (a map of contributions, a oneof)."""
+    one, many = FieldDescriptorProto.LABEL_OPTIONAL, FieldDescriptorProto.LABEL_REPEATED
+    text, real = FieldDescriptorProto.TYPE_STRING, FieldDescriptorProto.TYPE_FLOAT
+    file = descriptor_pb2.FileDescriptorProto(
+        name="shoprank_test_shapes.proto", package="shoprank.test", syntax="proto3"
+    )
+    inner = file.message_type.add(name="Inner")
+    inner.field.add(name="weight", number=1, type=real, label=one)
+    outer = file.message_type.add(name="Outer")
+    entry = outer.nested_type.add(name="ContributionsEntry")
+    entry.options.map_entry = True
+    entry.field.add(name="key", number=1, type=text, label=one)
+    entry.field.add(name="value", number=2, type=real, label=one)
+    outer.field.add(
+        name="contributions",
+        number=1,
+        type=FieldDescriptorProto.TYPE_MESSAGE,
+        label=many,
+        type_name=".shoprank.test.Outer.ContributionsEntry",
+    )
+    outer.oneof_decl.add(name="who")
+    for number, name in ((2, "user_id"), (3, "session_id")):
+        outer.field.add(
+            name=name,
+            number=number,
+            type=FieldDescriptorProto.TYPE_STRING,
+            label=FieldDescriptorProto.LABEL_OPTIONAL,
+            oneof_index=0,
+        )
+    outer.field.add(
+        name="interactions",
+        number=4,
+        type=FieldDescriptorProto.TYPE_MESSAGE,
+        label=FieldDescriptorProto.LABEL_REPEATED,
+        type_name=".shoprank.test.Inner",
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    sent = _filled(pool.FindMessageTypeByName("shoprank.test.Outer"))
+    assert dict(sent.contributions) == {"x": 0.5}  # type: ignore[attr-defined]
+    assert sent.WhichOneof("who") == "user_id"
+    assert _lost(sent, sent, []) == []
+    dropped = type(sent)()
+    dropped.CopyFrom(sent)
+    dropped.ClearField("contributions")
+    dropped.interactions[0].ClearField("weight")  # type: ignore[attr-defined]
+    assert _lost(sent, dropped, []) == ["shoprank.test.Outer.contributions", "shoprank.test.Inner.weight"]
