@@ -214,11 +214,11 @@ class LanceEngine:
     def build_indices(self, table: Any, rows: int) -> None:
         """BM25 indices per text field, a scalar index on id, and an ANN index for large tables.
 
-        The ANN index is IVF_SQ: at 200k products it builds ~30x faster than IVF_HNSW_SQ with a
-        better recall@10 (measured on bi-encoder vectors: 0.96 vs 0.81 without refinement), for
-        ~14 ms instead of ~6 ms a query. With ANN_SAMPLE_RATE, LANCE_ENVIRONMENT and
-        `bound_heap_growth` no build holds memory in proportion to the catalogue, and freed memory
-        goes back to the OS between the builds (peak RSS at 200k products ~1.1x that at 20k).
+        The ANN index is IVF_SQ: at 200k products it builds much faster than IVF_HNSW_SQ with a
+        better recall@10, for a few ms more a query (docs/benchmarks.md, "Measurements behind
+        constants"). With ANN_SAMPLE_RATE, LANCE_ENVIRONMENT and `bound_heap_growth` no build
+        holds memory in proportion to the catalogue, and freed memory goes back to the OS between
+        the builds.
         """
         from lancedb.index import FTS, BTree, IvfSq
 

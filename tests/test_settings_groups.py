@@ -1,5 +1,5 @@
 """Settings are grouped: every setting in exactly one group, each command's --help lists only the
-groups it reads (while every command still takes every flag), docs/settings.md has one table per group."""
+groups it reads (while every command still takes every flag); tests/test_readme.py checks docs/settings.md's groups."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import re
 import pytest
 
 from shoprank.cli import build_parser
-from shoprank.settings import REPO_ROOT, SETTING_GROUPS, Settings, group_of, settings_from_args
-
-SETTINGS_DOC = (REPO_ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+from shoprank.settings import SETTING_GROUPS, Settings, group_of, settings_from_args
 
 
 def _help(*command: str) -> str:
@@ -72,16 +70,3 @@ def test_help_titles_each_group() -> None:
     text = _help("index")
     titles = re.findall(r"^(\w+) settings: ", text, flags=re.MULTILINE)
     assert titles == ["general", "engine", "index", "models", "intent"]
-
-
-def test_the_settings_page_has_one_table_per_group_with_its_settings() -> None:
-    sections = re.split(r"^## `(\w+)`: .*$", SETTINGS_DOC, flags=re.MULTILINE)
-    tables = dict(zip(sections[1::2], sections[2::2], strict=True))
-    assert list(tables) == list(SETTING_GROUPS), "docs/settings.md: one `## `group`: title` section per group"
-    misplaced = [
-        f"SHOPRANK_{name.upper()} (group {group})"
-        for group, (_, names) in SETTING_GROUPS.items()
-        for name in names
-        if f"`SHOPRANK_{name.upper()}`" not in tables[group]
-    ]
-    assert not misplaced, f"docs/settings.md: put these rows under their group's heading: {misplaced}"
