@@ -4,7 +4,9 @@ On any failure (sidecar down, slow, overloaded, not ready) `rerank` returns the
 first-stage order with `reranked=False` and the reason, so a search never breaks. What it
 sends is fitted to the request limits first (text cut, category paths shortened, over-long ids
 replaced by a digest and mapped back), so one stored product over a limit never costs the
-whole window its rerank.
+whole window its rerank. Results come back as the sidecar's own domain types (ScoredCandidate,
+Explanation, Timings: sidecar/domain.py, read by sidecar/wire_response.py) and a failure as a
+RerankFailure carrying the call's grpc.StatusCode.
 """
 
 from __future__ import annotations
