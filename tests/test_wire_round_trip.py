@@ -140,14 +140,15 @@ def _comparable(call: RerankCall) -> RerankCall:
     )
 
 
-@settings(max_examples=200, deadline=None)
+# Few examples, kept small: this is the unit tier (`make test-fast`); each example is a whole request.
+@settings(max_examples=60, deadline=None)
 @given(calls())
 def test_a_request_reads_back_as_it_was_sent(call: RerankCall) -> None:
     read = request_from_wire(pb.RerankRequest.FromString(request_to_wire(call).SerializeToString()), RequestLimits())
     assert _comparable(read) == _comparable(call)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(outcomes())
 def test_a_response_reads_back_as_it_was_written(outcome: RerankOutcome) -> None:
     read = response_from_wire(pb.RerankResponse.FromString(response_to_wire(outcome).SerializeToString()))
