@@ -10,7 +10,7 @@ CATALOGUE ?= $(if $(wildcard $(ESCI)),$(ESCI),)
 EXTRAS ?= cpu,train,eval,dev
 SHOPRANK := $(BIN)/shoprank --data-dir $(DATA_DIR)
 
-.PHONY: up setup models index reindex serve opensearch plugin java-test test test-fast lint clean
+.PHONY: up setup models index reindex serve opensearch plugin java-test test test-fast lint openapi docs clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,14 @@ test: lint java-test
 # The unit tier only: no models, no sockets (tests/tiers.py).
 test-fast: setup
 	$(BIN)/pytest -m unit
+
+# The HTTP API's OpenAPI document, checked in (tests/frontdoor/test_openapi.py fails when it is stale).
+openapi: setup
+	$(BIN)/shoprank openapi
+
+# The measured figures' tables in docs/quality.md and docs/benchmarks.md, from docs/results/*.json.
+docs: openapi
+	$(BIN)/shoprank docs
 
 clean:
 	rm -rf $(DATA_DIR)

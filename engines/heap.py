@@ -3,9 +3,9 @@
 Lance builds its indices from many threads with many large, short-lived allocations. glibc's
 malloc adapts to that badly: once a large block served by mmap is freed it raises its mmap and
 trim thresholds (up to 32 MiB / 64 MiB), after which such blocks come from the arenas, and what
-they free stays in the process. Measured on a 200k-product table, that kept ~200 MB more resident
-during one full-text index build than the same build with fixed thresholds (23 MB of index on
-disk). `bound_heap_growth` fixes the trim threshold, which also turns the adaptation off;
+they free stays in the process: on a 200k-product table that kept far more resident during one
+full-text index build than the index itself (docs/benchmarks.md, "Measurements behind
+constants"). `bound_heap_growth` fixes the trim threshold, which also turns the adaptation off;
 `release_free_heap` returns what is free between the phases of a build. Both are no-ops where the
 C library is not glibc.
 """

@@ -60,13 +60,13 @@ WRITE_ROWS = 8192
 FTS_BUILD_MEMORY_MB = 128
 # Vectors per IVF partition sampled to train the ANN index (Lance's default is 256). Lance also
 # samples 256x this many vectors to train the scalar quantizer and holds the sample in memory:
-# 64 keeps that at 16k vectors (24 MiB) whatever the catalogue size. Recall@10 against brute force
-# at 200k products (bi-encoder vectors): 0.974 with 64, 0.973 with 256.
+# 64 bounds that sample whatever the catalogue size, at the same recall@10 as 256
+# (docs/benchmarks.md, "Measurements behind constants").
 ANN_SAMPLE_RATE = 64
-# Lance settings it reads from the environment (a value already set there wins). Measured at 200k
-# products, the IVF build held ~270 MB more than at 20k with Lance's defaults and ~10 MB more with
-# these: reading one fragment ahead instead of several, and the shuffler that writes each
-# partition as it goes. The read-ahead is read once per process, at its first scan.
+# Lance settings it reads from the environment (a value already set there wins). They keep the IVF
+# build's memory nearly flat from 20k to 200k products (docs/benchmarks.md, "Measurements behind constants"):
+# reading one fragment ahead instead of several, and the shuffler that writes each partition as it
+# goes. The read-ahead is read once per process, at its first scan.
 LANCE_ENVIRONMENT = {"LANCE_DEFAULT_FRAGMENT_READAHEAD": "1", "LANCE_LEGACY_SHUFFLER": "1"}
 # Incremental rows not yet in the indices are searched by a scan; fold them in past this share.
 UNINDEXED_SHARE_TO_OPTIMIZE = 0.05
@@ -232,11 +232,11 @@ class LanceEngine:
     def build_indices(self, table: Any, rows: int) -> None:
         """BM25 indices per text field, a scalar index on id, and an ANN index for large tables.
 
-        The ANN index is IVF_SQ: at 200k products it builds ~30x faster than IVF_HNSW_SQ with a
-        better recall@10 (measured on bi-encoder vectors: 0.96 vs 0.81 without refinement), for
-        ~14 ms instead of ~6 ms a query. With ANN_SAMPLE_RATE, LANCE_ENVIRONMENT and
-        `bound_heap_growth` no build holds memory in proportion to the catalogue, and freed memory
-        goes back to the OS between the builds (peak RSS at 200k products ~1.1x that at 20k).
+        The ANN index is IVF_SQ: at 200k products it builds much faster than IVF_HNSW_SQ with a
+        better recall@10, for a few ms more a query (docs/benchmarks.md, "Measurements behind
+        constants"). With ANN_SAMPLE_RATE, LANCE_ENVIRONMENT and `bound_heap_growth` no build
+        holds memory in proportion to the catalogue, and freed memory goes back to the OS between
+        the builds.
         """
         from lancedb.index import FTS, BTree, IvfSq
 

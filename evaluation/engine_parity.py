@@ -70,14 +70,47 @@ class ParityReport:
     info: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The `--json` output (and docs/results/parity.json)."""
+        """The `--json` output, with the table docs/quality.md renders (docs/results/engine-parity.json)."""
+        stages = {name: stage.as_dict(self.engines) for name, stage in self.stages.items()}
         return {
+            "title": "Engine parity: OpenSearch and LanceDB, first stages on the judged queries",
             "engines": list(self.engines),
             "window": self.window,
             "queries": self.queries,
-            "stages": {name: stage.as_dict(self.engines) for name, stage in self.stages.items()},
+            "stages": stages,
             **self.info,
+            "tables": [self._table(stages)],
         }
+
+    def _table(self, stages: dict[str, Any]) -> dict[str, Any]:
+        """The parity table in docs/results' shape (shoprank/results_docs.py)."""
+        first, second = self.engines
+        names = {"opensearch": "OpenSearch", "lancedb": "LanceDB"}
+        a, b = names.get(first, first), names.get(second, second)
+
+        def cell(interval: dict[str, Any]) -> dict[str, Any]:
+            return {"value": interval["mean"], "ci": [interval["low"], interval["high"]]}
+
+        rows = []
+        for name, stage in stages.items():
+            rows.append(
+                [
+                    name,
+                    cell(stage["ndcg@10"][first]),
+                    cell(stage["ndcg@10"][second]),
+                    cell(stage["ndcg@10 difference"][f"{first} - {second}"]),
+                    stage["recall@window"][first]["mean"],
+                    stage["recall@window"][second]["mean"],
+                    stage["overlap@window"],
+                    stage["overlap@10"],
+                ]
+            )
+        columns: list[Any] = ["stage", {"name": f"{a} NDCG@10 [95% CI]", "decimals": 3}]
+        columns += [{"name": f"{b} NDCG@10 [95% CI]", "decimals": 3}]
+        columns += [{"name": f"{a} − {b}", "decimals": 3, "signed": True}]
+        columns += [{"name": f"{e} recall@{self.window}", "decimals": 3} for e in (a, b)]
+        columns += [{"name": f"top-{self.window} overlap", "decimals": 2}, {"name": "top-10 overlap", "decimals": 3}]
+        return {"columns": columns, "rows": rows}
 
     def format(self) -> str:
         """The terminal table."""

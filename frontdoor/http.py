@@ -19,9 +19,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
 
-from engines.base import EngineError, EngineFailure
+from engines.base import EngineError
+from frontdoor.api_models import ErrorBody as ErrorBody  # the search API's error body (tests and clients)
+from frontdoor.api_models import EventsBody, EventsErrorBody, HealthBody, SearchBody
 from frontdoor.defaults import DefaultsBody
 from frontdoor.engine_errors import engine_error_answer
 from frontdoor.params import HINTS, SINGLE_VALUED, SearchParams
@@ -65,13 +66,6 @@ def _single_values(request: Request) -> None:
         )
 
 
-class ErrorBody(BaseModel):
-    """Every error the API answers (400, 500, 503)."""
-
-    error: str = Field(description="what was wrong and what to do (400); the class of engine failure (503)")
-    reason: EngineFailure | None = Field(None, description="503 only: why the search engine could not answer")
-
-
 SEARCH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "a bad parameter: `error` names it and says what to send"},
     500: {"model": ErrorBody, "description": "a bug in the front door (the trace is in its log)"},
@@ -80,11 +74,23 @@ SEARCH_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 EVENT_ERRORS: dict[int | str, dict[str, Any]] = {
-    200: {"description": "`accepted` events were kept; `rejected` lists each bad one's index and reason"},
-    400: {"model": ErrorBody, "description": "no event was acceptable: `error` names the field and what to send"},
-    413: {"model": ErrorBody, "description": "the body is too large: send fewer events per request"},
-    429: {"model": ErrorBody, "description": "over the events rate bound (`ubi_events_per_s`): retry after a second"},
-    503: {"model": ErrorBody, "description": "capture is off, or its queue is full (retry: events are idempotent)"},
+    200: {
+        "model": EventsBody,
+        "description": "`accepted` events were kept; `rejected` lists each bad one's index and reason",
+    },
+    400: {
+        "model": EventsErrorBody,
+        "description": "no event was acceptable: `error` names the field and what to send",
+    },
+    413: {"model": EventsErrorBody, "description": "the body is too large: send fewer events per request"},
+    429: {
+        "model": EventsErrorBody,
+        "description": "over the events rate bound (`ubi_events_per_s`): retry after a second",
+    },
+    503: {
+        "model": EventsErrorBody,
+        "description": "capture is off, or its queue is full (retry: events are idempotent)",
+    },
 }
 
 
@@ -139,8 +145,17 @@ def _honest_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-def create_app(service: SearchService) -> FastAPI:
-    """The FastAPI app serving /api/search, /api/defaults, /healthz and the demo page."""
+def _service(request: Request) -> SearchService:
+    """The search service create_app gave this app."""
+    service: SearchService = request.app.state.service
+    return service
+
+
+Service = Annotated[SearchService, Depends(_service)]
+
+
+def create_api() -> FastAPI:
+    """The API's routes, handlers and document; it serves once create_app gives it a SearchService."""
     app = FastAPI(title="shoprank", docs_url="/api/docs", redoc_url=None)
     app.openapi = _honest_openapi(app)  # type: ignore[method-assign]
 
@@ -163,27 +178,33 @@ def create_app(service: SearchService) -> FastAPI:
         return JSONResponse(status_code=500, content={"error": "internal error in the search front door; see its log"})
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> HealthBody:
+        """Answers while the front door runs (it does not ask the engine or the sidecar)."""
+        return HealthBody(status="ok")
 
     @app.get("/api/defaults")
-    def defaults() -> DefaultsBody:
+    def defaults(service: Service) -> DefaultsBody:
         """What a search gets for every option it leaves out (the demo page starts its controls here)."""
         api = SearchParams.model_fields
         return service.defaults.body(
             api["mode"].default, api["rerank"].default, api["page_size"].default, service.intent_defaults
         )
 
-    @app.get("/api/search", dependencies=[Depends(_single_values)], responses=SEARCH_ERRORS)
-    def search(params: Annotated[SearchParams, Query()]) -> dict[str, Any]:
+    @app.get(
+        "/api/search",
+        dependencies=[Depends(_single_values)],
+        responses=SEARCH_ERRORS,
+        response_model=SearchBody,
+        response_model_exclude_unset=True,  # optional parts (compare, experiment, explanations) only when present
+    )
+    def search(params: Annotated[SearchParams, Query()], service: Service) -> dict[str, Any]:
         """Search the catalogue: first stage, sidecar rerank (fail-open), diversity, one page, facets."""
         return service.search(params.to_request()).as_dict()
 
-    capture = service.capture if isinstance(service.capture, UbiCapture) else None
-
     @app.post("/api/events", responses=EVENT_ERRORS)
-    async def events(request: Request) -> JSONResponse:
+    async def events(request: Request, service: Service) -> JSONResponse:
         """Take a JSON array of UBI events; each is validated, bad ones listed by index, good ones kept."""
+        capture = service.capture if isinstance(service.capture, UbiCapture) else None
         return await _take_events(request, capture)
 
     @app.get("/", response_class=HTMLResponse)
@@ -193,3 +214,15 @@ def create_app(service: SearchService) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def create_app(service: SearchService) -> FastAPI:
+    """The FastAPI app serving /api/search, /api/events, /api/defaults, /healthz and the demo page."""
+    app = create_api()
+    app.state.service = service
+    return app
+
+
+def openapi_text() -> str:
+    """The API's OpenAPI document as docs/openapi.json holds it (`shoprank openapi` writes it)."""
+    return json.dumps(create_api().openapi(), indent=2, ensure_ascii=False) + "\n"

@@ -2,42 +2,43 @@
 deadline (fail-open to first-stage order), cut the page. Same code on every engine.
 
 The whole window is ranked once per (query, filters, options) and kept in a WindowCache, so
-page 2 never repeats or skips an item of page 1, and paging does not rerank again.
+page 2 never repeats or skips an item of page 1, and paging does not rerank again. The request
+and page types are in frontdoor/page.py; the intent, UBI capture and interleaving hooks in
+frontdoor/search_intent.py, search_capture.py and search_interleave.py.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, cast
+from dataclasses import dataclass, replace
+from typing import Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from engines.base import FacetBucket, Filters, Hit, RetrievalMode, RetrievalQuery, SearchEngine
+from engines.base import Hit, RetrievalQuery, SearchEngine
 from frontdoor.defaults import ServedDefaults
-from frontdoor.facets import shape_facets
-from frontdoor.intent_policy import (
-    SHOWN_CATEGORIES,
-    IntentDefaults,
-    IntentOptions,
-    IntentOutcome,
-    IntentProvider,
-    boost_hits,
-    intent_filters,
-    intent_ordered_categories,
-)
-from frontdoor.interleave import Ranker, team_draft
-from frontdoor.ubi_events import new_query_id
+from frontdoor.intent_policy import IntentDefaults, IntentProvider, boost_hits
+from frontdoor.interleave import Ranker
+from frontdoor.page import FAIL_OPEN_REASONS as FAIL_OPEN_REASONS
+from frontdoor.page import PageOutOfRangeError as PageOutOfRangeError
+from frontdoor.page import RankedWindow as RankedWindow
+from frontdoor.page import ResultItem as ResultItem
+from frontdoor.page import SearchPage as SearchPage
+from frontdoor.page import SearchRequest as SearchRequest
+from frontdoor.page import public_reason as public_reason
+from frontdoor.search_capture import QueryCapture as QueryCapture
+from frontdoor.search_capture import query_id
+from frontdoor.search_intent import query_intent, shaped_facets
+from frontdoor.search_interleave import interleaved_page
 from frontdoor.window_cache import WindowCache
-from shoprank.errors import UserInputError
 from shoprank.schema import Product
 from shoprank.template import query_text
-from sidecar.client import RankedId, RerankClient, RerankOptions, RerankReply, first_stage_reply
+from sidecar.client import RerankClient, RerankFailure, RerankOptions, RerankReply, first_stage_reply
 from sidecar.diversify import DiversityParamError, DiversityParams, Method
+from sidecar.domain import ScoredCandidate
 
 log = logging.getLogger(__name__)
 
@@ -46,57 +47,8 @@ log = logging.getLogger(__name__)
 FAIL_OPEN_TTL_S = 15.0
 
 
-# What a shopper-facing response says about a failed-open rerank: the gRPC code and its meaning,
-# never the sidecar's address or internals (those go to the front door's log).
-FAIL_OPEN_REASONS = {
-    "DEADLINE_EXCEEDED": "the reranker did not answer within its deadline",
-    "UNAVAILABLE": "the reranker is unreachable or still loading",
-    "RESOURCE_EXHAUSTED": "the reranker is overloaded",
-    "CANCELLED": "the rerank call was cancelled",
-}
-
-
-def public_reason(error: str | None) -> str | None:
-    """A fail-open reason fit for a public response."""
-    if error is None:
-        return None
-    code = error.split(":", 1)[0].strip()
-    if code in FAIL_OPEN_REASONS:
-        return f"{code}: {FAIL_OPEN_REASONS[code]}"
-    if code.isupper():
-        return f"{code}: the reranker failed"
-    return error
-
-
 class QueryEncoder(Protocol):
     def encode_one(self, text: str) -> npt.NDArray[np.float32]: ...
-
-
-class QueryCapture(Protocol):
-    """Records a served page (UBI's ubi_queries) without waiting; returns the page's query id."""
-
-    def record(self, request: SearchRequest, page: SearchPage, engine: str) -> str: ...
-
-
-class PageOutOfRangeError(UserInputError):
-    """The page asked for lies beyond the ranked window; the message says which pages exist."""
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    """What the shop search box (or the CLI) asks."""
-
-    query: str
-    page: int = 1
-    page_size: int = 10
-    filters: Filters = field(default_factory=Filters)
-    mode: RetrievalMode = "hybrid"
-    rerank: bool = True
-    options: RerankOptions = field(default_factory=RerankOptions)
-    facets: bool = False
-    compare: bool = False
-    intent: IntentOptions = field(default_factory=IntentOptions)
-    client_id: str = ""  # UBI: the shopper's pseudonymous browser/app id, written on the query record
 
 
 @dataclass(frozen=True)
@@ -107,107 +59,6 @@ class _Candidate:
     first_stage_score: float
     product: Product
     embedding: npt.NDArray[np.float32] | None
-
-
-@dataclass
-class ResultItem:
-    product: Product
-    score: float
-    first_stage_rank: int
-    first_stage_score: float
-    relevance_score: float | None = None
-    explanation: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form of one result."""
-        p = self.product
-        return {
-            "id": p.id,
-            "score": self.score,
-            "first_stage_rank": self.first_stage_rank,
-            "first_stage_score": self.first_stage_score,
-            "relevance_score": self.relevance_score,
-            "title": p.title,
-            "brand": p.brand,
-            "price": p.price,
-            "image": p.image,
-            "category": list(p.category),
-            "color": p.color,
-            "rating": p.rating,
-            **({"explanation": self.explanation} if self.explanation else {}),
-        }
-
-
-@dataclass(frozen=True)
-class RankedWindow:
-    """One query's rerank window ranked once: every page and every compare column is a slice of it."""
-
-    hits: list[Hit]
-    served: list[RankedId]  # the order the shop shows (reranked and diversified, or first stage)
-    scored: list[RankedId]  # the reranked order before diversity (= served when unknown)
-    reply: RerankReply
-    facets: dict[str, list[FacetBucket]]
-    timings: dict[str, float]  # per stage when the window was ranked (a cached page reports these too)
-    intent: IntentOutcome = field(default_factory=lambda: IntentOutcome(enabled=False))
-
-
-@dataclass
-class SearchPage:
-    """A page of results and how it was made."""
-
-    query: str
-    results: list[ResultItem]
-    reranked: bool
-    page: int
-    page_size: int
-    window: int
-    model_version: str = ""
-    diversity_method: str = "none"
-    diversity_notes: tuple[str, ...] = ()
-    fail_open: bool = False
-    fail_open_reason: str | None = None
-    cached: bool = False
-    facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    window_timings: dict[str, float] = field(default_factory=dict)
-    compare: dict[str, list[ResultItem]] | None = None
-    intent: IntentOutcome = field(default_factory=lambda: IntentOutcome(enabled=False))
-    query_id: str = ""  # UBI: events about this page name it
-    experiment: dict[str, str] = field(default_factory=dict)  # UBI query_attributes of an online experiment
-
-    @property
-    def pages(self) -> int:
-        """How many pages the ranked window holds."""
-        return -(-self.window // self.page_size)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the HTTP API and `shoprank search --json`)."""
-        return {
-            "query_id": self.query_id,
-            "query": self.query,
-            "reranked": self.reranked,
-            "fail_open": self.fail_open,
-            "fail_open_reason": self.fail_open_reason,
-            "model_version": self.model_version,
-            "diversity_method": self.diversity_method,
-            "diversity_notes": list(self.diversity_notes),
-            "page": self.page,
-            "page_size": self.page_size,
-            "pages": self.pages,
-            "window": self.window,
-            "cached": self.cached,
-            "results": [r.as_dict() for r in self.results],
-            "facets": self.facets,
-            "intent": self.intent.as_dict(),
-            "timings": self.timings,
-            "window_timings": self.window_timings,
-            **({"experiment": self.experiment} if self.experiment else {}),
-            **(
-                {"compare": {name: [r.as_dict() for r in items] for name, items in self.compare.items()}}
-                if self.compare is not None
-                else {}
-            ),
-        }
 
 
 class SearchService:
@@ -245,24 +96,11 @@ class SearchService:
     def search(self, request: SearchRequest) -> SearchPage:
         """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window;
         in an interleaving experiment page 1 is the two rankers' pages team-drafted. Gets a query id."""
-        page = self._interleaved(request) if self.interleave and request.page == 1 else self._page(request)
-        page.query_id = self.capture.record(request, page, self.engine.name) if self.capture else new_query_id()
-        return page
-
-    def _interleaved(self, request: SearchRequest) -> SearchPage:
-        """Both rankers' page 1, merged by team draft (a fresh coin per search); the teams go on the record."""
-        assert self.interleave is not None
-        rankers = dict(zip("ab", self.interleave, strict=True))
-        pages = {team: self._page(replace(request, mode=r.mode, rerank=r.rerank)) for team, r in rankers.items()}
-        items = {team: {r.product.id: r for r in page.results} for team, page in pages.items()}
-        drafted = team_draft(list(items["a"]), list(items["b"]), request.page_size, random.Random())
-        page = pages["a"]
-        page.results = [items[team][pid] for pid, team in drafted]
-        page.experiment = {
-            "experiment": "interleave",
-            "variant": f"a={rankers['a'].name} b={rankers['b'].name}",
-            "interleave_teams": "".join(team for _, team in drafted),
-        }
+        if self.interleave and request.page == 1:
+            page = interleaved_page(request, self.interleave, self._page)
+        else:
+            page = self._page(request)
+        page.query_id = query_id(self.capture, request, page, self.engine.name)
         return page
 
     def _page(self, request: SearchRequest) -> SearchPage:
@@ -295,7 +133,7 @@ class SearchService:
         timings = {"total_ms": 0.0} if cached else dict(ranked.timings)
         compare = None
         if request.compare:
-            first_stage = [RankedId(h.product.id, h.score, h.score) for h in ranked.hits]
+            first_stage = [ScoredCandidate(h.product.id, h.score, h.score) for h in ranked.hits]
             compare = {
                 "first_stage": self._items(ranked.hits, first_stage[start:end], explain),
                 "reranked": self._items(ranked.hits, ranked.scored[start:end], explain),
@@ -313,9 +151,9 @@ class SearchService:
             diversity_method=reply.diversity_method,
             diversity_notes=reply.diversity_notes,
             fail_open=request.rerank and not reply.reranked and bool(ranked.hits),
-            fail_open_reason=public_reason(reply.error),
+            fail_open_reason=public_reason(reply.failure),
             cached=cached,
-            facets=_shaped_facets(ranked, request.filters) if request.facets else {},
+            facets=shaped_facets(ranked, request.filters) if request.facets else {},
             timings=timings,
             window_timings=dict(ranked.timings),
             compare=compare,
@@ -343,7 +181,7 @@ class SearchService:
         needs_vector = request.mode in ("knn", "hybrid") or wants_intent
         vector = self.encoder.encode_one(text) if needs_vector else None
         embedded = time.perf_counter()
-        outcome, filters = self._intent(vector, request)
+        outcome, filters = query_intent(self.intent, vector, request)
         intent_done = time.perf_counter()
         # Send the stored vectors when the sidecar will diversify on embeddings (else it embeds them itself).
         needs_vectors = self._sidecar_reads_vectors(request.options)
@@ -371,7 +209,7 @@ class SearchService:
             "intent_ms": (intent_done - embedded) * 1e3,
             "first_stage_ms": (first_stage_done - intent_done) * 1e3,
             "rerank_ms": (reranked_done - first_stage_done) * 1e3,
-            **{f"sidecar_{k}": v for k, v in reply.timings.items()},
+            **{f"sidecar_{k}": v for k, v in reply.timings.stage_ms().items()},
             "total_ms": (time.perf_counter() - started) * 1e3,
         }
         return RankedWindow(
@@ -384,45 +222,25 @@ class SearchService:
             intent=outcome,
         )
 
-    def _intent(self, vector: npt.NDArray[np.float32] | None, request: SearchRequest) -> tuple[IntentOutcome, Filters]:
-        """The query's intent and the first-stage filters it sets (a confident category, never over the shopper's)."""
-        options = request.intent
-        if not options.enabled:
-            return IntentOutcome(enabled=False), request.filters
-        boost, threshold = float(options.boost or 0.0), float(1.0 if options.threshold is None else options.threshold)
-        if self.intent is None or vector is None:
-            return IntentOutcome(
-                True, boost=boost, threshold=threshold, note="no intent model on this server"
-            ), request.filters
-        model, error = self.intent.current()
-        if model is None:
-            return IntentOutcome(True, boost=boost, threshold=threshold, note=error), request.filters
-        distribution = model.predict(vector, top=SHOWN_CATEGORIES)
-        filters, filtered = intent_filters(request.filters, distribution, threshold)
-        note = "the shopper's category filter is kept: no intent filter" if request.filters.categories else None
-        return (
-            IntentOutcome(True, distribution, boost, threshold, filtered, note, model.index_version),
-            filters,
-        )
-
     def _rerank(self, text: str, candidates: Sequence[_Candidate], request: SearchRequest) -> RerankReply:
         top_k = len(candidates)
         if not candidates:
             return RerankReply(results=[], reranked=False)
         if not request.rerank:
-            return first_stage_reply(candidates, top_k, "reranking switched off for this request")
+            return first_stage_reply(candidates, top_k, RerankFailure(None, "reranking switched off for this request"))
         if self.client is None:
-            return first_stage_reply(candidates, top_k, "no sidecar configured")
+            return first_stage_reply(candidates, top_k, RerankFailure(None, "no sidecar configured"))
         # Explanations carry each result's rank before diversity: the "reranked" compare column.
         options = replace(request.options, explain=True)
         try:
             return self.client.rerank(text, candidates, top_k, options)
         except Exception:  # the client fails open on RPC errors; anything else must not 5xx a search either
             log.exception("rerank client failed: serving first-stage order")
-            return first_stage_reply(candidates, top_k, "rerank client error (see the front door log)")
+            failure = RerankFailure(None, "rerank client error (see the front door log)")
+            return first_stage_reply(candidates, top_k, failure)
 
     @staticmethod
-    def _items(hits: Sequence[Hit], ranked: Sequence[RankedId], explain: bool) -> list[ResultItem]:
+    def _items(hits: Sequence[Hit], ranked: Sequence[ScoredCandidate], explain: bool) -> list[ResultItem]:
         position = {h.product.id: (rank, h) for rank, h in enumerate(hits)}
         items = []
         for r in ranked:
@@ -442,39 +260,20 @@ class SearchService:
         return items
 
 
-def _shaped_facets(ranked: RankedWindow, filters: Filters) -> dict[str, list[dict[str, Any]]]:
-    """The facets a page shows; with intent on, the category facet lists the query's likely categories first."""
-    shaped = shape_facets(ranked.facets, filters, _served_products(ranked))
-    if ranked.intent.categories is not None and "category" in shaped:
-        shaped["category"] = intent_ordered_categories(shaped["category"], ranked.intent.categories)
-    return shaped
-
-
-def _served_products(ranked: RankedWindow) -> list[Product]:
-    """The window's products in the order the shop shows them (facet ties follow it)."""
-    by_id = {h.product.id: h.product for h in ranked.hits}
-    return [by_id[r.id] for r in ranked.served if r.id in by_id]
-
-
 def _slim(hit: Hit) -> Hit:
-    """A hit as a cached window keeps it: no vector and no long text, which no page shows (100 ESCI
-    hits with vectors pickle to ~300 KB, slim to ~40 KB)."""
+    """A hit as a cached window keeps it: no vector and no long text, which no page shows (a
+    fraction of the size: docs/benchmarks.md, "Measurements behind constants")."""
     product = hit.product.model_copy(update={"description": "", "bullet_points": ""})
     return Hit(product=product, score=hit.score)
 
 
-def _scored_order(reply: RerankReply) -> list[RankedId]:
+def _scored_order(reply: RerankReply) -> list[ScoredCandidate]:
     """The reranked order before diversity, from the explanations' scored ranks."""
-    ranks = [r.explanation.get("scored_rank") if r.explanation else None for r in reply.results]
+    ranks = [r.explanation.scored_rank if r.explanation else None for r in reply.results]
     if not reply.reranked or any(rank is None for rank in ranks):
         return list(reply.results)
     by_rank = sorted(zip(ranks, range(len(ranks)), strict=True), key=lambda pair: (int(pair[0] or 0), pair[1]))
     return [
-        RankedId(
-            r.id,
-            float(r.explanation["blended"]) if r.explanation else r.score,
-            r.relevance_score,
-            r.explanation,
-        )
+        ScoredCandidate(r.id, r.explanation.blended if r.explanation else r.score, r.relevance_score, r.explanation)
         for r in (reply.results[i] for _, i in by_rank)
     ]

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from opensearchpy.exceptions import RequestError
 
-from frontdoor.search import SearchPage, SearchRequest
+from frontdoor.page import SearchPage, SearchRequest
 from frontdoor.ubi_events import MAX_EVENTS_PER_POST, new_query_id, query_record
 from shoprank.settings import Settings
 from shoprank.ubi_log import EVENTS, QUERIES, UbiLog, ubi_dir

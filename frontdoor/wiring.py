@@ -40,7 +40,7 @@ def build_search_service(settings: Settings, client: RerankClient | None = None)
 
 def intent_provider(settings: Settings, live_version: Callable[[], str | None]) -> IntentProvider:
     """The intent model `shoprank index` wrote for the live index, as the settings configure it; loaded
-    now when intent is on by default (else the first search that asks for it loads it, ~40 ms once),
+    now when intent is on by default (else the first search that asks for it pays the load, once),
     so a server with intent off never asks the engine for its version."""
     provider = IntentProvider(
         models_dir(settings.data_dir, settings.engine, settings.index_name),

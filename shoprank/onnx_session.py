@@ -119,7 +119,7 @@ def create_session(
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
     # Spinning keeps pool threads hot between ops; on shared cores it burns the time slices the other
-    # threads need (measured here: a 100-pair request took 5.4 s with spinning against 3.8 s without).
+    # threads need (docs/benchmarks.md, "Measurements behind constants").
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     providers: list[Any] = [CPU_PROVIDER]
     if device == "cuda":

@@ -7,6 +7,7 @@ description is its documentation (the CLI help and the table in docs/settings.md
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -89,8 +90,8 @@ class Settings(BaseSettings):
         "fp32",
         description="bi-encoder ONNX precision for products AND queries (reindex after changing it)",
     )
-    # int8 costs the 600-step release about 0.01 NDCG@10 against fp32 (docs/benchmarks.md); fp32
-    # on CPU buys it back at about 1.5x the CPU time per pair.
+    # int8 on CPU trades a little NDCG@10 for CPU time; fp32 buys it back (figures: docs/benchmarks.md,
+    # "Measurements behind constants").
     cross_encoder_precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
         "auto", description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA, int8 on CPU"
     )
@@ -301,24 +302,169 @@ def environment_value(value: object) -> str:
     return str(value)
 
 
-def add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """Add one `--flag` per settings field; unset flags leave env/defaults alone."""
-    group = parser.add_argument_group("settings (also SHOPRANK_<NAME> environment variables)")
+SettingGroup = Literal[
+    "general",
+    "engine",
+    "index",
+    "models",
+    "retrieval",
+    "ranking",
+    "request_limits",
+    "sidecar_client",
+    "sidecar_server",
+    "frontdoor",
+    "intent",
+    "ubi",
+]
+
+# Every setting belongs to exactly one group (tests/test_settings_groups.py fails otherwise): a
+# command's --help lists the groups it reads, and docs/settings.md has one table per group.
+SETTING_GROUPS: dict[SettingGroup, tuple[str, tuple[str, ...]]] = {
+    "general": ("where things live, logs", ("data_dir", "opensearch_dir", "log_format")),
+    "engine": (
+        "the first-stage engine and the OpenSearch cluster",
+        (
+            "engine",
+            "index_name",
+            "opensearch_url",
+            "opensearch_user",
+            "opensearch_password",
+            "opensearch_password_file",
+            "opensearch_verify_certs",
+            "opensearch_ca_certs",
+            "opensearch_timeout_s",
+            "opensearch_hybrid_technique",
+            "keep_versions",
+        ),
+    ),
+    "index": (
+        "writing an index (OpenSearch bulk and build lease)",
+        (
+            "opensearch_bulk_chunk_docs",
+            "opensearch_bulk_chunk_bytes",
+            "opensearch_bulk_max_retries",
+            "opensearch_bulk_initial_backoff_s",
+            "opensearch_bulk_max_backoff_s",
+            "opensearch_build_lease_s",
+        ),
+    ),
+    "models": (
+        "the ONNX models and where they run",
+        ("device", "bi_encoder_precision", "cross_encoder_precision", "max_pair_tokens"),
+    ),
+    "retrieval": ("the rerank window and the page", ("rerank_window", "page_size", "hybrid_weight_knn")),
+    "ranking": (
+        "the sidecar's default blend and diversity (requests may override them)",
+        (
+            "blend_weight",
+            "diversity_method",
+            "diversity_strength",
+            "diversity_window",
+            "diversity_attribute_weight",
+            "diversity_facets",
+        ),
+    ),
+    "request_limits": (
+        "bounds on one Rerank request (the client fits to them, the sidecar enforces them)",
+        ("max_candidates", "max_field_bytes", "max_request_bytes"),
+    ),
+    "sidecar_client": (
+        "how the front door calls the sidecar",
+        (
+            "sidecar",
+            "sidecar_deadline_ms",
+            "embed_deadline_ms",
+            "sidecar_tls_ca",
+            "sidecar_tls_cert",
+            "sidecar_tls_key",
+            "sidecar_tls_server_name",
+        ),
+    ),
+    "sidecar_server": (
+        "the sidecar process: listening, batching, cache, drain, operations, TLS",
+        (
+            "listen",
+            "inference_threads",
+            "inference_spinning",
+            "batch_token_budget",
+            "batch_max_pairs",
+            "batch_wait_ms",
+            "queue_max_pairs",
+            "embed_queue_max_texts",
+            "score_cache_entries",
+            "drain_seconds",
+            "exit_with_parent",
+            "ready_file",
+            "metrics_listen",
+            "tls_cert",
+            "tls_key",
+            "tls_client_ca",
+        ),
+    ),
+    "frontdoor": (
+        "the HTTP front door",
+        ("http_listen", "search_cache_entries", "search_cache_ttl_s", "interleave_a", "interleave_b"),
+    ),
+    "intent": (
+        "query intent: P(category | query)",
+        ("intent", "intent_boost", "intent_filter_threshold", "intent_depth", "intent_temperature"),
+    ),
+    "ubi": (
+        "learning from shoppers: UBI capture",
+        (
+            "ubi_capture",
+            "ubi_application",
+            "ubi_queue_records",
+            "ubi_events_per_s",
+            "ubi_retention_days",
+            "ubi_max_bytes",
+        ),
+    ),
+}
+ALL_GROUPS: tuple[SettingGroup, ...] = tuple(SETTING_GROUPS)
+
+
+def group_of(name: str) -> SettingGroup:
+    """The group a setting belongs to; a setting in none is a bug with a fix to name."""
+    for group, (_, names) in SETTING_GROUPS.items():
+        if name in names:
+            return group
+    raise KeyError(
+        f"setting {name!r} is in no group: add it to one of SETTING_GROUPS in shoprank/settings.py "
+        f"({', '.join(SETTING_GROUPS)}) and to that group's table in docs/settings.md"
+    )
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, groups: Sequence[SettingGroup] = ALL_GROUPS) -> None:
+    """Add one `--flag` per settings field; unset flags leave env/defaults alone.
+
+    Every flag is accepted on every command (a script that passes one keeps working); --help lists
+    only the `groups` the command reads, each under its own heading.
+    """
+    shown = {group: _help_group(parser, group) for group in groups}
     for name, field in Settings.model_fields.items():
+        group = shown.get(group_of(name))
         flag = "--" + name.replace("_", "-")
         help_text = f"{field.description} (default: {environment_value(field.default)})"
+        target: Any = group if group is not None else parser
+        help_shown = help_text if group is not None else argparse.SUPPRESS
         if field.annotation is bool:
-            group.add_argument(
+            target.add_argument(
                 flag,
                 dest=f"setting_{name}",
                 action=argparse.BooleanOptionalAction,
                 default=argparse.SUPPRESS,
-                help=help_text,
+                help=help_shown,
             )
         else:
-            group.add_argument(
-                flag, dest=f"setting_{name}", metavar=name.upper(), default=argparse.SUPPRESS, help=help_text
+            target.add_argument(
+                flag, dest=f"setting_{name}", metavar=name.upper(), default=argparse.SUPPRESS, help=help_shown
             )
+
+
+def _help_group(parser: argparse.ArgumentParser, group: SettingGroup) -> Any:
+    title, _ = SETTING_GROUPS[group]
+    return parser.add_argument_group(f"{group} settings: {title} (also SHOPRANK_<NAME> variables)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -19,9 +19,8 @@ FIELD_SEPARATOR = " [SEP] "
 # Character caps bound tokenization cost on pathological rows (a 1 MB description); the
 # token budget truncates further, on the product side only. Title first: it carries most of
 # the signal. The details (bullets, or the description when a product has none) come last as
-# a short snippet. Measured with the release recipe on the dev queries (judged NDCG@10): no
-# details 0.642, a 100-character snippet 0.657, 200 characters 0.593 (and half the training
-# speed); every extra token also costs serving latency.
+# a short snippet: on the dev queries a 100-character snippet beat none and beat 200 characters
+# (docs/benchmarks.md, "Measurements behind constants"); every extra token also costs serving latency.
 MAX_TITLE_CHARS = 400
 MAX_DETAILS_CHARS = 100
 MAX_QUERY_CHARS = 256

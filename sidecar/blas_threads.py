@@ -1,10 +1,10 @@
 """BLAS threads of the sidecar process: one.
 
 The sidecar's numpy work is small per-request matrices (a 100 x 100 cosine matrix for
-diversity), where a multi-threaded BLAS only adds hand-offs: measured here under load, a
-100 x 384 product took p50 0.13 ms / p95 52 ms with OpenBLAS's default threads against
-0.06 / 0.16 ms on one thread. Requests already run in parallel on the server's thread pool,
-and onnxruntime keeps its own threads, so nothing is lost.
+diversity), where a multi-threaded BLAS only adds hand-offs, which under load cost far more
+than the product itself (docs/benchmarks.md, "Measurements behind constants"). Requests
+already run in parallel on the server's thread pool, and onnxruntime keeps its own threads,
+so nothing is lost.
 """
 
 from __future__ import annotations

@@ -12,8 +12,7 @@ import math
 from collections.abc import Sequence
 
 # Fixed cost of one inference call in token slots (session start, thread hand-offs, small ops).
-# Measured orders of magnitude: ~1 ms per call against ~0.1 ms per token on a 2-core CPU, and
-# ~0.1 ms per call against ~1 us per token on a GPU.
+# Orders of magnitude measured on a CPU and a GPU: docs/benchmarks.md, "Measurements behind constants".
 CPU_CALL_OVERHEAD_TOKENS = 16
 CUDA_CALL_OVERHEAD_TOKENS = 2048
 

@@ -4,7 +4,9 @@ On any failure (sidecar down, slow, overloaded, not ready) `rerank` returns the
 first-stage order with `reranked=False` and the reason, so a search never breaks. What it
 sends is fitted to the request limits first (text cut, category paths shortened, over-long ids
 replaced by a digest and mapped back), so one stored product over a limit never costs the
-whole window its rerank.
+whole window its rerank. Results come back as the sidecar's own domain types (ScoredCandidate,
+Explanation, Timings: sidecar/domain.py, read by sidecar/wire_response.py) and a failure as a
+RerankFailure carrying the call's grpc.StatusCode.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import grpc
@@ -26,9 +28,12 @@ from shoprank.settings import Settings
 from shoprank.template import ProductText
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
-from sidecar.convert import FACET_ENUMS, METHOD_ENUMS, RequestLimits
+from sidecar.domain import Candidate, CandidateProduct, RerankCall, ScoredCandidate, Timings
+from sidecar.domain import RerankOptions as RerankOptions  # the options callers pass to `rerank`
 from sidecar.errors import RETRY_AFTER_KEY
 from sidecar.tls import channel_credentials
+from sidecar.wire_request import RequestLimits, request_to_wire
+from sidecar.wire_response import response_from_wire
 
 log = logging.getLogger(__name__)
 
@@ -56,42 +61,35 @@ class RerankInput(Protocol):
 
 
 @dataclass(frozen=True)
-class RerankOptions:
-    """Per-request options; None leaves the server default."""
+class RerankFailure:
+    """Why a reply is in first-stage order: the call's gRPC status, or None for a reason of the caller's
+    own (no candidates, reranking off, backing off after an overload names RESOURCE_EXHAUSTED)."""
 
-    blend_weight: float | None = None
-    diversity: str | None = None
-    strength: float | None = None
-    max_per_brand: int | None = None
-    max_per_category: int | None = None
-    window: int | None = None
-    page_size: int | None = None  # caps count per page of this many results
-    facets: tuple[str, ...] = ()  # xQuAD's aspects: "category" and/or "brand" (empty: server default)
-    attribute_weight: float | None = None  # MMR/DPP: share of attribute similarity vs embedding cosine
-    explain: bool = False
+    code: grpc.StatusCode | None
+    detail: str
 
-
-@dataclass(frozen=True)
-class RankedId:
-    id: str
-    score: float
-    relevance_score: float
-    explanation: dict[str, Any] | None = None
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.detail}" if self.code is not None else self.detail
 
 
 @dataclass
 class RerankReply:
     """The page order from the sidecar, or the first-stage order when it failed open."""
 
-    results: list[RankedId]
+    results: list[ScoredCandidate]
     reranked: bool
     model_version: str = ""
     diversity_method: str = "none"
     diversity_notes: tuple[str, ...] = ()  # e.g. caps that could not hold (fewer brands than the page)
-    timings: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
+    timings: Timings = field(default_factory=Timings)
+    failure: RerankFailure | None = None
     rpc_ms: float = 0.0
     cache_hits: int = 0
+
+    @property
+    def error(self) -> str | None:
+        """The failure as one line for logs ("CODE: detail"), None when the call succeeded."""
+        return None if self.failure is None else str(self.failure)
 
 
 # Prefix of the wire id that stands for an id over the id limit (the digest of the real one).
@@ -107,23 +105,21 @@ def wire_id(product_id: str, limits: RequestLimits) -> str:
     return DIGEST_ID_PREFIX + hashlib.sha256(product_id.encode("utf-8")).hexdigest()
 
 
-def _candidate(item: RerankInput, limits: RequestLimits, field_bytes: int) -> pb.Candidate:
+def _candidate(item: RerankInput, limits: RequestLimits, field_bytes: int) -> Candidate:
     p = item.product
-    message = pb.Candidate(
+    return Candidate(
         id=wire_id(item.id, limits),
         first_stage_score=float(item.first_stage_score),
-        product=pb.Product(
+        product=CandidateProduct(
             title=truncate_utf8(p.title, field_bytes),
             brand=truncate_utf8(p.brand, field_bytes),
-            category=fit_category(p.category, limits.max_category_levels, field_bytes),
+            category=tuple(fit_category(p.category, limits.max_category_levels, field_bytes)),
             color=truncate_utf8(p.color, field_bytes),
             bullet_points=truncate_utf8(p.bullet_points, field_bytes),
             description=truncate_utf8(p.description, field_bytes),
         ),
+        embedding=item.embedding,
     )
-    if item.embedding is not None:
-        message.embedding.extend(np.asarray(item.embedding, dtype=np.float32).tolist())
-    return message
 
 
 def build_request(
@@ -157,23 +153,13 @@ def _build(
     limits: RequestLimits,
     field_bytes: int,
 ) -> pb.RerankRequest:
-    request = pb.RerankRequest(
+    call = RerankCall(
         query=truncate_utf8(query, limits.max_query_bytes),
-        top_k=top_k,
         candidates=[_candidate(i, limits, field_bytes) for i in items],
+        top_k=top_k,
+        options=options,
     )
-    o = request.options
-    o.explain = options.explain
-    if options.blend_weight is not None:
-        o.blend_weight = options.blend_weight
-    if options.diversity is not None:
-        o.diversity.method = METHOD_ENUMS[options.diversity]  # type: ignore[assignment]
-    for name in ("strength", "max_per_brand", "max_per_category", "window", "page_size", "attribute_weight"):
-        value = getattr(options, name)
-        if value is not None:
-            setattr(o.diversity, name, value)
-    o.diversity.facets.extend(FACET_ENUMS[name] for name in options.facets)  # type: ignore[misc]
-    return request
+    return request_to_wire(call)
 
 
 def _retry_after_s(error: grpc.RpcError) -> float:
@@ -188,10 +174,12 @@ def _retry_after_s(error: grpc.RpcError) -> float:
     return DEFAULT_BACKOFF_S
 
 
-def first_stage_reply(items: Sequence[RerankInput], top_k: int, error: str, rpc_ms: float = 0.0) -> RerankReply:
+def first_stage_reply(
+    items: Sequence[RerankInput], top_k: int, failure: RerankFailure, rpc_ms: float = 0.0
+) -> RerankReply:
     """The fail-open answer: first-stage order, cut to the page."""
-    results = [RankedId(i.id, float(i.first_stage_score), float(i.first_stage_score)) for i in items[:top_k]]
-    return RerankReply(results=results, reranked=False, error=error, rpc_ms=rpc_ms)
+    results = [ScoredCandidate(i.id, float(i.first_stage_score), float(i.first_stage_score)) for i in items[:top_k]]
+    return RerankReply(results=results, reranked=False, failure=failure, rpc_ms=rpc_ms)
 
 
 class RerankClient:
@@ -255,10 +243,11 @@ class RerankClient:
     ) -> RerankReply:
         """Rerank within the deadline, or fail open to the first-stage order."""
         if not items:
-            return RerankReply(results=[], reranked=False, error="no candidates")
+            return RerankReply(results=[], reranked=False, failure=RerankFailure(None, "no candidates"))
         started = time.perf_counter()
         if time.monotonic() < self._backoff_until:
-            return first_stage_reply(items, top_k, "RESOURCE_EXHAUSTED: sidecar overloaded, backing off")
+            backing_off = RerankFailure(grpc.StatusCode.RESOURCE_EXHAUSTED, "sidecar overloaded, backing off")
+            return first_stage_reply(items, top_k, backing_off)
         request = build_request(query, items, top_k, options or RerankOptions(), self.limits)
         timeout = (deadline_ms or self.deadline_ms) / 1000.0
         try:
@@ -266,37 +255,21 @@ class RerankClient:
         except grpc.RpcError as error:
             rpc_ms = (time.perf_counter() - started) * 1e3
             return first_stage_reply(items, top_k, self._failure(error), rpc_ms)
+        outcome = response_from_wire(response)
         # Ids sent as digests come back as digests: answer with the real ones.
         real_id = {wire_id(i.id, self.limits): i.id for i in items}
-        results = [
-            RankedId(
-                real_id.get(r.id, r.id),
-                r.score,
-                r.relevance_score,
-                _explanation(r.explanation) if r.HasField("explanation") else None,
-            )
-            for r in response.results
-        ]
-        t = response.timings
-        timings = {
-            "tokenize_ms": t.tokenize_ms,
-            "queue_ms": t.queue_ms,
-            "inference_ms": t.inference_ms,
-            "diversify_ms": t.diversify_ms,
-            "total_ms": t.total_ms,
-        }
         return RerankReply(
-            results=results,
-            reranked=response.reranked,
-            model_version=response.model_version,
-            diversity_method=response.diversity_method,
-            diversity_notes=tuple(response.diversity_notes),
-            timings=timings,
+            results=[replace(r, id=real_id.get(r.id, r.id)) for r in outcome.results],
+            reranked=outcome.reranked,
+            model_version=outcome.model_version,
+            diversity_method=outcome.diversity_method,
+            diversity_notes=outcome.diversity_notes,
+            timings=outcome.timings,
             rpc_ms=(time.perf_counter() - started) * 1e3,
-            cache_hits=response.cache_hits,
+            cache_hits=outcome.cache_hits,
         )
 
-    def _failure(self, error: grpc.RpcError) -> str:
+    def _failure(self, error: grpc.RpcError) -> RerankFailure:
         """Log (throttled) and describe a failed call; start a back-off when the sidecar sheds load."""
         # Raised RpcErrors are also grpc.Call objects carrying the status.
         code_of = getattr(error, "code", None)
@@ -313,7 +286,7 @@ class RerankClient:
         elif now - self._last_warning >= WARNING_INTERVAL_S:
             self._last_warning = now
             log.warning("sidecar %s failed (%s): serving first-stage order", self.address, code.name)
-        return f"{code.name}: {detail}"
+        return RerankFailure(code, detail or "")
 
     def wait_until_serving(self, timeout_s: float) -> bool:
         """Poll standard gRPC health until SERVING or the timeout; True when serving."""
@@ -332,16 +305,3 @@ class RerankClient:
     def close(self) -> None:
         """Close the channel."""
         self._channel.close()
-
-
-def _explanation(e: pb.Explanation) -> dict[str, Any]:
-    return {
-        "relevance": e.relevance,
-        "first_stage": e.first_stage,
-        "blended": e.blended,
-        "diversity_term": e.diversity_term,
-        "first_stage_rank": e.first_stage_rank,
-        "scored_rank": e.scored_rank,
-        "final_rank": e.final_rank,
-        "reason": e.reason,
-    }

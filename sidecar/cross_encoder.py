@@ -37,8 +37,8 @@ from sidecar.domain import Admission, BatchUsage, PairScores
 from sidecar.onnx_runner import BatchRunner, runner_for
 
 # The sidecar tokenizes on many gRPC handler threads at once; the tokenizers library's own
-# thread pool then becomes a queue (measured under load here: 20 pairs took ~300 ms instead of
-# ~10 ms). One thread per request, in the handler's thread, scales with the handlers instead.
+# thread pool then becomes a queue (docs/benchmarks.md, "Measurements behind constants"). One thread per request, in the
+# handler's thread, scales with the handlers instead.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

@@ -31,6 +31,33 @@ class Candidate:
     embedding: FloatArray | None = None
 
 
+@dataclass(frozen=True)
+class RerankOptions:
+    """A request's options as the caller sends them; None (and empty facets) leaves the server default."""
+
+    blend_weight: float | None = None
+    diversity: str | None = None  # a DiversityMethod name
+    strength: float | None = None
+    max_per_brand: int | None = None
+    max_per_category: int | None = None
+    window: int | None = None
+    page_size: int | None = None  # caps count per page of this many results
+    facets: tuple[str, ...] = ()  # xQuAD's aspects: "category" and/or "brand" (empty: server default)
+    attribute_weight: float | None = None  # MMR/DPP: share of attribute similarity vs embedding cosine
+    explain: bool = False
+
+
+@dataclass(frozen=True)
+class RerankCall:
+    """A rerank request as it travels: what the client sends and what the server reads off the wire,
+    before the server resolves its defaults (top_k 0 and unset options stay as sent)."""
+
+    query: str
+    candidates: Sequence[Candidate]
+    top_k: int = 0
+    options: RerankOptions = field(default_factory=RerankOptions)
+
+
 class Admission(Protocol):
     """Queue space held for a request admitted before it was validated (sidecar.batching.Reservation)."""
 
@@ -55,6 +82,8 @@ class RerankQuery:
 
 @dataclass(frozen=True)
 class Explanation:
+    """Why a result sits where it does (returned when the request asks to explain)."""
+
     relevance: float
     first_stage: float
     blended: float
@@ -67,6 +96,8 @@ class Explanation:
 
 @dataclass(frozen=True)
 class ScoredCandidate:
+    """One ranked result: the page score, the cross-encoder score and, on request, its explanation."""
+
     id: str
     score: float
     relevance_score: float
@@ -94,6 +125,16 @@ class Timings:
     total_ms: float = 0.0
     usage: BatchUsage = field(default_factory=BatchUsage)
 
+    def stage_ms(self) -> dict[str, float]:
+        """The per-stage wall times by name (the front door reports them as sidecar_<name>)."""
+        return {
+            "tokenize_ms": self.tokenize_ms,
+            "queue_ms": self.queue_ms,
+            "inference_ms": self.inference_ms,
+            "diversify_ms": self.diversify_ms,
+            "total_ms": self.total_ms,
+        }
+
 
 @dataclass
 class PairScores:
@@ -109,6 +150,8 @@ class PairScores:
 
 @dataclass
 class RerankOutcome:
+    """A ranked page and how it was made: what the server answers and the client reads back."""
+
     results: list[ScoredCandidate]
     reranked: bool
     model_version: str

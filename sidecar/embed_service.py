@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 
 from shoprank.arrays import FloatArray
 from sidecar import metrics
+from sidecar.domain import BatchUsage, Timings
 from sidecar.errors import DeadlineExceededError, ModelMismatchError, OverloadedError
 
 # Share of the time left before a deadline that the texts queued ahead may take (as the batcher's).
@@ -57,18 +58,6 @@ class EmbedQuery:
     deadline: float | None = None  # time.monotonic() seconds
 
 
-@dataclass(frozen=True)
-class EmbedTimings:
-    """Wall time of one request's steps, in milliseconds, its token count and the texts in its model call."""
-
-    tokenize_ms: float
-    queue_ms: float
-    inference_ms: float
-    total_ms: float
-    tokens: int
-    batch_texts: int = 0
-
-
 @dataclass(eq=False)
 class _Waiting:
     """One request's token ids waiting for (or in) a model call."""
@@ -89,7 +78,7 @@ class EmbedOutcome:
 
     vectors: FloatArray
     model_version: str
-    timings: EmbedTimings
+    timings: Timings  # usage: one model call, batch_pairs = the texts in it (its own and other requests')
 
 
 class EmbedGate:
@@ -240,12 +229,11 @@ def embed(embedder: TextEmbedder, gate: EmbedGate, query: EmbedQuery) -> EmbedOu
     return EmbedOutcome(
         vectors=done.vectors,
         model_version=embedder.version,
-        timings=EmbedTimings(
+        timings=Timings(
             tokenize_ms=(tokenized - started) * 1e3,
             queue_ms=max(0.0, done.started - tokenized) * 1e3,
             inference_ms=done.inference_s * 1e3,
             total_ms=(time.perf_counter() - started) * 1e3,
-            tokens=sum(len(i) for i in ids),
-            batch_texts=done.batch_texts,
+            usage=BatchUsage(batches=1, batch_pairs=done.batch_texts, tokens=sum(len(i) for i in ids)),
         ),
     )

@@ -16,7 +16,6 @@ import grpc
 
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar import metrics
-from sidecar.convert import RequestLimits, embed_outcome_to_response, embed_request_to_domain, parse_embed_request
 from sidecar.embed_service import EmbedGate, TextEmbedder, embed
 from sidecar.errors import (
     RETRY_AFTER_KEY,
@@ -27,6 +26,8 @@ from sidecar.errors import (
     status_code,
 )
 from sidecar.servicer import ModelSlot
+from sidecar.wire_embed import embed_outcome_to_response, embed_request_to_domain, parse_embed_request
+from sidecar.wire_request import RequestLimits
 
 log = logging.getLogger(__name__)
 

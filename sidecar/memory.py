@@ -1,8 +1,8 @@
 """Giving freed heap back to the OS after large requests.
 
 glibc keeps memory freed by a thread in that thread's arena: after a burst of large requests
-the sidecar's resident size stays at its high-water mark (measured: 199 MiB at start, 766 MiB
-at the peak of a burst of 13-40 MB requests, 540 MiB still after idling). `malloc_trim(0)`
+the sidecar's resident size stays near its high-water mark, even after idling (figures:
+docs/benchmarks.md, "Measurements behind constants"). `malloc_trim(0)`
 returns the free pages of every arena. It runs on a thread of its own, at most once a second,
 so no request waits for it. Where the C library has no malloc_trim (musl, macOS) it does nothing.
 """

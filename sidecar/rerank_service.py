@@ -92,7 +92,7 @@ class RerankService:
         if not query.diversity.needs_embeddings:
             return None
         given = [c.embedding if c.embedding is not None and c.embedding.size else None for c in query.candidates]
-        sent_dims = {e.size for e in given if e is not None}  # convert.py allows one dimension per request
+        sent_dims = {e.size for e in given if e is not None}  # wire_request.py allows one dimension per request
         dim = sent_dims.pop() if sent_dims else (self.embedder.dim if self.embedder is not None else 0)
         if dim == 0:
             return None

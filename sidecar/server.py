@@ -24,7 +24,6 @@ from shoprank.errors import NotSetUpError
 from shoprank.listen import parse_listen
 from shoprank.settings import Settings
 from sidecar.blas_threads import use_one_blas_thread
-from sidecar.convert import RequestDefaults, RequestLimits
 from sidecar.diversify import DiversityParams
 from sidecar.embed_service import EmbedGate
 from sidecar.embed_servicer import EMBED_SERVICE_NAME, EmbedderServicer
@@ -35,6 +34,7 @@ from sidecar.reload import ModelReloader, ReloadResult
 from sidecar.rerank_service import RerankService
 from sidecar.servicer import SERVICE_NAME, ModelSlot, RerankerServicer
 from sidecar.tls import server_credentials
+from sidecar.wire_request import RequestDefaults, RequestLimits
 
 __all__ = ["Sidecar", "create_server", "defaults_from", "load_service", "run_sidecar", "start_sidecar"]
 

@@ -24,14 +24,6 @@ import grpc
 
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar import metrics
-from sidecar.convert import (
-    RequestDefaults,
-    RequestLimits,
-    check_request_size,
-    outcome_to_response,
-    parse_request,
-    request_to_domain,
-)
 from sidecar.errors import (
     RETRY_AFTER_KEY,
     DeadlineExceededError,
@@ -42,6 +34,8 @@ from sidecar.errors import (
 )
 from sidecar.memory import TRIM_AFTER_BYTES, MemoryTrimmer
 from sidecar.rerank_service import RerankService
+from sidecar.wire_request import RequestDefaults, RequestLimits, check_request_size, parse_request, request_to_domain
+from sidecar.wire_response import response_to_wire
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +191,7 @@ class RerankerServicer:
                 finally:
                     if admission is not None:
                         admission.release()
-            return outcome_to_response(outcome)
+            return response_to_wire(outcome)
         except SidecarError as error:
             status = status_code(error)
             if isinstance(error, OverloadedError) and error.retry_after_ms is not None:

@@ -9,11 +9,11 @@ import pytest
 from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar.client import RerankOptions, build_request
-from sidecar.convert import RequestDefaults, RequestLimits, request_to_domain
 from sidecar.diversify import DiversityParamError, DiversityParams, Facet, diversify
 from sidecar.diversify.attributes import brand_key, category_aspect
 from sidecar.errors import InvalidRequestError
 from sidecar.server import defaults_from
+from sidecar.wire_request import RequestDefaults, RequestLimits, request_to_domain
 
 # Four Acme towels and one Bolt towel: one category, a brand-monopolised relevance order.
 MONOPOLY_RELEVANCE = [1.0, 0.9, 0.8, 0.6, 0.0]

@@ -21,8 +21,8 @@ from shoprank.limits import MAX_CATEGORY_LEVELS, MAX_FIELD_BYTES, MAX_ID_BYTES, 
 from shoprank.schema import Product
 from shoprank.settings import Settings
 from sidecar.client import RerankClient, RerankOptions, build_request
-from sidecar.convert import RequestDefaults, RequestLimits, request_to_domain
 from sidecar.server import start_sidecar
+from sidecar.wire_request import RequestDefaults, RequestLimits, request_to_domain
 
 LONG_DESCRIPTION = "squeaky chew toy for dogs " * 2700  # ~70 KB, over the 64 KiB field limit
 DEEP_CATEGORY = [f"Level {i}" for i in range(MAX_CATEGORY_LEVELS + 1)]  # 17 levels

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from shoprank.cli import build_parser
-from shoprank.settings import REPO_ROOT, Settings
+from shoprank.settings import REPO_ROOT, SETTING_GROUPS, Settings
 
 README = (REPO_ROOT / "README.md").read_text()
 SETTINGS_DOC = (REPO_ROOT / "docs" / "settings.md").read_text()
@@ -28,3 +29,16 @@ def test_every_command_is_documented() -> None:
 def test_no_placeholder_is_left() -> None:
     assert "FIGURES-" not in README
     assert "SETTINGS-TABLE" not in README
+
+
+def test_the_settings_page_has_one_table_per_group_with_its_settings() -> None:
+    sections = re.split(r"^## `(\w+)`: .*$", SETTINGS_DOC, flags=re.MULTILINE)
+    tables = dict(zip(sections[1::2], sections[2::2], strict=True))
+    assert list(tables) == list(SETTING_GROUPS), "docs/settings.md: one `## `group`: title` section per group"
+    misplaced = [
+        f"SHOPRANK_{name.upper()} (group {group})"
+        for group, (_, names) in SETTING_GROUPS.items()
+        for name in names
+        if f"`SHOPRANK_{name.upper()}`" not in tables[group]
+    ]
+    assert not misplaced, f"docs/settings.md: put these rows under their group's heading: {misplaced}"

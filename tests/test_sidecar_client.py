@@ -49,6 +49,8 @@ def test_a_dead_sidecar_fails_open_at_once() -> None:
         assert not reply.reranked
         assert reply.error is not None
         assert reply.error.startswith("UNAVAILABLE")
+        assert reply.failure is not None
+        assert reply.failure.code == grpc.StatusCode.UNAVAILABLE
         assert [r.id for r in reply.results] == [h.id for h in HITS[:10]]  # first-stage order
 
 
@@ -64,6 +66,8 @@ def test_a_slow_sidecar_fails_open_at_the_deadline_and_drops_the_work(tiny_model
         assert not reply.reranked
         assert reply.error is not None
         assert reply.error.startswith("DEADLINE_EXCEEDED")
+        assert reply.failure is not None
+        assert reply.failure.code == grpc.StatusCode.DEADLINE_EXCEEDED
         time.sleep(1.0)  # the call in progress ends; the rest of the request is dropped, not computed
         dropped = (metrics.REGISTRY.get_sample_value("shoprank_sidecar_dropped_pairs_total") or 0) - dropped_before
         assert dropped > 0

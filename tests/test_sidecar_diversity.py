@@ -13,11 +13,11 @@ import pytest
 from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
-from sidecar.convert import RequestDefaults, RequestLimits, request_to_domain
 from sidecar.cross_encoder import CrossEncoder
 from sidecar.diversify import DiversityParams
 from sidecar.rerank_service import RerankService
 from sidecar.server import create_server, defaults_from, load_service
+from sidecar.wire_request import RequestDefaults, RequestLimits, request_to_domain
 
 BRANDS = ["Acme"] * 8 + ["Birch", "Birch", "Cobalt", "Cobalt", "Dune", "Elm"]
 LEAVES = ["Mugs"] * 6 + ["Plates", "Plates", "Bowls", "Cups", "Mugs", "Trays", "Jugs", "Pans"]

@@ -203,8 +203,8 @@ def test_requests_that_wait_together_share_one_model_call() -> None:
     for text in ("bb", "ccc", "dddd"):
         assert outcomes[text].vectors.shape == (1, 2)
         assert outcomes[text].vectors[0, 0] == len(text), "each request gets its own rows back"
-        assert outcomes[text].timings.batch_texts == 3
-    assert outcomes["a"].timings.batch_texts == 1
+        assert outcomes[text].timings.usage.batch_pairs == 3
+    assert outcomes["a"].timings.usage.batch_pairs == 1
 
 
 def test_a_version_mismatch_is_refused_before_any_work() -> None:

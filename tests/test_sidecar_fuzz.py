@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shoprank.v1 import rerank_pb2 as pb
-from sidecar.convert import METHOD_ENUMS
 from sidecar.server import Sidecar, start_sidecar
+from sidecar.wire_request import METHOD_ENUMS
 from tests.sidecar_harness import request, settings_with
 
 MAX_CANDIDATES = 40

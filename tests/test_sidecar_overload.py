@@ -18,8 +18,8 @@ import pytest
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
 from sidecar import metrics
 from sidecar.batching import _Work
-from sidecar.convert import request_to_domain
 from sidecar.errors import RETRY_AFTER_KEY
+from sidecar.wire_request import request_to_domain
 from tests.sidecar_harness import request, running, settings_with, slowed_loader
 
 # The slowed tiny model costs 40 us per padded token: a 20-candidate request (~1,500 tokens)

@@ -177,8 +177,8 @@ def _derive_precisions(fp32: Path, directory: Path, num_heads: int, hidden: int)
         opt_path = Path(tmp) / "optimized.onnx"
         optimized.save_model_to_file(str(opt_path))
         # Only the MatMul weights go int8, where the time is spent. Quantizing the embedding
-        # tables too (the Gathers, on by default) saves disk but no time, and cost the fine-tuned
-        # cross-encoder 0.012 dev NDCG@10 against fp32 (MatMul only: within 0.003).
+        # tables too (the Gathers, on by default) saves disk but no time, and costs the fine-tuned
+        # cross-encoder NDCG@10 (docs/benchmarks.md, "Measurements behind constants").
         # Fused ops (Attention, SkipLayerNorm) carry no inferred types: tell the quantiser they are float.
         quantize_dynamic(
             opt_path,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from shoprank.cli import (
     bench,
     clicks,
+    docs,
     eval_facets,
     eval_intent,
     eval_parity,
@@ -19,6 +20,7 @@ from shoprank.cli import (
     index,
     intent,
     models,
+    openapi,
     opensearch,
     search,
     serve,
@@ -45,6 +47,8 @@ COMMANDS = (
     intent,
     train,
     clicks,
+    openapi,
+    docs,
 )
 
 
@@ -56,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Shop search: index a catalogue, rerank and diversify with a cross-encoder sidecar.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
-    add_settings_flags(parser)
+    add_settings_flags(parser)  # the full list; each command's --help lists the groups it reads
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(subparsers)

@@ -35,7 +35,10 @@ def _grades(text: str) -> dict[str, float]:
 def register(subparsers: Any) -> None:
     """Add the `simulate-traffic`, `judgments-from-clicks` and `interleave-report` commands."""
     sim = add_command(
-        subparsers, "simulate-traffic", "replay judged queries through a running front door as simulated shoppers"
+        subparsers,
+        "simulate-traffic",
+        "replay judged queries through a running front door as simulated shoppers",
+        ("general", "engine", "retrieval", "frontdoor", "ubi"),
     )
     sim.add_argument("--url", default="", help="front door URL (default: http://<http-listen>)")
     sim.add_argument("--judgments", type=Path, default=ESCI_JUDGMENTS, help="judged queries and their grades")
@@ -57,7 +60,12 @@ def register(subparsers: Any) -> None:
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.set_defaults(run=run_simulate)
 
-    jud = add_command(subparsers, "judgments-from-clicks", "implicit judgments CSV from captured UBI events")
+    jud = add_command(
+        subparsers,
+        "judgments-from-clicks",
+        "implicit judgments CSV from captured UBI events",
+        ("general", "engine", "retrieval", "frontdoor", "ubi"),
+    )
     jud.add_argument("--model", choices=["coec", "pbm", "ctr"], default="coec", help="click model")
     jud.add_argument("--output", type=Path, required=True, help="judgments CSV (what eval/train --judgments take)")
     jud.add_argument(
@@ -69,7 +77,10 @@ def register(subparsers: Any) -> None:
     jud.set_defaults(run=run_judgments)
 
     rep = add_command(
-        subparsers, "interleave-report", "team-draft interleaving verdict (and the A/B test) from captured UBI records"
+        subparsers,
+        "interleave-report",
+        "team-draft interleaving verdict (and the A/B test) from captured UBI records",
+        ("general", "engine", "retrieval", "frontdoor", "ubi"),
     )
     rep.add_argument(
         "--ubi-dir", type=Path, help="embedded UBI tables (default: <data-dir>/ubi, or the UBI indices on OpenSearch)"

@@ -9,15 +9,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from shoprank.settings import add_settings_flags
+from shoprank.settings import ALL_GROUPS, SettingGroup, add_settings_flags
+
+# The setting groups most commands read (every command takes every flag; --help lists these).
+SEARCHING: tuple[SettingGroup, ...] = ("general", "engine", "retrieval", "models", "ranking", "intent")
 
 
-def add_command(subparsers: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    """A subcommand parser that also takes every settings flag."""
+def add_command(
+    subparsers: Any, name: str, help_text: str, groups: Sequence[SettingGroup] = ALL_GROUPS
+) -> argparse.ArgumentParser:
+    """A subcommand parser that takes every settings flag and lists the `groups` it reads in --help."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name, help=help_text, description=help_text, allow_abbrev=False
     )
-    add_settings_flags(parser)
+    add_settings_flags(parser, groups)
     return parser
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from shoprank.cli.common import add_command, add_judged_eval_arguments, print_json
+from shoprank.cli.common import SEARCHING, add_command, add_judged_eval_arguments, print_json
 from shoprank.errors import UserInputError
 from shoprank.settings import Settings
 
@@ -17,6 +17,7 @@ def register(subparsers: Any) -> None:
         "eval-facets",
         "measure how well each candidate facet scope describes the results: the share of the shown facet "
         "mass on the leaf categories and brands of each judged query's exact products (embedded engine)",
+        SEARCHING,
     )
     add_judged_eval_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the report, with every query's figures, as JSON")

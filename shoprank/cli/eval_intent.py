@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shoprank.cli.common import add_command, print_json
+from shoprank.cli.common import SEARCHING, add_command, print_json
 from shoprank.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ def register(subparsers: Any) -> None:
         "measure the query intent model of the live index: top-1/top-3 accuracy and log-loss against the categories "
         "of each judged query's exact products beside two baselines, and first-stage NDCG@10 with its boost and "
         "filter chosen out of fold (k-fold by query), with bootstrap CIs",
+        SEARCHING,
     )
     parser.add_argument("--judgments", type=Path, help="CSV with query, product_id and rating and/or esci_label")
     parser.add_argument(

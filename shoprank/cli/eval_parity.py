@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,11 @@ def register(subparsers: Any) -> None:
     )
     add_judged_eval_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--output", type=Path, help="also write the JSON report here (e.g. docs/results/parity.json)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="also write the JSON report here (docs/results/engine-parity.json is the one docs/quality.md shows)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -56,6 +61,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         {"opensearch": opensearch, "lancedb": lance}, encoder, judgments, window=settings.rerank_window
     )
     report.info = {
+        "command": "shoprank eval-parity --judgments " + str(args.judgments) + " --opensearch-url URL",
+        "date": date.today().isoformat(),
         "products": counts,
         "bi_encoder": encoder.version,
         "judgments": str(args.judgments),

@@ -19,6 +19,7 @@ def register(subparsers: Any) -> None:
         "eval-pool",
         "pool the relevance-diversity sweeps of disjoint query sets, each reranked by a model that never saw "
         "them (cross-fitting: --holdout train, --holdout dev and the release), into one trade-off table",
+        ("general",),
     )
     parser.add_argument("reports", type=Path, nargs="+", help="`shoprank eval --sweep --json` outputs")
     parser.add_argument("--json", action="store_true", help="print the pooled sweep as JSON")

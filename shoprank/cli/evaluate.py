@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from shoprank.cli.common import add_command, add_judged_eval_arguments, comma_separated, print_json
+from shoprank.cli.common import SEARCHING, add_command, add_judged_eval_arguments, comma_separated, print_json
 from shoprank.cli.eval_sweep import add_sweep_arguments, sweep_configs, write_sweep_plot
 from shoprank.settings import Settings
 
@@ -19,6 +19,7 @@ def register(subparsers: Any) -> None:
         subparsers,
         "eval",
         "measure every stage (bm25, knn, hybrid, rerank_zero_shot, rerank, diversified) on judged queries",
+        SEARCHING,
     )
     add_judged_eval_arguments(parser)
     parser.add_argument(

@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 def register(subparsers: Any) -> None:
     """Add the `index` command."""
     parser = add_command(
-        subparsers, "index", "index a catalogue (new version + atomic swap), apply changes, or roll back"
+        subparsers,
+        "index",
+        "index a catalogue (new version + atomic swap), apply changes, or roll back",
+        ("general", "engine", "index", "models", "intent"),
     )
     parser.add_argument("--catalogue", type=Path, help="catalogue file: OpenSearch bulk NDJSON, JSONL, CSV or Parquet")
     parser.add_argument("--format", choices=["bulk", "jsonl", "csv", "parquet"], help="default: from the file")

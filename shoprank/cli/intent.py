@@ -16,6 +16,7 @@ def register(subparsers: Any) -> None:
         "intent",
         "P(category | query) over the catalogue's taxonomy (--intent-depth leaf or 2), from the intent model "
         "a full `shoprank index` built for the live index",
+        ("general", "engine", "models", "intent"),
     )
     parser.add_argument("query", help="what a shopper typed")
     parser.add_argument("--top", type=int, default=5, help="categories to show")

@@ -12,9 +12,11 @@ from shoprank.settings import Settings
 
 def register(subparsers: Any) -> None:
     """Add the `models` command."""
-    parser = add_command(subparsers, "models", "build the ONNX models shoprank serves")
+    parser = add_command(subparsers, "models", "build the ONNX models shoprank serves", ("general", "models"))
     sub = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
-    build = add_command(sub, "build", "export bi-encoder and cross-encoder to ONNX with a PyTorch parity check")
+    build = add_command(
+        sub, "build", "export bi-encoder and cross-encoder to ONNX with a PyTorch parity check", ("general", "models")
+    )
     build.add_argument("--only", choices=["bi-encoder", "cross-encoder"], help="build one model only")
     build.add_argument(
         "--cross-encoder-weights",

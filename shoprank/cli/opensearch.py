@@ -24,7 +24,10 @@ def register(subparsers: Any) -> None:
     )
     actions = parser.add_subparsers(dest="opensearch_command", required=True, metavar="ACTION")
     setup = add_command(
-        actions, "setup", "install the index template, hybrid search pipelines and search template (idempotent)"
+        actions,
+        "setup",
+        "install the index template, hybrid search pipelines and search template (idempotent)",
+        ("general", "engine", "retrieval"),
     )
     setup.add_argument("--json", action="store_true", help="print what was installed as JSON")
     setup.add_argument(
@@ -50,6 +53,7 @@ def register(subparsers: Any) -> None:
         actions,
         "run",
         "run a local single-node OpenSearch (JDK 17+ and Maven; 127.0.0.1 only, no security plugin) until stopped",
+        ("general",),
     )
     run.add_argument("--home", type=Path, help="node home (data, logs); default: DATA_DIR/opensearch-node")
     run.add_argument("--http-port", type=int, default=9200, help="HTTP port on 127.0.0.1 (default 9200)")

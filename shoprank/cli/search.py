@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from shoprank.cli.common import add_command, print_json
+from shoprank.cli.common import SEARCHING, add_command, print_json
 from shoprank.settings import Settings
 from shoprank.vocabulary import DIVERSITY_METHODS, RETRIEVAL_MODES
 
 
 def register(subparsers: Any) -> None:
     """Add the `search` command."""
-    parser = add_command(subparsers, "search", "search the catalogue: hybrid first stage, sidecar rerank, page")
+    parser = add_command(
+        subparsers,
+        "search",
+        "search the catalogue: hybrid first stage, sidecar rerank, page",
+        (*SEARCHING, "request_limits", "sidecar_client", "frontdoor"),
+    )
     parser.add_argument("query", help="what a shopper typed")
     parser.add_argument("--k", type=int, default=None, help="results to show (default: --page-size)")
     parser.add_argument("--mode", choices=RETRIEVAL_MODES, default="hybrid", help="first-stage retrieval")

@@ -11,7 +11,12 @@ from shoprank.settings import Settings
 
 def register(subparsers: Any) -> None:
     """Add the `sidecar` command."""
-    parser = add_command(subparsers, "sidecar", "run the gRPC rerank sidecar (health, reflection, graceful drain)")
+    parser = add_command(
+        subparsers,
+        "sidecar",
+        "run the gRPC rerank sidecar (health, reflection, graceful drain)",
+        ("general", "models", "ranking", "request_limits", "sidecar_server"),
+    )
     parser.set_defaults(run=run)
 
 

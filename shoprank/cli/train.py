@@ -39,7 +39,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     """Add the `train` command."""
     parser = add_command(
-        subparsers, "train", "fine-tune the cross-encoder on graded judgments, export ONNX, optionally release"
+        subparsers,
+        "train",
+        "fine-tune the cross-encoder on graded judgments, export ONNX, optionally release",
+        ("general", "models"),
     )
     parser.add_argument(
         "--judgments",

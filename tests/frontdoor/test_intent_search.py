@@ -184,7 +184,7 @@ def test_the_api_takes_the_switches_and_says_when_there_is_no_model(
 
 
 def test_eval_intent_measures_every_setting_on_the_judged_queries(intent_dir: Path) -> None:
-    from evaluation.intent_quality import OFF, POLICIES, PREDICTORS, measure_intent
+    from evaluation.intent_quality import BOOSTS, ENGINE_POLICY, OFF, POLICIES, PREDICTORS, measure_intent
     from relevance.judgments import Judgments
 
     mugs = [r["id"] for r in catalogue_rows() if r["id"].startswith("mug-")]
@@ -199,7 +199,8 @@ def test_eval_intent_measures_every_setting_on_the_judged_queries(intent_dir: Pa
     assert set(report.per_query[0].predictions) == set(PREDICTORS)
     assert report.per_query[0].predictions["majority"].ranked[0] in model.labels
     assert all(len(values) == 2 for values in report.out_of_fold.values())
-    assert set(report.out_of_fold) == set(POLICIES)
+    assert set(report.out_of_fold) == {*POLICIES, ENGINE_POLICY}
+    assert set(report.per_query[0].engine) == {(b, 1.0) for b in BOOSTS}  # every weight, inside the engine
     assert 0.0 <= report.per_query[0].ndcg[OFF] <= 1.0
     shown = report.as_dict()
     assert shown["queries"] == 2

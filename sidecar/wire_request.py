@@ -1,7 +1,9 @@
-"""The one place that converts between wire messages and sidecar domain types.
+"""The Rerank request on the wire ⇄ the sidecar's domain types, both directions.
 
-Validation happens here because field paths ("candidates[3].id") are a wire concept: every
-bad request becomes an InvalidRequestError naming the field.
+The client writes a RerankCall with `request_to_wire`; the server reads it back with
+`request_from_wire` (validation happens here because field paths such as "candidates[3].id" are a
+wire concept: every bad request becomes an InvalidRequestError naming the field) and applies its
+defaults in `request_to_domain`. The response's pair is sidecar/wire_response.py.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -18,8 +21,7 @@ from shoprank.schema import TEXT_FIELDS
 from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar.diversify import DiversityParamError, DiversityParams, Facet, Method
-from sidecar.domain import Admission, Candidate, CandidateProduct, RerankOutcome, RerankQuery
-from sidecar.embed_service import EmbedOutcome, EmbedQuery
+from sidecar.domain import Admission, Candidate, CandidateProduct, RerankCall, RerankOptions, RerankQuery
 from sidecar.errors import InvalidRequestError
 
 METHODS: dict[int, Method | None] = {
@@ -99,32 +101,51 @@ def _product(message: pb.Product, path: str, limits: RequestLimits) -> Candidate
     )
 
 
-def _facets(message: pb.DiversityOptions, defaults: DiversityParams) -> tuple[Facet, ...]:
-    """The facets asked for (the server default when none); an unknown or unspecified one names its index."""
+def _facets(message: pb.DiversityOptions) -> tuple[Facet, ...]:
+    """The facets asked for, in request order; an unknown or unspecified one names its index."""
     for index, number in enumerate(message.facets):
         if number not in FACETS:
             raise InvalidRequestError(
                 f"options.diversity.facets[{index}]",
                 f"unknown facet {number}; use DIVERSITY_FACET_CATEGORY and/or DIVERSITY_FACET_BRAND",
             )
-    return tuple(FACETS[number] for number in message.facets) or defaults.facets
+    return tuple(FACETS[number] for number in message.facets)
 
 
-def _diversity(message: pb.DiversityOptions, defaults: DiversityParams) -> DiversityParams:
+def _options(message: pb.RerankOptions) -> RerankOptions:
+    """The options as sent (None: unset), refusing what no server default could repair."""
+    blend_weight = None
+    if message.HasField("blend_weight"):
+        blend_weight = _unit_interval(message.blend_weight, "options.blend_weight")
+    d = message.diversity
+    if d.method not in METHODS:
+        raise InvalidRequestError("options.diversity.method", f"unknown method {d.method}")
+    return RerankOptions(
+        blend_weight=blend_weight,
+        diversity=METHODS[d.method],
+        strength=float(d.strength) if d.HasField("strength") else None,
+        max_per_brand=int(d.max_per_brand) if d.HasField("max_per_brand") else None,
+        max_per_category=int(d.max_per_category) if d.HasField("max_per_category") else None,
+        window=int(d.window) if d.HasField("window") else None,
+        page_size=int(d.page_size) if d.HasField("page_size") else None,
+        facets=_facets(d),
+        attribute_weight=float(d.attribute_weight) if d.HasField("attribute_weight") else None,
+        explain=message.explain,
+    )
+
+
+def _diversity(options: RerankOptions, defaults: DiversityParams) -> DiversityParams:
     """Request options over the server defaults; DiversityParams validates and names the bad field."""
-    if message.method not in METHODS:
-        raise InvalidRequestError("options.diversity.method", f"unknown method {message.method}")
-    facets = _facets(message, defaults)
     try:
         return defaults.overridden(
-            method=METHODS[message.method],
-            strength=float(message.strength) if message.HasField("strength") else None,
-            window=int(message.window) if message.HasField("window") else None,
-            max_per_brand=int(message.max_per_brand) if message.HasField("max_per_brand") else None,
-            max_per_category=int(message.max_per_category) if message.HasField("max_per_category") else None,
-            page_size=int(message.page_size) if message.HasField("page_size") else None,
-            facets=facets,
-            attribute_weight=float(message.attribute_weight) if message.HasField("attribute_weight") else None,
+            method=cast(Method | None, options.diversity),
+            strength=options.strength,
+            window=options.window,
+            max_per_brand=options.max_per_brand,
+            max_per_category=options.max_per_category,
+            page_size=options.page_size,
+            facets=cast(tuple[Facet, ...], options.facets) or defaults.facets,
+            attribute_weight=options.attribute_weight,
         )
     except DiversityParamError as error:
         raise InvalidRequestError(f"options.diversity.{error.field}", error.problem) from error
@@ -149,17 +170,9 @@ def parse_request(data: bytes, limits: RequestLimits) -> pb.RerankRequest:
     return request
 
 
-def request_to_domain(
-    request: pb.RerankRequest,
-    limits: RequestLimits,
-    defaults: RequestDefaults,
-    deadline: float | None = None,
-    cancelled: threading.Event | None = None,
-    admission: Admission | None = None,
-) -> RerankQuery:
-    """Validate a RerankRequest and turn it into a RerankQuery."""
-    query = request.query.strip()
-    if not query:
+def request_from_wire(request: pb.RerankRequest, limits: RequestLimits) -> RerankCall:
+    """Validate a RerankRequest against the limits and read it as sent (no server defaults applied)."""
+    if not request.query.strip():
         raise InvalidRequestError("query", "must not be empty")
     if len(request.query.encode("utf-8")) > limits.max_query_bytes:
         raise InvalidRequestError("query", f"is longer than {limits.max_query_bytes} bytes")
@@ -204,17 +217,29 @@ def request_to_domain(
                 embedding=embedding,
             )
         )
-    options = request.options
-    blend_weight = defaults.blend_weight
-    if options.HasField("blend_weight"):
-        blend_weight = _unit_interval(options.blend_weight, "options.blend_weight")
-    top_k = min(request.top_k or count, count)  # the proto's contract: more than the candidates means all
+    return RerankCall(
+        query=request.query, candidates=candidates, top_k=request.top_k, options=_options(request.options)
+    )
+
+
+def request_to_domain(
+    request: pb.RerankRequest,
+    limits: RequestLimits,
+    defaults: RequestDefaults,
+    deadline: float | None = None,
+    cancelled: threading.Event | None = None,
+    admission: Admission | None = None,
+) -> RerankQuery:
+    """Validate a RerankRequest and turn it into a RerankQuery with the server's defaults applied."""
+    call = request_from_wire(request, limits)
+    options = call.options
+    count = len(call.candidates)
     return RerankQuery(
-        query=query,
-        candidates=candidates,
-        top_k=top_k,
-        blend_weight=blend_weight,
-        diversity=_diversity(options.diversity, defaults.diversity),
+        query=call.query.strip(),
+        candidates=call.candidates,
+        top_k=min(call.top_k or count, count),  # the proto's contract: more than the candidates means all
+        blend_weight=defaults.blend_weight if options.blend_weight is None else options.blend_weight,
+        diversity=_diversity(options, defaults.diversity),
         explain=options.explain,
         deadline=deadline,
         cancelled=cancelled,
@@ -222,98 +247,34 @@ def request_to_domain(
     )
 
 
-def outcome_to_response(outcome: RerankOutcome) -> pb.RerankResponse:
-    """A RerankOutcome as the wire response."""
-    response = pb.RerankResponse(
-        reranked=outcome.reranked,
-        model_version=outcome.model_version,
-        diversity_method=outcome.diversity_method,
-        cache_hits=outcome.cache_hits,
-        diversity_notes=list(outcome.diversity_notes),
-    )
-    t = outcome.timings
-    response.timings.CopyFrom(
-        pb.StageTimings(
-            tokenize_ms=t.tokenize_ms,
-            queue_ms=t.queue_ms,
-            inference_ms=t.inference_ms,
-            diversify_ms=t.diversify_ms,
-            total_ms=t.total_ms,
-            batches=t.usage.batches,
-            batch_pairs=t.usage.batch_pairs,
-            tokens=t.usage.tokens,
-            padded_tokens=t.usage.padded_tokens,
+def request_to_wire(call: RerankCall) -> pb.RerankRequest:
+    """A RerankCall as the wire request (what the client sends; it fits the call to the limits first)."""
+    request = pb.RerankRequest(query=call.query, top_k=call.top_k)
+    for candidate in call.candidates:
+        p = candidate.product
+        message = request.candidates.add(
+            id=candidate.id,
+            first_stage_score=candidate.first_stage_score,
+            product=pb.Product(
+                title=p.title,
+                brand=p.brand,
+                category=list(p.category),
+                color=p.color,
+                bullet_points=p.bullet_points,
+                description=p.description,
+            ),
         )
-    )
-    for result in outcome.results:
-        item = response.results.add(id=result.id, score=result.score, relevance_score=result.relevance_score)
-        if result.explanation is not None:
-            e = result.explanation
-            item.explanation.CopyFrom(
-                pb.Explanation(
-                    relevance=e.relevance,
-                    first_stage=e.first_stage,
-                    blended=e.blended,
-                    diversity_term=e.diversity_term,
-                    first_stage_rank=e.first_stage_rank,
-                    scored_rank=e.scored_rank,
-                    final_rank=e.final_rank,
-                    reason=e.reason,
-                )
-            )
-    return response
-
-
-def parse_embed_request(data: bytes, limits: RequestLimits) -> pb.EmbedRequest:
-    """Parse raw Embed request bytes; oversized or undecodable input names the field "request"."""
-    check_request_size(data, limits)
-    request = pb.EmbedRequest()
-    try:
-        request.ParseFromString(data)
-    except DecodeError as error:
-        raise InvalidRequestError("request", f"is not a valid shoprank.v1.EmbedRequest ({error})") from error
+        if candidate.embedding is not None:
+            message.embedding.extend(np.asarray(candidate.embedding, dtype=np.float32).tolist())
+    options, o = call.options, request.options
+    o.explain = options.explain
+    if options.blend_weight is not None:
+        o.blend_weight = options.blend_weight
+    if options.diversity is not None:
+        o.diversity.method = METHOD_ENUMS[options.diversity]  # type: ignore[assignment]
+    for name in ("strength", "max_per_brand", "max_per_category", "window", "page_size", "attribute_weight"):
+        value = getattr(options, name)
+        if value is not None:
+            setattr(o.diversity, name, value)
+    o.diversity.facets.extend(FACET_ENUMS[name] for name in options.facets)  # type: ignore[misc]
     return request
-
-
-def embed_request_to_domain(request: pb.EmbedRequest, limits: RequestLimits, deadline: float | None) -> EmbedQuery:
-    """Validate an EmbedRequest (each bad text named by its index) and turn it into an EmbedQuery."""
-    count = len(request.texts)
-    if count == 0:
-        raise InvalidRequestError("texts", "must not be empty: send at least one text to embed")
-    if count > limits.max_embed_texts:
-        raise InvalidRequestError(
-            "texts", f"has {count} entries, more than the limit of {limits.max_embed_texts}; send several requests"
-        )
-    for index, text in enumerate(request.texts):
-        if not text.strip():
-            raise InvalidRequestError(f"texts[{index}]", "must not be blank")
-        size = len(text.encode("utf-8"))
-        if size > limits.max_embed_text_bytes:
-            raise InvalidRequestError(f"texts[{index}]", f"is {size} bytes, more than {limits.max_embed_text_bytes}")
-    expected = None
-    if request.HasField("expected_model_version"):
-        expected = request.expected_model_version.strip()
-        if not expected:
-            raise InvalidRequestError("expected_model_version", "must not be blank when set (leave it unset for any)")
-    return EmbedQuery(texts=tuple(request.texts), expected_model_version=expected, deadline=deadline)
-
-
-def embed_outcome_to_response(outcome: EmbedOutcome) -> pb.EmbedResponse:
-    """An EmbedOutcome as the wire response."""
-    t = outcome.timings
-    response = pb.EmbedResponse(
-        model_version=outcome.model_version,
-        dimension=int(outcome.vectors.shape[1]),
-        timings=pb.StageTimings(
-            tokenize_ms=t.tokenize_ms,
-            queue_ms=t.queue_ms,
-            inference_ms=t.inference_ms,
-            total_ms=t.total_ms,
-            batches=1,
-            batch_pairs=t.batch_texts,  # texts in its model call, its own and other requests'
-            tokens=t.tokens,
-        ),
-    )
-    for row in outcome.vectors:
-        response.vectors.add().values.extend(row.tolist())
-    return response
