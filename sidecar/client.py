@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -121,6 +122,14 @@ def _candidate(item: RerankInput, limits: RequestLimits, field_bytes: int) -> pb
             description=truncate_utf8(p.description, field_bytes),
         ),
     )
+    # Catalogue numbers for the LTR stage: sent when the product has them (a schema Product does).
+    for name in ("price", "rating"):
+        value = getattr(p, name, None)
+        if isinstance(value, int | float) and math.isfinite(value):
+            setattr(message.product, name, float(value))
+    count = getattr(p, "rating_count", None)
+    if isinstance(count, int) and count >= 0:
+        message.product.rating_count = min(count, 2**32 - 1)
     if item.embedding is not None:
         message.embedding.extend(np.asarray(item.embedding, dtype=np.float32).tolist())
     return message

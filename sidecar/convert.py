@@ -93,7 +93,20 @@ def _product(message: pb.Product, path: str, limits: RequestLimits) -> Candidate
         color=message.color,
         bullet_points=message.bullet_points,
         description=message.description,
+        price=_number(message, "price", path),
+        rating=_number(message, "rating", path),
+        rating_count=int(message.rating_count) if message.HasField("rating_count") else None,
     )
+
+
+def _number(message: pb.Product, name: str, path: str) -> float | None:
+    """An optional catalogue number: unset is unknown; NaN or infinite names the field."""
+    if not message.HasField(name):  # type: ignore[arg-type]
+        return None
+    value = float(getattr(message, name))
+    if not math.isfinite(value):
+        raise InvalidRequestError(f"{path}.{name}", "must be a finite number (or unset)")
+    return value
 
 
 def _facets(message: pb.DiversityOptions, defaults: DiversityParams) -> tuple[Facet, ...]:
@@ -227,6 +240,7 @@ def outcome_to_response(outcome: RerankOutcome) -> pb.RerankResponse:
         diversity_method=outcome.diversity_method,
         cache_hits=outcome.cache_hits,
         diversity_notes=list(outcome.diversity_notes),
+        ltr_version=outcome.ltr_version,
     )
     t = outcome.timings
     response.timings.CopyFrom(
@@ -256,6 +270,10 @@ def outcome_to_response(outcome: RerankOutcome) -> pb.RerankResponse:
                     scored_rank=e.scored_rank,
                     final_rank=e.final_rank,
                     reason=e.reason,
+                    contributions=[
+                        pb.FeatureContribution(feature=c.feature, value=c.value, contribution=c.contribution)
+                        for c in e.contributions
+                    ],
                 )
             )
     return response

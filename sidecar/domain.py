@@ -13,7 +13,7 @@ from sidecar.diversify import DiversityParams
 
 @dataclass(frozen=True)
 class CandidateProduct:
-    """The product fields the text template reads."""
+    """The product fields the text template reads, and the catalogue numbers the LTR stage reads."""
 
     title: str = ""
     brand: str = ""
@@ -21,6 +21,9 @@ class CandidateProduct:
     color: str = ""
     bullet_points: str = ""
     description: str = ""
+    price: float | None = None
+    rating: float | None = None
+    rating_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,15 @@ class RerankQuery:
 
 
 @dataclass(frozen=True)
+class FeatureContribution:
+    """One feature's additive share of a learning-to-rank score (value NaN when missing)."""
+
+    feature: str
+    value: float
+    contribution: float
+
+
+@dataclass(frozen=True)
 class Explanation:
     relevance: float
     first_stage: float
@@ -63,6 +75,7 @@ class Explanation:
     scored_rank: int
     final_rank: int
     reason: str
+    contributions: tuple[FeatureContribution, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,3 +129,4 @@ class RerankOutcome:
     diversity_method: str = "none"
     cache_hits: int = 0
     diversity_notes: tuple[str, ...] = ()
+    ltr_version: str = ""  # the learning-to-rank model that ranked; empty when the blend did
