@@ -1,0 +1,199 @@
+"""The `shoprank eval-ltr` report: every stage out of fold, and the window/cost frontier.
+
+Two query sets: all judged queries (a stage that reads the released cross-encoder is marked
+in sample there) and the released model's test queries (every stage out of sample). The
+frontier prices each rerank window by the cross-encoder's measured CPU time per pair.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evaluation.evaluate import hardware
+from evaluation.ltr_oof import (
+    FIRST_STAGES,
+    IN_SAMPLE_ON_TRAIN_DEV,
+    VARIANTS,
+    OutOfFold,
+    StageFigures,
+    Variant,
+    baseline_rankings,
+    best_first_stage,
+    cpu_ms_per_search,
+    figures,
+    timed,
+)
+from evaluation.ltr_windows import FINE_TUNED, ZERO_SHOT, WindowSet
+from evaluation.stages import MODES
+from relevance.judgments import normalise_query
+
+FRONTIER_WINDOWS = (20, 30, 50, 100)
+STAGE_ORDER = (
+    *FIRST_STAGES,
+    "zero_shot_alone",
+    "zero_shot_blend",
+    "rerank_alone",
+    "blend",
+    "ltr_no_ce",
+    "ltr_zero_shot_ce",
+    "ltr_fine_tuned_ce",
+)
+# Cross-encoder each stage pays for (frontier cost); LTR without one pays only for its features.
+STAGE_SCORER = {
+    "zero_shot_blend": ZERO_SHOT,
+    "blend": FINE_TUNED,
+    "ltr_no_ce": None,
+    "ltr_zero_shot_ce": ZERO_SHOT,
+    "ltr_fine_tuned_ce": FINE_TUNED,
+}
+
+
+@dataclass
+class LtrReport:
+    """Figures per query set and mode, the frontier, and what they were measured with."""
+
+    sets: dict[str, dict[str, dict[str, StageFigures]]]  # set -> mode -> stage -> figures
+    frontier: list[dict[str, Any]]
+    info: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (docs/results/ltr.json)."""
+        return {
+            "sets": {
+                name: {
+                    mode: {
+                        stage: {
+                            "ndcg@10": f.ndcg.as_dict(),
+                            "minus": {ref: d.as_dict() for ref, d in f.versus.items()},
+                            "clean": name == "test" or stage not in IN_SAMPLE_ON_TRAIN_DEV,
+                        }
+                        for stage, f in stages.items()
+                    }
+                    for mode, stages in modes.items()
+                }
+                for name, modes in self.sets.items()
+            },
+            "frontier": self.frontier,
+            **self.info,
+        }
+
+    def format(self) -> str:
+        """Terminal tables."""
+        lines = [f"{k}: {v}" for k, v in self.info.items() if isinstance(v, str | int | float)]
+        for name, modes in self.sets.items():
+            for mode, stages in modes.items():
+                best = best_first_stage(stages)
+                lines += ["", f"{name} queries ({stages[best].ndcg.n}), {mode}: NDCG@10 [95% CI], out of fold"]
+                lines.append(f"  {'stage':<20} {'NDCG@10':<24} {'- ' + best:<26} {'- blend':<26}")
+                for stage in STAGE_ORDER:
+                    if stage not in stages:
+                        continue
+                    f = stages[stage]
+                    mark = " (in sample on train+dev)" if name == "all" and stage in IN_SAMPLE_ON_TRAIN_DEV else ""
+                    lines.append(
+                        f"  {stage:<20} {_ci(f.ndcg):<24} {_diff(f.versus.get(best)):<26} "
+                        f"{_diff(f.versus.get('blend')):<26}{mark}"
+                    )
+        lines += ["", "frontier (end to end, all queries; CE CPU ms per search at the measured CPU per pair):"]
+        for row in self.frontier:
+            flag = "" if row["clean"] else "  (in sample)"
+            lines.append(
+                f"  window {row['window']:>3}  {row['stage']:<18} NDCG@10 {row['ndcg@10']:.3f}  "
+                f"- hybrid {row['minus_hybrid']['mean']:+.3f} [{row['minus_hybrid']['low']:+.3f}, "
+                f"{row['minus_hybrid']['high']:+.3f}]  CPU {row['cpu_ms']:.0f} ms{flag}"
+            )
+        return "\n".join(lines)
+
+
+def _ci(i: Any) -> str:
+    return f"{i.mean:.3f} [{i.low:.3f}, {i.high:.3f}]"
+
+
+def _diff(i: Any) -> str:
+    return "" if i is None else f"{i.mean:+.3f} [{i.low:+.3f}, {i.high:+.3f}]"
+
+
+def run_report(
+    windows: WindowSet,
+    trained: set[str],
+    blend_weight: float,
+    k: int = 5,
+    frontier_windows: Sequence[int] = FRONTIER_WINDOWS,
+) -> LtrReport:
+    """Out-of-fold figures of every stage and the frontier over the cached windows."""
+    oof = OutOfFold(windows, k=k)
+    queries = oof.queries
+    test = [q for q in queries if normalise_query(q) not in trained]
+    rankings = baseline_rankings(oof.store, queries, blend_weight)
+    seconds: dict[str, float] = {}
+    for variant in VARIANTS:
+        rankings[variant.name], seconds[variant.name] = timed(lambda v=variant: oof.rankings(v))  # type: ignore[misc]
+    references = ("hybrid", "knn", "bm25", "blend", "zero_shot_blend")
+    sets = {"all": figures(rankings, windows.gains, queries, references)}
+    if test:
+        sets["test"] = figures(rankings, windows.gains, test, references)
+    frontier = _frontier(oof, queries, trained, blend_weight, frontier_windows)
+    info = {
+        "queries": len(queries),
+        "test_queries": len(test),
+        "folds": k,
+        "inner_folds": oof.inner_k,
+        "fold_seed": oof.seed,
+        "blend_weight": blend_weight,
+        "hardware": hardware(),
+        "windows": windows.info,
+        "chosen_params": oof.chosen,
+        "fit_seconds": {n: round(s, 1) for n, s in seconds.items()},
+        "cpu_ms_per_pair": {
+            n: per for n in (FINE_TUNED, ZERO_SHOT) if (per := cpu_ms_per_search(windows, n, 1)) is not None
+        },
+    }
+    return LtrReport(sets, frontier, info)
+
+
+def _frontier(
+    oof: OutOfFold, queries: Sequence[str], trained: set[str], blend_weight: float, sizes: Sequence[int]
+) -> list[dict[str, Any]]:
+    rows = []
+    gains = oof.windows.gains
+    for size in sizes:
+        rankings: dict[str, Mapping[str, Mapping[str, list[str]]]] = {}
+        base = baseline_rankings(oof.store, queries, blend_weight, size)
+        rankings.update({s: base[s] for s in ("hybrid", "blend", "zero_shot_blend")})
+        for variant in VARIANTS:
+            rankings[variant.name] = oof.rankings(variant, size)
+        e2e = figures(rankings, gains, queries, ("hybrid",))
+        for stage in ("blend", "zero_shot_blend", *(v.name for v in VARIANTS)):
+            f = e2e["end_to_end"][stage]
+            rows.append(
+                {
+                    "window": size,
+                    "stage": stage,
+                    "ndcg@10": f.ndcg.mean,
+                    "minus_hybrid": f.versus["hybrid"].as_dict(),
+                    "cpu_ms": cpu_ms_per_search(oof.windows, STAGE_SCORER[stage], size),
+                    "clean": stage not in IN_SAMPLE_ON_TRAIN_DEV,
+                }
+            )
+    return rows
+
+
+def write_json(report: LtrReport, path: Path) -> None:
+    """Write the report's JSON (for docs/results/)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.as_dict(), indent=2, default=float) + "\n")
+
+
+def variant_named(name: str) -> Variant:
+    """The LTR variant of a name (for train-ltr)."""
+    for v in VARIANTS:
+        if v.name == name:
+            return v
+    raise KeyError(name)
+
+
+__all__ = ["MODES", "LtrReport", "run_report", "variant_named", "write_json"]
