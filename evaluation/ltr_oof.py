@@ -30,7 +30,7 @@ from relevance.judgments import split_queries
 from relevance.metrics import ndcg_at_k
 from sidecar.blend import blend
 from sidecar.ltr_features import CROSS_ENCODER_FEATURES, FEATURES, window_features
-from training.ltr import PARAM_GRID, LtrParams, RankingData, fit, predict
+from training.ltr import PARAM_GRID, LtrParams, RankingData, fit, params_from, predict
 
 K = 10
 FOLD_SEED = 20261204
@@ -167,12 +167,20 @@ class OutOfFold:
                 best, best_score = params, score
         return best
 
-    def rankings(self, variant: Variant, size: int = 10**6) -> dict[str, dict[str, list[str]]]:
-        """mode -> query -> out-of-fold ranking of one variant (end-to-end windows cut to `size`)."""
+    def rankings(
+        self, variant: Variant, size: int = 10**6, reuse_choice: bool = False
+    ) -> dict[str, dict[str, list[str]]]:
+        """mode -> query -> out-of-fold ranking of one variant (end-to-end windows cut to `size`).
+
+        reuse_choice: take each fold's parameters from this variant's full-window run (chosen inside
+        the same training folds) instead of choosing again: the frontier's smaller windows then cost
+        one fit per fold.
+        """
         out: dict[str, dict[str, list[str]]] = {m: {} for m in MODES}
+        earlier = self.chosen.get(f"{variant.name}@{10**6}", []) if reuse_choice else []
         record = self.chosen.setdefault(f"{variant.name}@{size}", [])
         for fold, (train, held) in enumerate(splits(self.queries, self.k, self.seed)):
-            params = self.choose(train, variant, size)
+            params = params_from(earlier[fold]["params"]) if earlier else self.choose(train, variant, size)
             record.append({"fold": fold, "held_out": len(held), "params": params.as_dict()})
             booster = fit(self._data(train, variant, size), variant.features, params, self.seed)
             for mode in MODES:

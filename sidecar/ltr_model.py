@@ -99,6 +99,12 @@ class LtrModel:
         return np.asarray(self.booster.predict(self.columns(matrix), pred_contrib=True), dtype=np.float64)
 
 
+def base_version(version: str) -> str:
+    """A cross-encoder version without its precision ("minilm-l6-ce-5499:int8" -> "minilm-l6-ce-5499"):
+    the same weights at int8 (CPU) and fp16 (GPU) rank alike, so one LTR model serves both."""
+    return version.split(":", 1)[0]
+
+
 def write_ltr(directory: Path, booster: Any, card: LtrCard) -> None:
     """Save a model and its card (the card last: a directory with a card is complete)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -125,7 +131,7 @@ def load_ltr(directory: Path, cross_encoder_version: str) -> LtrModel:
     Raises LtrNotUsableError (missing, unreadable, or trained on another cross-encoder's scores).
     """
     card = read_card(directory)
-    if card.uses_cross_encoder and card.cross_encoder_version != cross_encoder_version:
+    if card.uses_cross_encoder and base_version(card.cross_encoder_version) != base_version(cross_encoder_version):
         raise LtrNotUsableError(
             f"the LTR model {card.version} was trained on scores of cross-encoder {card.cross_encoder_version}, "
             f"this sidecar serves {cross_encoder_version}: retrain it with `shoprank train-ltr`"

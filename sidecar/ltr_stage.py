@@ -53,6 +53,8 @@ class LtrStage:
         self.model = model
         self.embedder = embedder
         self._reads_cosine = "knn_cosine" in model.card.features
+        # Without cross-encoder features the service skips the cross-encoder altogether.
+        self.reads_cross_encoder = model.card.uses_cross_encoder
 
     @property
     def version(self) -> str:
@@ -68,6 +70,7 @@ class LtrStage:
 
     def rank(self, query: RerankQuery, logits: npt.ArrayLike | None) -> LtrRanking | None:
         """The window's LTR scores, or None (logged) when the stage cannot score this request."""
+        logits = logits if self.reads_cross_encoder else None
         try:
             features = window_features(
                 query.query,

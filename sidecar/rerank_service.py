@@ -116,11 +116,22 @@ class RerankService:
         """Score, blend, diversify and cut to top_k."""
         started = time.perf_counter()
         products: list[ProductText] = [c.product for c in query.candidates]
-        scored = self.scorer.score(
-            query.query, products, query.deadline, [c.id for c in query.candidates], query.cancelled, query.admission
-        )
-        relevance = scored.logits
         first_stage = np.array([c.first_stage_score for c in query.candidates], dtype=np.float32)
+        if self.ltr is not None and not self.ltr.reads_cross_encoder:
+            # An LTR model without cross-encoder features: no pair is scored (the cheap setting).
+            if query.admission is not None:
+                query.admission.release()
+            scored = PairScores(first_stage.copy())
+        else:
+            scored = self.scorer.score(
+                query.query,
+                products,
+                query.deadline,
+                [c.id for c in query.candidates],
+                query.cancelled,
+                query.admission,
+            )
+        relevance = scored.logits
         ltr: LtrRanking | None = self.ltr.rank(query, relevance) if self.ltr is not None else None
         blended = (
             ltr.scores.astype(np.float32) if ltr is not None else blend(relevance, first_stage, query.blend_weight)

@@ -173,3 +173,33 @@ def test_the_served_sidecar_ranks_with_ltr_and_explains_over_grpc(tiny_models: P
     assert response.results[0].id == "p2"
     assert response.results[0].explanation.contributions[0].feature in FEATURES
     assert any(c.feature == "rating" for c in response.results[0].explanation.contributions)
+
+
+class RefusingScorer(FixedScorer):
+    """Fails the test if the cross-encoder is asked for anything."""
+
+    def score(self, query: str, products: Sequence[ProductText], *args: object, **kwargs: object) -> PairScores:
+        raise AssertionError("an LTR model without cross-encoder features must not score pairs")
+
+
+def test_a_model_without_cross_encoder_features_skips_the_cross_encoder(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    rows = []
+    for _ in range(30):
+        ratings = rng.uniform(1.0, 5.0, size=8)
+        matrix = window_features("towel", window(list(ratings)), list(rng.normal(size=8)))
+        rows.append((matrix, [1.0 if r == ratings.max() else 0.0 for r in ratings]))
+    features = ("first_stage_window", "rating")
+    booster = fit(RankingData.stack(rows), features, LtrParams(num_leaves=4, min_data_in_leaf=5, rounds=30))
+    write_ltr(tmp_path, booster, LtrCard(version="ltr-no-ce", features=features, cross_encoder_version=""))
+    stage = LtrStage(load_ltr(tmp_path, "any-ce:int8"))
+    outcome = RerankService(RefusingScorer(), ltr=stage).rerank(query([2.0, 4.9, 3.0]))
+    assert outcome.results[0].id == "p1"
+    assert outcome.ltr_version == "ltr-no-ce"
+
+
+def test_one_model_serves_its_cross_encoder_at_any_precision(tmp_path: Path) -> None:
+    train_tiny(tmp_path, ce_version="weights-1:int8")
+    assert load_ltr(tmp_path, "weights-1:fp16").version == "ltr-tiny"
+    with pytest.raises(LtrNotUsableError):
+        load_ltr(tmp_path, "weights-2:int8")
