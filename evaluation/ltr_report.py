@@ -8,6 +8,7 @@ frontier prices each rerank window by the cross-encoder's measured CPU time per 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +26,14 @@ from evaluation.ltr_oof import (
     best_first_stage,
     cpu_ms_per_search,
     figures,
+    splits,
     timed,
 )
-from evaluation.ltr_windows import FINE_TUNED, ZERO_SHOT, WindowSet
+from evaluation.ltr_windows import FINE_TUNED, ZERO_SHOT, WindowSet, cut
 from evaluation.stages import MODES
 from relevance.judgments import normalise_query
+from sidecar.ltr_features import window_features
+from training.ltr import PARAM_GRID, fit, predict
 
 FRONTIER_WINDOWS = (20, 30, 50, 100)
 STAGE_ORDER = (
@@ -98,13 +102,18 @@ class LtrReport:
                         f"  {stage:<20} {_ci(f.ndcg):<24} {_diff(f.versus.get(best)):<26} "
                         f"{_diff(f.versus.get('blend')):<26}{mark}"
                     )
-        lines += ["", "frontier (end to end, all queries; CE CPU ms per search at the measured CPU per pair):"]
+        lines += [
+            "",
+            "frontier (end to end, all queries; CPU ms per search: the cross-encoder at its measured CPU per pair, "
+            "plus for LTR its features, trees and query embedding):",
+        ]
         for row in self.frontier:
             flag = "" if row["clean"] else "  (in sample)"
             lines.append(
                 f"  window {row['window']:>3}  {row['stage']:<18} NDCG@10 {row['ndcg@10']:.3f}  "
                 f"- hybrid {row['minus_hybrid']['mean']:+.3f} [{row['minus_hybrid']['low']:+.3f}, "
-                f"{row['minus_hybrid']['high']:+.3f}]  CPU {row['cpu_ms']:.0f} ms{flag}"
+                f"{row['minus_hybrid']['high']:+.3f}]  test {row.get('test_ndcg@10', float('nan')):.3f}  "
+                f"CPU {row['cpu_ms']:.0f} ms{flag}"
             )
         return "\n".join(lines)
 
@@ -123,6 +132,7 @@ def run_report(
     blend_weight: float,
     k: int = 5,
     frontier_windows: Sequence[int] = FRONTIER_WINDOWS,
+    query_embed_ms: float = 0.0,
 ) -> LtrReport:
     """Out-of-fold figures of every stage and the frontier over the cached windows."""
     oof = OutOfFold(windows, k=k)
@@ -137,8 +147,10 @@ def run_report(
     if test:
         sets["test"] = figures(rankings, windows.gains, test, references)
     full = {v.name: rankings[v.name] for v in VARIANTS}
+    ltr_ms = ltr_cpu_ms(oof, frontier_windows) | {"query_embedding": query_embed_ms}
     largest = int(windows.info.get("rerank_window", 100))
-    frontier = _frontier(oof, queries, full, blend_weight, [min(s, largest) for s in frontier_windows], largest)
+    sizes = [min(s, largest) for s in frontier_windows]
+    frontier = _frontier(oof, queries, test, full, blend_weight, sizes, largest, ltr_ms)
     info = {
         "queries": len(queries),
         "test_queries": len(test),
@@ -150,6 +162,7 @@ def run_report(
         "windows": windows.info,
         "chosen_params": oof.chosen,
         "fit_seconds": {n: round(s, 1) for n, s in seconds.items()},
+        "ltr_cpu_ms_per_search": ltr_ms,
         "cpu_ms_per_pair": {
             n: per for n in (FINE_TUNED, ZERO_SHOT) if (per := cpu_ms_per_search(windows, n, 1)) is not None
         },
@@ -160,10 +173,12 @@ def run_report(
 def _frontier(
     oof: OutOfFold,
     queries: Sequence[str],
+    test: Sequence[str],
     full: Mapping[str, Mapping[str, Mapping[str, list[str]]]],
     blend_weight: float,
     sizes: Sequence[int],
     largest: int,
+    ltr_ms: Mapping[str, float],
 ) -> list[dict[str, Any]]:
     """End-to-end NDCG@10 and CE CPU per search of each ranking stage at each rerank window."""
     rows = []
@@ -176,6 +191,7 @@ def _frontier(
             # The recorded window is the full-window run's (end to end; judged lists are never cut).
             rankings[variant.name] = full[variant.name] if size >= largest else oof.rankings(variant, size, True)
         e2e = figures(rankings, gains, queries, ("hybrid",))
+        e2e_test = figures(rankings, gains, test, ("hybrid",)) if test else None
         for stage in ("blend", "zero_shot_blend", *(v.name for v in VARIANTS)):
             f = e2e["end_to_end"][stage]
             rows.append(
@@ -184,11 +200,49 @@ def _frontier(
                     "stage": stage,
                     "ndcg@10": f.ndcg.mean,
                     "minus_hybrid": f.versus["hybrid"].as_dict(),
-                    "cpu_ms": cpu_ms_per_search(oof.windows, STAGE_SCORER[stage], size),
+                    **(
+                        {
+                            "test_ndcg@10": e2e_test["end_to_end"][stage].ndcg.mean,
+                            "test_minus_hybrid": e2e_test["end_to_end"][stage].versus["hybrid"].as_dict(),
+                        }
+                        if e2e_test
+                        else {}
+                    ),
+                    "cpu_ms": cpu_ms_per_search(oof.windows, STAGE_SCORER[stage], size)
+                    + _stage_ms(stage, size, ltr_ms),
+                    "cross_encoder_cpu_ms": cpu_ms_per_search(oof.windows, STAGE_SCORER[stage], size),
                     "clean": stage not in IN_SAMPLE_ON_TRAIN_DEV,
                 }
             )
     return rows
+
+
+def _stage_ms(stage: str, size: int, ltr_ms: Mapping[str, float]) -> float:
+    """What an LTR stage adds to the cross-encoder's CPU: features + trees, and the query embedding
+    its knn_cosine feature needs (the sidecar embeds the query itself)."""
+    if not stage.startswith("ltr"):
+        return 0.0
+    return ltr_ms.get(str(size), 0.0) + ltr_ms.get("query_embedding", 0.0)
+
+
+def ltr_cpu_ms(oof: OutOfFold, sizes: Sequence[int]) -> dict[str, float]:
+    """Mean CPU ms per end-to-end window of computing the features and the trees (one fold's model,
+    the largest grid point's size), per window size."""
+    variant = VARIANTS[-1]
+    train, _ = next(splits(oof.queries, oof.k, oof.seed))
+    booster = fit(oof._data(train, variant, 10**6), variant.features, PARAM_GRID[-1], oof.seed)
+    windows = oof.windows.windows["end_to_end"]
+    out = {}
+    for size in sizes:
+        started = time.process_time()
+        for q, w in windows.items():
+            c = cut(w, size)
+            matrix = window_features(
+                q, [oof.windows.products[p] for p in c.ids], c.first_stage, c.logits[FINE_TUNED], c.cosines
+            )
+            predict(booster, matrix, variant.features)
+        out[str(size)] = 1e3 * (time.process_time() - started) / max(len(windows), 1)
+    return out
 
 
 def write_json(report: LtrReport, path: Path) -> None:

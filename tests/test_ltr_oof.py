@@ -96,3 +96,21 @@ def test_out_of_fold_ltr_finds_the_signal_and_never_scores_a_query_it_trained_on
         assert report[mode]["ltr"].ndcg.mean > 0.9
         assert report[mode]["ltr"].versus["hybrid"].low > 0
     assert len(oof.chosen[f"{variant.name}@{10**6}"]) == 4  # one parameter choice per outer fold
+
+
+def test_the_report_marks_in_sample_stages_and_prices_the_frontier() -> None:
+    from evaluation.ltr_report import run_report
+
+    ws = synthetic(queries=12, size=10)
+    ws.info["rerank_window"] = 10
+    trained = {q for q in ws.gains if not q.endswith(("1", "2", "3"))}  # the "released" CE saw these
+    report = run_report(ws, trained, 0.5, k=3, frontier_windows=(5, 10))
+    data = report.as_dict()
+    assert data["sets"]["all"]["end_to_end"]["blend"]["clean"] is False
+    assert data["sets"]["all"]["end_to_end"]["ltr_no_ce"]["clean"] is True
+    assert data["sets"]["test"]["end_to_end"]["blend"]["clean"] is True
+    assert data["test_queries"] == 4  # queries 1, 2, 3 and 11
+    rows = {(r["window"], r["stage"]): r for r in data["frontier"]}
+    assert rows[(5, "blend")]["cross_encoder_cpu_ms"] == pytest.approx(rows[(10, "blend")]["cross_encoder_cpu_ms"] / 2)
+    assert rows[(10, "ltr_no_ce")]["cross_encoder_cpu_ms"] == 0.0
+    assert "(in sample on train+dev)" in report.format()

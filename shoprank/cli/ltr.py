@@ -56,7 +56,14 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     sizes = [int(s) for s in args.windows.split(",") if s.strip()]
     windows = _windows(args, settings)
     trained = trained_queries(model_dir(settings.models_dir(), CROSS_ENCODER))
-    report = run_report(windows, trained, settings.blend_weight, k=args.folds, frontier_windows=sizes)
+    report = run_report(
+        windows,
+        trained,
+        settings.blend_weight,
+        k=args.folds,
+        frontier_windows=sizes,
+        query_embed_ms=_embed_ms(settings),
+    )
     if args.output:
         write_json(report, args.output)
     if args.json:
@@ -64,6 +71,21 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(report.format())
     return 0
+
+
+def _embed_ms(settings: Settings) -> float:
+    """CPU ms the sidecar's bi-encoder takes to embed one query (the LTR knn_cosine feature needs it)."""
+    import time
+
+    from shoprank.bi_encoder import BiEncoder
+
+    encoder = BiEncoder.from_settings(settings, threads=1)
+    queries = [f"grey cotton kitchen towels {i}" for i in range(20)]
+    encoder.encode_one(queries[0])
+    started = time.process_time()
+    for q in queries:
+        encoder.encode_one(q)
+    return 1e3 * (time.process_time() - started) / len(queries)
 
 
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
