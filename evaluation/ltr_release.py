@@ -23,14 +23,15 @@ def train_release(windows: WindowSet, variant: Variant, directory: Path) -> LtrC
     booster = fit(oof._data(oof.queries, variant, 10**6), variant.features, params, oof.seed)
     text = booster.model_to_string()
     ce_version = windows.info["cross_encoders"][variant.cross_encoder] if variant.cross_encoder else ""
+    name = variant.name.removeprefix("ltr_").replace("_", "-")
     card = LtrCard(
-        version=f"ltr-{variant.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}",
+        version=f"ltr-{name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}",
         features=variant.features,
         cross_encoder_version=ce_version,
         trained_queries=len(oof.queries),
         params=params.as_dict(),
         notes=f"LightGBM lambdarank over {len(oof.queries)} judged queries (both modes' windows); "
-        f"windows {windows.info.get('cache', '')}",
+        f"windows {Path(str(windows.info.get('cache', ''))).name}",
     )
     write_ltr(directory, booster, card)
     return card
