@@ -203,3 +203,22 @@ def test_one_model_serves_its_cross_encoder_at_any_precision(tmp_path: Path) -> 
     assert load_ltr(tmp_path, "weights-1:fp16").version == "ltr-tiny"
     with pytest.raises(LtrNotUsableError):
         load_ltr(tmp_path, "weights-2:int8")
+
+
+def test_a_hot_reload_picks_up_the_ltr_model_beside_its_cross_encoder(tiny_models: Path, tmp_path: Path) -> None:
+    from sidecar.model_loading import load_service
+    from sidecar.reload import ModelReloader
+    from sidecar.servicer import ModelSlot
+
+    models = _models_with_ltr(tiny_models, tmp_path, None)
+    settings = settings_with(models, tmp_path, ltr=True, device="cpu")
+    slot = ModelSlot()
+    reloader = ModelReloader(settings, slot, load_service)
+    assert reloader.reload().loaded
+    assert slot.get().ltr is None  # no LTR model yet: the blend ranks
+    train_tiny(ltr_dir(models), f"{load_metadata(tiny_models / CROSS_ENCODER).version}:int8")
+    assert reloader.reload().loaded
+    stage = slot.get().ltr
+    assert stage is not None
+    assert stage.version == "ltr-tiny"
+    slot.get().close()
