@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.evaluate import _products
-from evaluation.stages import MODES, Mode, Reranker, StageRunner
+from evaluation.stages import MODES, Mode, Reranker, StageRunner, candidate_product
 from evaluation.workspace import zero_shot_models
 from indexer.catalogue_cache import cache_root, catalogue_engine
 from relevance.judgments import Judgments, load_judgments
@@ -155,8 +155,6 @@ def build_windows(
     used = {pid for windows in data["windows"].values() for w in windows.values() for pid in w["ids"]}
     window_products = _products(engine, sorted(used - set(products)))
     all_products = {**products, **window_products}
-    from evaluation.stages import candidate_product
-
     data["products"] = {pid: _product_dict(candidate_product(all_products[pid])) for pid in sorted(used)}
     data["gains"] = {q: dict(judgments.gains[q]) for q in judgments.queries}
     data["info"] = {
