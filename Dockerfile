@@ -14,6 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH \
 RUN if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv --help >/dev/null 2>&1; then \
       apt-get update && apt-get install -y --no-install-recommends python3 python3-venv && rm -rf /var/lib/apt/lists/*; \
     fi && python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --upgrade pip
+# LightGBM (the sidecar's LTR stage) links the system OpenMP runtime; neither base image ships it.
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./

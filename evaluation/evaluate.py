@@ -37,7 +37,7 @@ from shoprank.settings import Settings
 from shoprank.template import bi_encoder_text
 from sidecar.cross_encoder import CrossEncoder
 from sidecar.diversify import DiversityParams
-from sidecar.model_loading import served_precision
+from sidecar.model_loading import open_ltr, served_precision
 from sidecar.rerank_service import RerankService
 from sidecar.server import defaults_from
 from training.built_models import ensure_models
@@ -192,7 +192,9 @@ def _rerankers(
         if stage == "diversified":
             diversity, note = _diversity(settings)
             notes += [note] if note else []
-        out[stage] = Reranker(RerankService(encoder, embedder), diversity, settings.blend_weight)
+        # The served ranking: with --ltr the release's LTR stage ranks after the fine-tuned model, as in the sidecar.
+        ltr = open_ltr(settings, encoder.version, embedder) if stage in ("rerank", "diversified") else None
+        out[stage] = Reranker(RerankService(encoder, embedder, ltr), diversity, settings.blend_weight)
     if "rerank" in out and not out["rerank"].service.scorer.version.startswith("minilm-l6-ce-zeroshot"):
         return out, notes
     if "rerank" in out:
@@ -247,6 +249,7 @@ def evaluate(settings: Settings, config: EvalConfig) -> EvalReport:
         "rerank_window": settings.rerank_window,
         "max_pair_tokens": settings.max_pair_tokens,
         "blend_weight": settings.blend_weight,
+        "ltr": ", ".join(f"{n}: {r.service.ltr.version}" for n, r in rerankers.items() if r.service.ltr) or "off",
         "hardware": hardware(),
         "models": versions,
         "seconds": round(time.perf_counter() - started, 1),

@@ -77,7 +77,7 @@ class WindowRecorder(RerankService):
     """A RerankService that also keeps every window it scored (one per query and mode)."""
 
     def __init__(self, service: RerankService) -> None:
-        super().__init__(service.scorer, service.embedder)
+        super().__init__(service.scorer, service.embedder, service.ltr)
         self.windows: dict[str, ScoredWindow] = {}
 
     def rerank(self, query: RerankQuery) -> RerankOutcome:

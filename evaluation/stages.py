@@ -74,6 +74,9 @@ def candidate_product(product: Product) -> CandidateProduct:
         color=product.color,
         bullet_points=product.bullet_points,
         description=product.description,
+        price=product.price,
+        rating=product.rating,
+        rating_count=product.rating_count,
     )
 
 

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     blend_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="sidecar default weight of the first-stage score in the blend"
     )
+    # Off by default: out of fold over the 100 judged queries it did not beat the blend (docs/quality.md).
+    ltr: bool = Field(
+        False,
+        description="rank the cross-encoder's window with the learning-to-rank model (models dir ltr/, "
+        "`shoprank train-ltr`) in place of the blend; skipped, with a warning, when there is none for the serving "
+        "cross-encoder",
+    )
     # DPP at 0.1 on a similarity that is 0.75 catalogue structure (same brand / leaf category) and
     # 0.25 embedding cosine, chosen over all 100 judged queries, each reranked by a model that
     # never saw it (`shoprank train --holdout train` / `--holdout dev` / the release, then
@@ -357,6 +364,7 @@ SETTING_GROUPS: dict[SettingGroup, tuple[str, tuple[str, ...]]] = {
         "the sidecar's default blend and diversity (requests may override them)",
         (
             "blend_weight",
+            "ltr",
             "diversity_method",
             "diversity_strength",
             "diversity_window",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -117,9 +118,22 @@ def _candidate(item: RerankInput, limits: RequestLimits, field_bytes: int) -> Ca
             color=truncate_utf8(p.color, field_bytes),
             bullet_points=truncate_utf8(p.bullet_points, field_bytes),
             description=truncate_utf8(p.description, field_bytes),
+            price=_finite(getattr(p, "price", None)),
+            rating=_finite(getattr(p, "rating", None)),
+            rating_count=_count(getattr(p, "rating_count", None)),
         ),
         embedding=item.embedding,
     )
+
+
+def _finite(value: object) -> float | None:
+    """A catalogue number for the LTR stage when the product has a finite one (a schema Product does)."""
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _count(value: object) -> int | None:
+    """A rating count within the wire's uint32, or None."""
+    return min(value, 2**32 - 1) if isinstance(value, int) and value >= 0 else None
 
 
 def build_request(

@@ -13,7 +13,7 @@ from sidecar.diversify import DiversityParams
 
 @dataclass(frozen=True)
 class CandidateProduct:
-    """The product fields the text template reads."""
+    """The product fields the text template reads, and the catalogue numbers the LTR stage reads."""
 
     title: str = ""
     brand: str = ""
@@ -21,6 +21,9 @@ class CandidateProduct:
     color: str = ""
     bullet_points: str = ""
     description: str = ""
+    price: float | None = None
+    rating: float | None = None
+    rating_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,15 @@ class RerankQuery:
 
 
 @dataclass(frozen=True)
+class FeatureContribution:
+    """One feature's additive share of a learning-to-rank score (value NaN when missing)."""
+
+    feature: str
+    value: float
+    contribution: float
+
+
+@dataclass(frozen=True)
 class Explanation:
     """Why a result sits where it does (returned when the request asks to explain)."""
 
@@ -92,6 +104,7 @@ class Explanation:
     scored_rank: int
     final_rank: int
     reason: str
+    contributions: tuple[FeatureContribution, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,3 +172,4 @@ class RerankOutcome:
     diversity_method: str = "none"
     cache_hits: int = 0
     diversity_notes: tuple[str, ...] = ()
+    ltr_version: str = ""  # the learning-to-rank model that ranked; empty when the blend did

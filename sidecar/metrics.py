@@ -115,3 +115,17 @@ def record_cache_lookups(hits: int, misses: int) -> None:
     with _cache_lock:
         _cache_lookups["hits"] += hits
         _cache_lookups["misses"] += misses
+
+
+LTR_INFO = Gauge(
+    "shoprank_sidecar_ltr_info",
+    "The learning-to-rank stage: 1 with the model's version when it ranks, 0 with the reason when the blend does",
+    ["version", "state"],
+    registry=REGISTRY,
+)
+
+
+def set_ltr_state(version: str, state: str) -> None:
+    """Point the LTR series at what ranks now ("on", or why the stage is skipped)."""
+    LTR_INFO.clear()
+    LTR_INFO.labels(version=version, state=state).set(1 if state == "on" else 0)

@@ -18,6 +18,8 @@ from sidecar import metrics
 from sidecar.batched_scorer import BatchedScorer
 from sidecar.batching import BatchingConfig, DynamicBatcher
 from sidecar.cross_encoder import CrossEncoder
+from sidecar.ltr_model import LtrNotUsableError, load_ltr, ltr_dir
+from sidecar.ltr_stage import LtrStage
 from sidecar.rerank_service import RerankService
 from sidecar.score_cache import ScoreCache
 
@@ -63,6 +65,26 @@ def open_cross_encoder(settings: Settings, directory: Path | None = None) -> Cro
     return build("cpu")
 
 
+def open_ltr(settings: Settings, cross_encoder_version: str, embedder: BiEncoder | None) -> LtrStage | None:
+    """The LTR stage when the setting is on and a model for this cross-encoder exists; else None, logged.
+
+    A missing or mismatched model never stops the sidecar: the blend ranks, the log and the
+    `shoprank_sidecar_ltr_info` metric say why, and responses carry no `ltr_version`.
+    """
+    if not settings.ltr:
+        metrics.set_ltr_state("", "off")
+        return None
+    try:
+        model = load_ltr(ltr_dir(settings.models_dir()), cross_encoder_version)
+    except LtrNotUsableError as error:
+        log.warning("the LTR stage is skipped, the blend ranks: %s", error)
+        metrics.set_ltr_state("", "skipped")
+        return None
+    log.info("LTR stage %s ranks after cross-encoder %s", model.version, cross_encoder_version)
+    metrics.set_ltr_state(model.version, "on")
+    return LtrStage(model, embedder)
+
+
 def load_service(settings: Settings) -> RerankService:
     """Load, check and warm the cross-encoder, and put the batcher and cache in front of it.
 
@@ -101,4 +123,5 @@ def load_service(settings: Settings) -> RerankService:
         tokens_per_s,
     )
     metrics.set_serving_model(encoder.version, encoder.device, encoder.precision)
-    return RerankService(BatchedScorer(encoder, batcher, cache), embedder)
+    ltr = open_ltr(settings, encoder.version, embedder)
+    return RerankService(BatchedScorer(encoder, batcher, cache), embedder, ltr)

@@ -22,12 +22,14 @@ from sidecar.diversify import diversify
 from sidecar.domain import (
     Admission,
     Explanation,
+    FeatureContribution,
     PairScores,
     RerankOutcome,
     RerankQuery,
     ScoredCandidate,
     Timings,
 )
+from sidecar.ltr_stage import LtrRanking, LtrStage
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +59,10 @@ class TextEncoder(Protocol):
 class RerankService:
     """Rescoring + blending + diversity for one request at a time (thread-safe if the scorer is)."""
 
-    def __init__(self, scorer: PairScorer, embedder: TextEncoder | None = None) -> None:
+    def __init__(self, scorer: PairScorer, embedder: TextEncoder | None = None, ltr: LtrStage | None = None) -> None:
         self.scorer = scorer
         self.embedder = embedder
+        self.ltr = ltr  # the learning-to-rank stage in place of the blend (None: the blend ranks)
 
     @property
     def model_version(self) -> str:
@@ -113,12 +116,26 @@ class RerankService:
         """Score, blend, diversify and cut to top_k."""
         started = time.perf_counter()
         products: list[ProductText] = [c.product for c in query.candidates]
-        scored = self.scorer.score(
-            query.query, products, query.deadline, [c.id for c in query.candidates], query.cancelled, query.admission
-        )
-        relevance = scored.logits
         first_stage = np.array([c.first_stage_score for c in query.candidates], dtype=np.float32)
-        blended = blend(relevance, first_stage, query.blend_weight)
+        if self.ltr is not None and not self.ltr.reads_cross_encoder:
+            # An LTR model without cross-encoder features: no pair is scored (the cheap setting).
+            if query.admission is not None:
+                query.admission.release()
+            scored = PairScores(first_stage.copy())
+        else:
+            scored = self.scorer.score(
+                query.query,
+                products,
+                query.deadline,
+                [c.id for c in query.candidates],
+                query.cancelled,
+                query.admission,
+            )
+        relevance = scored.logits
+        ltr: LtrRanking | None = self.ltr.rank(query, relevance) if self.ltr is not None else None
+        blended = (
+            ltr.scores.astype(np.float32) if ltr is not None else blend(relevance, first_stage, query.blend_weight)
+        )
 
         diversify_started = time.perf_counter()  # includes embedding candidates that came without one
         picked = diversify(
@@ -134,6 +151,9 @@ class RerankService:
 
         scored_rank = {int(i): rank for rank, i in enumerate(np.argsort(-blended, kind="stable"))}
         first_norm = min_max(first_stage)
+        contributions: dict[int, tuple[FeatureContribution, ...]] = {}
+        if ltr is not None and query.explain and self.ltr is not None:
+            contributions = self.ltr.contributions(ltr, [int(i) for i in picked.order])
         results = []
         for final_rank, (index, score, term, reason) in enumerate(
             zip(picked.order, picked.scores, picked.terms, picked.reasons, strict=True)
@@ -150,6 +170,7 @@ class RerankService:
                     scored_rank=scored_rank[index],
                     final_rank=final_rank,
                     reason=reason,
+                    contributions=contributions.get(int(index), ()),
                 )
             results.append(
                 ScoredCandidate(
@@ -175,4 +196,5 @@ class RerankService:
             diversity_method=picked.method,
             diversity_notes=picked.notes,
             cache_hits=scored.cache_hits,
+            ltr_version=ltr.version if ltr is not None else "",
         )

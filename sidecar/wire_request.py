@@ -98,7 +98,20 @@ def _product(message: pb.Product, path: str, limits: RequestLimits) -> Candidate
         color=message.color,
         bullet_points=message.bullet_points,
         description=message.description,
+        price=_number(message, "price", path),
+        rating=_number(message, "rating", path),
+        rating_count=int(message.rating_count) if message.HasField("rating_count") else None,
     )
+
+
+def _number(message: pb.Product, name: str, path: str) -> float | None:
+    """An optional catalogue number: unset is unknown; NaN or infinite names the field."""
+    if not message.HasField(name):  # type: ignore[arg-type]
+        return None
+    value = float(getattr(message, name))
+    if not math.isfinite(value):
+        raise InvalidRequestError(f"{path}.{name}", "must be a finite number (or unset)")
+    return value
 
 
 def _facets(message: pb.DiversityOptions) -> tuple[Facet, ...]:
@@ -264,6 +277,10 @@ def request_to_wire(call: RerankCall) -> pb.RerankRequest:
                 description=p.description,
             ),
         )
+        for name in ("price", "rating", "rating_count"):  # unset is unknown (the LTR stage reads NaN)
+            value = getattr(p, name)
+            if value is not None:
+                setattr(message.product, name, value)
         if candidate.embedding is not None:
             message.embedding.extend(np.asarray(candidate.embedding, dtype=np.float32).tolist())
     options, o = call.options, request.options

@@ -7,7 +7,7 @@ with `response_from_wire`, so explanations and timings are declared once (sideca
 from __future__ import annotations
 
 from shoprank.v1 import rerank_pb2 as pb
-from sidecar.domain import BatchUsage, Explanation, RerankOutcome, ScoredCandidate, Timings
+from sidecar.domain import BatchUsage, Explanation, FeatureContribution, RerankOutcome, ScoredCandidate, Timings
 
 
 def timings_to_wire(t: Timings) -> pb.StageTimings:
@@ -45,6 +45,7 @@ def response_to_wire(outcome: RerankOutcome) -> pb.RerankResponse:
         diversity_method=outcome.diversity_method,
         cache_hits=outcome.cache_hits,
         diversity_notes=list(outcome.diversity_notes),
+        ltr_version=outcome.ltr_version,
     )
     response.timings.CopyFrom(timings_to_wire(outcome.timings))
     for result in outcome.results:
@@ -61,6 +62,10 @@ def response_to_wire(outcome: RerankOutcome) -> pb.RerankResponse:
                     scored_rank=e.scored_rank,
                     final_rank=e.final_rank,
                     reason=e.reason,
+                    contributions=[
+                        pb.FeatureContribution(feature=c.feature, value=c.value, contribution=c.contribution)
+                        for c in e.contributions
+                    ],
                 )
             )
     return response
@@ -76,6 +81,9 @@ def _explanation(e: pb.Explanation) -> Explanation:
         scored_rank=e.scored_rank,
         final_rank=e.final_rank,
         reason=e.reason,
+        contributions=tuple(
+            FeatureContribution(feature=c.feature, value=c.value, contribution=c.contribution) for c in e.contributions
+        ),
     )
 
 
@@ -97,4 +105,5 @@ def response_from_wire(response: pb.RerankResponse) -> RerankOutcome:
         diversity_method=response.diversity_method,
         cache_hits=response.cache_hits,
         diversity_notes=tuple(response.diversity_notes),
+        ltr_version=response.ltr_version,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from shoprank.errors import NotSetUpError
 from shoprank.model_meta import BI_ENCODER, CROSS_ENCODER, ModelNotBuiltError, load_metadata, model_dir
 from shoprank.settings import Settings
+from training.ltr_release import install_released_ltr
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def ensure_models(settings: Settings) -> Path:
     models_dir = settings.models_dir()
     missing = [kind for kind in (BI_ENCODER, CROSS_ENCODER) if not is_built(models_dir, kind)]
     if not missing:
+        install_released_ltr(models_dir)
         return models_dir
     try:
         # torch lives in the train extra: import the exporter only when something must be built.
@@ -40,4 +42,5 @@ def ensure_models(settings: Settings) -> Path:
         build_bi_encoder(models_dir)
     if CROSS_ENCODER in missing:
         build_cross_encoder(models_dir, released_weights(), max_length=settings.max_pair_tokens)
+        install_released_ltr(models_dir, replace=True)  # the LTR release goes with the released cross-encoder
     return models_dir

@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
     """Build the models into <data-dir>/models."""
+    from sidecar.ltr_model import read_card
     from training.export import build_bi_encoder, build_cross_encoder
     from training.release import released_weights
 
@@ -42,6 +43,12 @@ def run_build(args: argparse.Namespace, settings: Settings) -> int:
         built["cross-encoder"] = build_cross_encoder(
             models_dir, weights, max_length=settings.max_pair_tokens
         ).model_dump()
+        from training.ltr_release import install_released_ltr
+
+        # The released LTR model was trained on the released cross-encoder's scores: it goes with it.
+        installed = install_released_ltr(models_dir, replace=True) if weights == released_weights() else None
+        if installed is not None:
+            built["ltr"] = {"version": read_card(installed).version, "parity": "-"}
     if args.json:
         print_json(built)
     else:

@@ -78,12 +78,19 @@ class Product(_message.Message):
     COLOR_FIELD_NUMBER: _builtins.int
     BULLET_POINTS_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    RATING_FIELD_NUMBER: _builtins.int
+    RATING_COUNT_FIELD_NUMBER: _builtins.int
     title: _builtins.str
     brand: _builtins.str
     color: _builtins.str
     bullet_points: _builtins.str
     """Newline-separated bullet points, as catalogues ship them."""
     description: _builtins.str
+    price: _builtins.float
+    """Catalogue numbers the learning-to-rank stage reads (sidecar/ltr_features.py); unset = unknown."""
+    rating: _builtins.float
+    rating_count: _builtins.int
     @_builtins.property
     def category(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Category path from root to leaf."""
@@ -97,12 +104,26 @@ class Product(_message.Message):
         color: _builtins.str = ...,
         bullet_points: _builtins.str = ...,
         description: _builtins.str = ...,
+        price: _builtins.float | None = ...,
+        rating: _builtins.float | None = ...,
+        rating_count: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_price", b"_price", "_rating", b"_rating", "_rating_count", b"_rating_count", "price", b"price", "rating", b"rating", "rating_count", b"rating_count"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brand", b"brand", "bullet_points", b"bullet_points", "category", b"category", "color", b"color", "description", b"description", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_price", b"_price", "_rating", b"_rating", "_rating_count", b"_rating_count", "brand", b"brand", "bullet_points", b"bullet_points", "category", b"category", "color", b"color", "description", b"description", "price", b"price", "rating", b"rating", "rating_count", b"rating_count", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__price: _TypeAlias = _typing.Literal["price"]  # noqa: Y015
+    _WhichOneofArgType__price: _TypeAlias = _typing.Literal["_price", b"_price"]  # noqa: Y015
+    _WhichOneofReturnType__rating: _TypeAlias = _typing.Literal["rating"]  # noqa: Y015
+    _WhichOneofArgType__rating: _TypeAlias = _typing.Literal["_rating", b"_rating"]  # noqa: Y015
+    _WhichOneofReturnType__rating_count: _TypeAlias = _typing.Literal["rating_count"]  # noqa: Y015
+    _WhichOneofArgType__rating_count: _TypeAlias = _typing.Literal["_rating_count", b"_rating_count"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price) -> _WhichOneofReturnType__price | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rating) -> _WhichOneofReturnType__rating | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rating_count) -> _WhichOneofReturnType__rating_count | None: ...
 
 Global___Product: _TypeAlias = Product  # noqa: Y015
 
@@ -293,6 +314,7 @@ class Explanation(_message.Message):
     SCORED_RANK_FIELD_NUMBER: _builtins.int
     FINAL_RANK_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    CONTRIBUTIONS_FIELD_NUMBER: _builtins.int
     relevance: _builtins.float
     """Cross-encoder score (logit) of the query-product pair."""
     first_stage: _builtins.float
@@ -307,6 +329,12 @@ class Explanation(_message.Message):
     final_rank: _builtins.int
     reason: _builtins.str
     """Human-readable reason for the final position."""
+    @_builtins.property
+    def contributions(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeatureContribution]:
+        """With the learning-to-rank stage: the features that moved this result's score most (LightGBM
+        contributions, largest magnitude first). Empty when the blend ranked.
+        """
+
     def __init__(
         self,
         *,
@@ -318,14 +346,44 @@ class Explanation(_message.Message):
         scored_rank: _builtins.int = ...,
         final_rank: _builtins.int = ...,
         reason: _builtins.str = ...,
+        contributions: _abc.Iterable[Global___FeatureContribution] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blended", b"blended", "diversity_term", b"diversity_term", "final_rank", b"final_rank", "first_stage", b"first_stage", "first_stage_rank", b"first_stage_rank", "reason", b"reason", "relevance", b"relevance", "scored_rank", b"scored_rank"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blended", b"blended", "contributions", b"contributions", "diversity_term", b"diversity_term", "final_rank", b"final_rank", "first_stage", b"first_stage", "first_stage_rank", b"first_stage_rank", "reason", b"reason", "relevance", b"relevance", "scored_rank", b"scored_rank"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Explanation: _TypeAlias = Explanation  # noqa: Y015
+
+@_typing.final
+class FeatureContribution(_message.Message):
+    """One feature's share of a learning-to-rank score."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEATURE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    CONTRIBUTION_FIELD_NUMBER: _builtins.int
+    feature: _builtins.str
+    value: _builtins.float
+    """The feature's value for this result (NaN when it was missing)."""
+    contribution: _builtins.float
+    """Its additive contribution to the score (SHAP value)."""
+    def __init__(
+        self,
+        *,
+        feature: _builtins.str = ...,
+        value: _builtins.float = ...,
+        contribution: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contribution", b"contribution", "feature", b"feature", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FeatureContribution: _TypeAlias = FeatureContribution  # noqa: Y015
 
 @_typing.final
 class ScoredResult(_message.Message):
@@ -420,6 +478,7 @@ class RerankResponse(_message.Message):
     DIVERSITY_METHOD_FIELD_NUMBER: _builtins.int
     CACHE_HITS_FIELD_NUMBER: _builtins.int
     DIVERSITY_NOTES_FIELD_NUMBER: _builtins.int
+    LTR_VERSION_FIELD_NUMBER: _builtins.int
     reranked: _builtins.bool
     """False when the sidecar answered in first-stage order (fail-open)."""
     model_version: _builtins.str
@@ -429,6 +488,10 @@ class RerankResponse(_message.Message):
     """
     cache_hits: _builtins.int
     """Candidates whose score came from the cache."""
+    ltr_version: _builtins.str
+    """Version of the learning-to-rank model that ranked the results; empty when the blend ranked
+    (the stage is off, or no LTR model matches the serving cross-encoder).
+    """
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScoredResult]: ...
     @_builtins.property
@@ -449,10 +512,11 @@ class RerankResponse(_message.Message):
         diversity_method: _builtins.str = ...,
         cache_hits: _builtins.int = ...,
         diversity_notes: _abc.Iterable[_builtins.str] | None = ...,
+        ltr_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_hits", b"cache_hits", "diversity_method", b"diversity_method", "diversity_notes", b"diversity_notes", "model_version", b"model_version", "reranked", b"reranked", "results", b"results", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_hits", b"cache_hits", "diversity_method", b"diversity_method", "diversity_notes", b"diversity_notes", "ltr_version", b"ltr_version", "model_version", b"model_version", "reranked", b"reranked", "results", b"results", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
