@@ -18,6 +18,10 @@ MAX_QUERY_BYTES = 1024
 MAX_EMBEDDING_DIM = 4096
 MAX_CANDIDATES = 1000
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+# The shopper's recent interactions one request may carry (the front door reads at most this many
+# of a session's events), and how far in the future an interaction's timestamp may be (clock skew).
+MAX_INTERACTIONS = 200
+MAX_INTERACTION_FUTURE_MS = 5 * 60 * 1000
 
 
 def utf8_size(text: str) -> int:

@@ -26,8 +26,9 @@ from shoprank.settings import Settings
 from shoprank.template import ProductText
 from shoprank.v1 import rerank_pb2 as pb
 from shoprank.v1 import rerank_pb2_grpc as pb_grpc
-from sidecar.convert import FACET_ENUMS, METHOD_ENUMS, RequestLimits
+from sidecar.convert import ACTION_ENUMS, FACET_ENUMS, METHOD_ENUMS, RequestLimits
 from sidecar.errors import RETRY_AFTER_KEY
+from sidecar.personalise import Interaction
 from sidecar.tls import channel_credentials
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class RerankOptions:
     facets: tuple[str, ...] = ()  # xQuAD's aspects: "category" and/or "brand" (empty: server default)
     attribute_weight: float | None = None  # MMR/DPP: share of attribute similarity vs embedding cosine
     explain: bool = False
+    personal_weight: float | None = None  # cap of beta(n) for this request (0: no personalisation)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ class RerankReply:
     error: str | None = None
     rpc_ms: float = 0.0
     cache_hits: int = 0
+    personalised: bool = False
+    personal_interactions: int = 0
 
 
 # Prefix of the wire id that stands for an id over the id limit (the digest of the real one).
@@ -126,12 +130,29 @@ def _candidate(item: RerankInput, limits: RequestLimits, field_bytes: int) -> pb
     return message
 
 
+def _interactions(interactions: Sequence[Interaction], limits: RequestLimits, now_ms: int) -> list[pb.Interaction]:
+    """The first `max_interactions` (callers pass the most recent first), ids as the candidates' wire ids,
+    timestamps clamped to now (a shopper's clock ahead of ours must not cost the request)."""
+    out = []
+    for interaction in interactions[: limits.max_interactions]:
+        message = pb.Interaction(
+            product_id=wire_id(interaction.product_id, limits),
+            action=ACTION_ENUMS[interaction.action],  # type: ignore[arg-type]
+            timestamp_ms=max(1, min(interaction.timestamp_ms, now_ms)),
+        )
+        if interaction.embedding is not None:
+            message.embedding.extend(np.asarray(interaction.embedding, dtype=np.float32).tolist())
+        out.append(message)
+    return out
+
+
 def build_request(
     query: str,
     items: Sequence[RerankInput],
     top_k: int,
     options: RerankOptions,
     limits: RequestLimits | None = None,
+    interactions: Sequence[Interaction] = (),
 ) -> pb.RerankRequest:
     """The wire request for a query and its first-stage hits, fitted to the sidecar's limits.
 
@@ -146,6 +167,8 @@ def build_request(
     while request.ByteSize() > limits.max_request_bytes and field_bytes > MIN_FIELD_BUDGET:
         field_bytes = max(MIN_FIELD_BUDGET, field_bytes // 4)
         request = _build(query, items, top_k, options, limits, field_bytes)
+    if interactions:
+        request.interactions.extend(_interactions(interactions, limits, int(time.time() * 1000)))
     return request
 
 
@@ -166,6 +189,8 @@ def _build(
     o.explain = options.explain
     if options.blend_weight is not None:
         o.blend_weight = options.blend_weight
+    if options.personal_weight is not None:
+        o.personal_weight = options.personal_weight
     if options.diversity is not None:
         o.diversity.method = METHOD_ENUMS[options.diversity]  # type: ignore[assignment]
     for name in ("strength", "max_per_brand", "max_per_category", "window", "page_size", "attribute_weight"):
@@ -252,14 +277,16 @@ class RerankClient:
         top_k: int,
         options: RerankOptions | None = None,
         deadline_ms: int | None = None,
+        interactions: Sequence[Interaction] = (),
     ) -> RerankReply:
-        """Rerank within the deadline, or fail open to the first-stage order."""
+        """Rerank within the deadline, or fail open to the first-stage order; `interactions` (most recent
+        first) personalise the ranking."""
         if not items:
             return RerankReply(results=[], reranked=False, error="no candidates")
         started = time.perf_counter()
         if time.monotonic() < self._backoff_until:
             return first_stage_reply(items, top_k, "RESOURCE_EXHAUSTED: sidecar overloaded, backing off")
-        request = build_request(query, items, top_k, options or RerankOptions(), self.limits)
+        request = build_request(query, items, top_k, options or RerankOptions(), self.limits, interactions)
         timeout = (deadline_ms or self.deadline_ms) / 1000.0
         try:
             response: pb.RerankResponse = self._stub.Rerank(request, timeout=timeout, wait_for_ready=False)
@@ -284,6 +311,7 @@ class RerankClient:
             "inference_ms": t.inference_ms,
             "diversify_ms": t.diversify_ms,
             "total_ms": t.total_ms,
+            **({"personal_ms": t.personal_ms} if response.personalised else {}),
         }
         return RerankReply(
             results=results,
@@ -294,6 +322,8 @@ class RerankClient:
             timings=timings,
             rpc_ms=(time.perf_counter() - started) * 1e3,
             cache_hits=response.cache_hits,
+            personalised=response.personalised,
+            personal_interactions=response.personal_interactions,
         )
 
     def _failure(self, error: grpc.RpcError) -> str:
@@ -344,4 +374,5 @@ def _explanation(e: pb.Explanation) -> dict[str, Any]:
         "scored_rank": e.scored_rank,
         "final_rank": e.final_rank,
         "reason": e.reason,
+        "personal_term": e.personal_term,
     }

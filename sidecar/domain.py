@@ -9,6 +9,7 @@ from typing import Protocol
 
 from shoprank.arrays import FloatArray
 from sidecar.diversify import DiversityParams
+from sidecar.personalise import Interaction, PersonalParams
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class RerankQuery:
     deadline: float | None = None  # time.monotonic() by which the answer is useless
     cancelled: threading.Event | None = None  # set when the caller has gone away
     admission: Admission | None = None  # the place in the queue it was admitted to before validation
+    interactions: Sequence[Interaction] = ()  # the shopper's recent interactions (none: no personal term)
+    personal: PersonalParams = field(default_factory=PersonalParams)
+    now_ms: int = 0  # the request's clock for interaction ages (Unix ms; 0: the service reads the clock)
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class Explanation:
     scored_rank: int
     final_rank: int
     reason: str
+    personal_term: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class Timings:
     diversify_ms: float = 0.0
     total_ms: float = 0.0
     usage: BatchUsage = field(default_factory=BatchUsage)
+    personal_ms: float = 0.0
 
 
 @dataclass
@@ -116,3 +122,5 @@ class RerankOutcome:
     diversity_method: str = "none"
     cache_hits: int = 0
     diversity_notes: tuple[str, ...] = ()
+    personalised: bool = False
+    personal_interactions: int = 0
