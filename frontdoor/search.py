@@ -31,6 +31,7 @@ from frontdoor.intent_policy import (
     intent_ordered_categories,
 )
 from frontdoor.interleave import Ranker, team_draft
+from frontdoor.session_events import SessionReader
 from frontdoor.ubi_events import new_query_id
 from frontdoor.window_cache import WindowCache
 from shoprank.errors import UserInputError
@@ -38,6 +39,7 @@ from shoprank.schema import Product
 from shoprank.template import query_text
 from sidecar.client import RankedId, RerankClient, RerankOptions, RerankReply, first_stage_reply
 from sidecar.diversify import DiversityParamError, DiversityParams, Method
+from sidecar.personalise import Interaction
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ class SearchRequest:
     compare: bool = False
     intent: IntentOptions = field(default_factory=IntentOptions)
     client_id: str = ""  # UBI: the shopper's pseudonymous browser/app id, written on the query record
+    session_id: str = ""  # UBI: the shopper's session; its recent events personalise the ranking
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,8 @@ class SearchPage:
     intent: IntentOutcome = field(default_factory=lambda: IntentOutcome(enabled=False))
     query_id: str = ""  # UBI: events about this page name it
     experiment: dict[str, str] = field(default_factory=dict)  # UBI query_attributes of an online experiment
+    personalised: bool = False  # the sidecar added the session's personal term
+    personal_interactions: int = 0  # the session's interactions it was built from
 
     @property
     def pages(self) -> int:
@@ -201,6 +206,8 @@ class SearchPage:
             "intent": self.intent.as_dict(),
             "timings": self.timings,
             "window_timings": self.window_timings,
+            "personalised": self.personalised,
+            "personal_interactions": self.personal_interactions,
             **({"experiment": self.experiment} if self.experiment else {}),
             **(
                 {"compare": {name: [r.as_dict() for r in items] for name, items in self.compare.items()}}
@@ -226,10 +233,12 @@ class SearchService:
         intent_defaults: IntentDefaults | None = None,
         capture: QueryCapture | None = None,
         interleave: tuple[Ranker, Ranker] | None = None,
+        sessions: SessionReader | None = None,
     ) -> None:
         """defaults: what the sidecar applies to options a request leaves out (from the settings);
         its diversity method says whether the candidates' vectors must travel (MMR and DPP).
-        intent: the query intent model of the live index (None: no intent on this server)."""
+        intent: the query intent model of the live index (None: no intent on this server).
+        sessions: reads a session's recent UBI events (None: searches are not personalised)."""
         self.engine = engine
         self.encoder = encoder
         self.client = client
@@ -241,6 +250,7 @@ class SearchService:
         self.intent_defaults = intent_defaults or IntentDefaults()
         self.capture = capture
         self.interleave = interleave
+        self.sessions = sessions
 
     def search(self, request: SearchRequest) -> SearchPage:
         """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window;
@@ -276,11 +286,23 @@ class SearchService:
         text = query_text(request.query)
         options = replace(request.options, explain=False)  # explanations are always fetched, shown on request
         request = replace(request, intent=self.intent_defaults.resolve(request.intent))
-        key = (text, request.mode, request.filters, request.rerank, options, request.facets, request.intent)
+        history = self.sessions.recent(request.session_id) if self.sessions and request.session_id else []
+        # A new event changes the ranking: the window is cached per history, not per session.
+        history_key = tuple((i.product_id, i.action, i.timestamp_ms) for i in history)
+        key = (
+            text,
+            request.mode,
+            request.filters,
+            request.rerank,
+            options,
+            request.facets,
+            request.intent,
+            history_key,
+        )
         ranked = self.cache.get(key)
         cached = ranked is not None
         if ranked is None:
-            ranked = self._rank(text, request)
+            ranked = self._rank(text, request, history)
             reply = ranked.reply
             ttl = self.cache_ttl_s if reply.reranked or not request.rerank else min(FAIL_OPEN_TTL_S, self.cache_ttl_s)
             self.cache.put(key, ranked, ttl)
@@ -320,6 +342,8 @@ class SearchService:
             window_timings=dict(ranked.timings),
             compare=compare,
             intent=ranked.intent,
+            personalised=reply.personalised,
+            personal_interactions=reply.personal_interactions,
         )
         page.timings["total_ms"] = round((time.perf_counter() - started) * 1e3, 3)
         return page
@@ -336,8 +360,8 @@ class SearchService:
             return True  # the sidecar refuses these options; sending the vectors loses nothing
         return params.needs_embeddings
 
-    def _rank(self, text: str, request: SearchRequest) -> RankedWindow:
-        """First stage and one rerank of the whole window."""
+    def _rank(self, text: str, request: SearchRequest, history: Sequence[Interaction] = ()) -> RankedWindow:
+        """First stage and one rerank of the whole window (personalised by the session's history)."""
         started = time.perf_counter()
         wants_intent = bool(request.intent.enabled) and self.intent is not None
         needs_vector = request.mode in ("knn", "hybrid") or wants_intent
@@ -346,7 +370,7 @@ class SearchService:
         outcome, filters = self._intent(vector, request)
         intent_done = time.perf_counter()
         # Send the stored vectors when the sidecar will diversify on embeddings (else it embeds them itself).
-        needs_vectors = self._sidecar_reads_vectors(request.options)
+        needs_vectors = self._sidecar_reads_vectors(request.options) or bool(history)
         retrieved = self.engine.retrieve(
             RetrievalQuery(
                 text=text,
@@ -364,7 +388,7 @@ class SearchService:
             hits = boost_hits(hits, outcome.categories, outcome.boost, self.intent.depth if self.intent else "leaf")
         candidates = [_Candidate(h.product.id, h.score, h.product, h.vector) for h in hits]
         # Rank the whole window (not just up to this page): later pages are slices of this one order.
-        reply = self._rerank(text, candidates, request)
+        reply = self._rerank(text, candidates, request, self._with_vectors(history, hits))
         reranked_done = time.perf_counter()
         timings = {
             "embed_ms": (embedded - started) * 1e3,
@@ -405,7 +429,24 @@ class SearchService:
             filters,
         )
 
-    def _rerank(self, text: str, candidates: Sequence[_Candidate], request: SearchRequest) -> RerankReply:
+    def _with_vectors(self, history: Sequence[Interaction], hits: Sequence[Hit]) -> list[Interaction]:
+        """The history with each product's stored vector; the window's products the sidecar finds by id, the
+        others come from the engine (one lookup), and those it no longer holds are left out."""
+        if not history:
+            return []
+        in_window = {h.product.id for h in hits}
+        outside = sorted({i.product_id for i in history} - in_window)
+        lookup = getattr(self.engine, "vectors", None)
+        vectors: dict[str, npt.NDArray[np.float32]] = lookup(outside) if outside and callable(lookup) else {}
+        return [
+            replace(i, embedding=vectors[i.product_id]) if i.product_id in vectors else i
+            for i in history
+            if i.product_id in in_window or i.product_id in vectors
+        ]
+
+    def _rerank(
+        self, text: str, candidates: Sequence[_Candidate], request: SearchRequest, history: Sequence[Interaction] = ()
+    ) -> RerankReply:
         top_k = len(candidates)
         if not candidates:
             return RerankReply(results=[], reranked=False)
@@ -416,7 +457,7 @@ class SearchService:
         # Explanations carry each result's rank before diversity: the "reranked" compare column.
         options = replace(request.options, explain=True)
         try:
-            return self.client.rerank(text, candidates, top_k, options)
+            return self.client.rerank(text, candidates, top_k, options, interactions=history)
         except Exception:  # the client fails open on RPC errors; anything else must not 5xx a search either
             log.exception("rerank client failed: serving first-stage order")
             return first_stage_reply(candidates, top_k, "rerank client error (see the front door log)")
