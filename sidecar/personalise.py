@@ -134,8 +134,8 @@ def user_centres(vectors: FloatArray, weights: Float64Array, k: int = 1) -> Floa
     centres = unit[seeds]
     for _ in range(KMEANS_ITERATIONS if len(seeds) > 1 else 0):
         assign = np.argmax(unit @ centres.T, axis=1)
-        updated = np.stack([(w[assign == c, None] * unit[assign == c]).sum(axis=0) for c in range(len(centres))])
-        centres = _unit_rows(updated)
+        members = (assign[:, None] == np.arange(len(centres))[None, :]) * w[:, None]  # n x k, weighted
+        centres = _unit_rows(members.T @ unit)
     if len(seeds) == 1:
         centres = _unit_rows((w[:, None] * unit).sum(axis=0, keepdims=True))
     kept: FloatArray = centres[np.linalg.norm(centres, axis=1) > 0].astype(np.float32)
