@@ -94,8 +94,13 @@ def test_new_products_reach_the_first_page_for_their_key_terms_with_and_without_
     try:
         found = {"anonymous": 0, "shopper": 0}
         for pid, terms in KEY_TERMS.items():
-            for who, extra in (("anonymous", {}), ("shopper", {"session_id": session, "personal_weight": 1.0})):
-                body = api.get("/api/search", params={"q": terms, "page_size": 10, **extra}).json()
+            shoppers: dict[str, dict[str, str | float]] = {
+                "anonymous": {},
+                "shopper": {"session_id": session, "personal_weight": 1.0},
+            }
+            for who, extra in shoppers.items():
+                params: dict[str, str | float] = {"q": terms, "page_size": 10, **extra}
+                body = api.get("/api/search", params=params).json()
                 assert body["reranked"]
                 assert body["personalised"] == (who == "shopper")
                 found[who] += pid in [r["id"] for r in body["results"]]
