@@ -53,6 +53,7 @@ from training.built_models import ensure_models
 K = 10
 DEPTH = 1000  # first-stage depth that orders the judged products (as `shoprank eval`'s judged mode)
 LATENCY_HISTORY = 10  # the history length whose requests the latency figures time
+LATENCY_REPEATS = 3  # each timed request runs this often (alternating with its no-history twin); medians kept
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,26 @@ def _ranked(
     return [r.id for r in outcome.results], (time.perf_counter() - started) * 1e3, outcome.timings.personal_ms
 
 
+def _timed(
+    service: RerankService,
+    defaults: RequestDefaults,
+    text: str,
+    candidates: Sequence[Candidate],
+    history: Sequence[Interaction],
+    params: PersonalParams,
+    now_ms: int,
+) -> tuple[float, float, float]:
+    """Median of LATENCY_REPEATS alternated calls with and without the history (scores cached), and of the
+    personal step alone: the same request, the same moment of a shared machine, for both."""
+    with_, without, step = [], [], []
+    for _ in range(LATENCY_REPEATS):
+        _, ms, step_ms = _ranked(service, defaults, text, candidates, history, params, now_ms)
+        with_.append(ms)
+        step.append(step_ms)
+        without.append(_ranked(service, defaults, text, candidates, (), params, now_ms)[1])
+    return float(np.median(with_)), float(np.median(without)), float(np.median(step))
+
+
 def evaluate_personal(settings: Settings, config: PersonalEvalConfig) -> dict[str, Any]:
     """Run the simulation and return the report (JSON-ready)."""
     started = time.perf_counter()
@@ -169,7 +190,7 @@ def evaluate_personal(settings: Settings, config: PersonalEvalConfig) -> dict[st
     base_esci: dict[int, list[float]] = {n: [] for n in lengths}
     identical_at_zero = True
     personal_ms: list[float] = []
-    rerank_ms: dict[str, list[float]] = {"history 0": [], f"history {LATENCY_HISTORY}": []}
+    rerank_ms: dict[str, list[float]] = {f"history {LATENCY_HISTORY}": [], "history 0": []}
     for q_index, query in enumerate(judgments.queries):
         gains = judgments.gains[query]
         text = query_text(query)
@@ -199,17 +220,19 @@ def evaluate_personal(settings: Settings, config: PersonalEvalConfig) -> dict[st
                 base_personal[n].append(ndcg_at_k(plain, mine, K))
                 base_esci[n].append(ndcg_at_k(plain, gains, K))
                 for w in weights:
-                    order, ms, step_ms = _ranked(
+                    order, _, _ = _ranked(
                         service, defaults, text, candidates, history, replace(base_params, weight=w), now_ms
                     )
                     personal_ndcg[w][n].append(ndcg_at_k(order, mine, K))
                     esci_ndcg[w][n].append(ndcg_at_k(order, gains, K))
                     if n == 0 and order != plain:
                         identical_at_zero = False
-                    if w == weights[0] and n in (0, LATENCY_HISTORY):
-                        rerank_ms[f"history {n}"].append(ms)
-                        if n == LATENCY_HISTORY:
-                            personal_ms.append(step_ms)
+                if n == LATENCY_HISTORY:
+                    params = replace(base_params, weight=weights[0])
+                    with_, without, step = _timed(service, defaults, text, candidates, history, params, now_ms)
+                    rerank_ms[f"history {n}"].append(with_)
+                    rerank_ms["history 0"].append(without)
+                    personal_ms.append(step)
     by_weight = {}
     for w in weights:
         rows = {}
