@@ -172,3 +172,25 @@ def test_server_weight_zero_turns_personalisation_off_unless_the_request_asks() 
     request.options.personal_weight = 0.5
     assert answer(request, defaults(weight=0.0)).personalised
     assert np.isfinite([r.score for r in answer(request).results]).all()
+
+
+def test_the_client_sends_the_most_recent_interactions_within_the_limits() -> None:
+    from sidecar.client import DIGEST_ID_PREFIX, RerankOptions, build_request, wire_id
+    from sidecar.personalise import Interaction
+
+    limits = RequestLimits(max_interactions=3, max_id_bytes=16)
+    future = now_ms() + 3_600_000  # a shopper's clock an hour ahead: clamped, so the request is not refused
+    history = [
+        Interaction("a-product-id-longer-than-16-bytes", "purchase", future),
+        Interaction("p2", "click", now_ms() - 10, embedding=np.ones(DIM, dtype=np.float32)),
+        Interaction("p3", "view", now_ms() - 20),
+        Interaction("p4", "view", now_ms() - 30),  # beyond the limit: the oldest is left out
+    ]
+    request = build_request("q", [], 0, RerankOptions(personal_weight=0.7), limits, history)
+    sent = list(request.interactions)
+    assert [i.product_id for i in sent] == [wire_id(history[0].product_id, limits), "p2", "p3"]
+    assert sent[0].product_id.startswith(DIGEST_ID_PREFIX)  # as the candidate's id would be sent
+    assert sent[0].timestamp_ms <= now_ms()
+    assert sent[0].action == pb.INTERACTION_ACTION_PURCHASE
+    assert list(sent[1].embedding) == [1.0] * DIM
+    assert request.options.personal_weight == pytest.approx(0.7)
