@@ -136,10 +136,10 @@ class OpenSearchSessionEvents:
                     ]
                 }
             },
-            "sort": [{"timestamp": {"order": "desc"}}],
         }
         try:
-            answer = self.client.search(index=EVENTS, body=body)
+            # The sort as a query parameter: in the body both of the spec's sort forms match `{field: order}`.
+            answer = self.client.search(index=EVENTS, body=body, sort="timestamp:desc")
         except NotFoundError:
             return []
         records = [hit.get("_source", {}) for hit in answer.get("hits", {}).get("hits", [])]
