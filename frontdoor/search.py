@@ -286,7 +286,7 @@ class SearchService:
         text = query_text(request.query)
         options = replace(request.options, explain=False)  # explanations are always fetched, shown on request
         request = replace(request, intent=self.intent_defaults.resolve(request.intent))
-        history = self.sessions.recent(request.session_id) if self.sessions and request.session_id else []
+        history = self._history(request.session_id)
         # A new event changes the ranking: the window is cached per history, not per session.
         history_key = tuple((i.product_id, i.action, i.timestamp_ms) for i in history)
         key = (
@@ -429,6 +429,17 @@ class SearchService:
             filters,
         )
 
+    def _history(self, session_id: str) -> list[Interaction]:
+        """The session's recent interactions; none (an anonymous ranking) when they cannot be read: a search
+        never fails for its personalisation."""
+        if self.sessions is None or not session_id:
+            return []
+        try:
+            return self.sessions.recent(session_id)
+        except Exception:
+            log.warning("reading session %s's events failed: not personalised", session_id, exc_info=True)
+            return []
+
     def _with_vectors(self, history: Sequence[Interaction], hits: Sequence[Hit]) -> list[Interaction]:
         """The history with each product's stored vector; the window's products the sidecar finds by id, the
         others come from the engine (one lookup), and those it no longer holds are left out."""
@@ -437,7 +448,12 @@ class SearchService:
         in_window = {h.product.id for h in hits}
         outside = sorted({i.product_id for i in history} - in_window)
         lookup = getattr(self.engine, "vectors", None)
-        vectors: dict[str, npt.NDArray[np.float32]] = lookup(outside) if outside and callable(lookup) else {}
+        vectors: dict[str, npt.NDArray[np.float32]] = {}
+        if outside and callable(lookup):
+            try:
+                vectors = lookup(outside)
+            except Exception:  # the window's own products still personalise
+                log.warning("looking up %d interaction vectors failed", len(outside), exc_info=True)
         return [
             replace(i, embedding=vectors[i.product_id]) if i.product_id in vectors else i
             for i in history

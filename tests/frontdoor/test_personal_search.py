@@ -105,3 +105,22 @@ def test_the_reader_returns_a_sessions_most_recent_events_first_and_at_most_its_
     assert all(i.action == "click" for i in recent)
     everything = FileSessionEvents(ubi_dir(stack_dir)).recent(session)
     assert len(everything) == 12
+
+
+class BrokenSessions:
+    """A session store that cannot be read (a disk error, OpenSearch down)."""
+
+    def recent(self, session_id: str) -> list[Any]:
+        raise OSError("ubi_events unreadable")
+
+
+def test_a_session_store_that_fails_leaves_the_search_unpersonalised_not_failed(
+    service_for: Service, tiny_sidecar: str
+) -> None:
+    service = service_for(tiny_sidecar)
+    service.sessions = BrokenSessions()
+    api = TestClient(create_app(service))
+    body = _search(api, q="desk lamp", session_id="s-any")
+    assert body["reranked"]
+    assert not body["personalised"]
+    assert body["results"]
