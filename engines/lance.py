@@ -350,6 +350,11 @@ class LanceEngine:
         by_id = {row["id"]: product_from_row(row) for row in rows.to_arrow().to_pylist()}
         return [by_id[i] for i in ids if i in by_id]
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, FloatArray]:
+        """Stored bi-encoder vectors by id (missing ids are skipped): a shopper's products outside the window."""
+        rows = self._fetch(self._live_table(), list(ids), with_vectors=True)
+        return {pid: np.asarray(row["vector"], dtype=np.float32) for pid, row in rows.items()}
+
     def _fts(self, table: Any, query: RetrievalQuery, where: str | None) -> Any:
         # MultiMatchQuery tokenizes the text with each column's analyzer: no query-string syntax
         # (field:, AND/OR/NOT, quotes, +/-, parentheses) is ever interpreted, so user text is safe.

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import numpy as np
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, SerializationError, TransportError
 
@@ -405,6 +406,23 @@ class OpenSearchEngine:
                 products,
             )
         return [by_id[i] for i in ids if i in by_id]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, FloatArray]:
+        """Stored bi-encoder vectors by id (missing ids are skipped): a shopper's products outside the window."""
+        if not ids:
+            return {}
+
+        def parsed(found: dict[str, Any]) -> dict[str, FloatArray]:
+            return {
+                doc["_id"]: np.asarray(doc["_source"]["vector"], dtype=np.float32)
+                for doc in found["docs"]
+                if doc.get("found") and doc.get("_source", {}).get("vector")
+            }
+
+        with self._on_alias():
+            return self.read(
+                lambda c: c.mget(index=self.alias, body={"ids": list(ids)}, _source_includes=["vector"]), parsed
+            )
 
     def retrieve(self, query: RetrievalQuery) -> RetrievalResult:
         """BM25, kNN or hybrid (search-pipeline fusion) top hits, with products, vectors and facets."""

@@ -87,6 +87,8 @@ class SearchBody(_Body):
     intent: IntentBody
     timings: dict[str, float] = Field(description="milliseconds per stage of this request")
     window_timings: dict[str, float] = Field(description="milliseconds per stage when the window was ranked")
+    personalised: bool = Field(description="the sidecar added the session's personal term (session_id with history)")
+    personal_interactions: int = Field(description="how many of the session's interactions the user vector used")
     experiment: dict[str, str] | None = Field(None, description="an interleaving experiment's variant and teams")
     compare: dict[str, list[ResultBody]] | None = Field(
         None, description="with compare=true: the page as first_stage, reranked and diversified orders"

@@ -54,6 +54,7 @@ class SearchRequest:
     compare: bool = False
     intent: IntentOptions = field(default_factory=IntentOptions)
     client_id: str = ""  # UBI: the shopper's pseudonymous browser/app id, written on the query record
+    session_id: str = ""  # UBI: the shopper's session; its recent events personalise the ranking
 
 
 @dataclass
@@ -121,6 +122,8 @@ class SearchPage:
     intent: IntentOutcome = field(default_factory=lambda: IntentOutcome(enabled=False))
     query_id: str = ""  # UBI: events about this page name it
     experiment: dict[str, str] = field(default_factory=dict)  # UBI query_attributes of an online experiment
+    personalised: bool = False  # the sidecar added the session's personal term
+    personal_interactions: int = 0  # the session's interactions it was built from
 
     @property
     def pages(self) -> int:
@@ -148,6 +151,8 @@ class SearchPage:
             "intent": self.intent.as_dict(),
             "timings": self.timings,
             "window_timings": self.window_timings,
+            "personalised": self.personalised,
+            "personal_interactions": self.personal_interactions,
             **({"experiment": self.experiment} if self.experiment else {}),
             **(
                 {"compare": {name: [r.as_dict() for r in items] for name, items in self.compare.items()}}

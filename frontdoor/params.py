@@ -23,6 +23,7 @@ MAX_FILTER_VALUE_CHARS = 200
 MAX_PER_ATTRIBUTE_CAP = 100
 MAX_DIVERSITY_WINDOW = 1000
 MAX_INTENT_BOOST = 10.0
+MAX_PERSONAL_WEIGHT = 10.0
 
 FilterValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_FILTER_VALUE_CHARS)]
 FilterValues = Annotated[list[FilterValue], Field(max_length=MAX_FILTER_VALUES)]
@@ -43,6 +44,8 @@ HINTS: dict[str, str] = {
     "diversity": "diversity method: none, mmr, xquad or dpp",
     "diversity_facets": "xQuAD aspects: repeat the parameter for category and/or brand",
     "client_id": "a pseudonymous id of at most 100 characters, e.g. a random UUID kept in the browser",
+    "personal_weight": f"a weight from 0 (not personalised) to {MAX_PERSONAL_WEIGHT:g}",
+    "session_id": "the UBI session id the shopper's events were posted with (at most 100 characters, no e-mail)",
     "attribute_weight": "a share from 0 (embedding cosine only) to 1 (same brand / category only)",
     "intent_boost": f"a weight from 0 (no boost) to {MAX_INTENT_BOOST:g} added per unit of P(category | query)",
     "intent_threshold": "a probability from 0 to 1 (1: never hard-filter)",
@@ -98,6 +101,13 @@ class SearchParams(BaseModel):
         "", description="UBI: the shopper's pseudonymous browser or app id (recorded with the query; no e-mail)"
     )
 
+    personal_weight: Annotated[float, Field(ge=0, le=MAX_PERSONAL_WEIGHT, allow_inf_nan=False)] | None = Field(
+        None, description="cap of the session's personal term beta(n), 0 = not personalised (default: the sidecar's)"
+    )
+    session_id: Annotated[str, Field(max_length=100, pattern=r"^[^@]*$")] = Field(
+        "", description="UBI: the shopper's session; its recent events (POST /api/events) personalise the ranking"
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> SearchParams:
         if not self.q.strip():
@@ -135,11 +145,13 @@ class SearchParams(BaseModel):
                 # Pages are cut from one ranked window: caps must hold on each page, not on the window.
                 page_size=self.page_size if self.max_per_brand or self.max_per_category else None,
                 explain=self.explain,
+                personal_weight=self.personal_weight,
             ),
             facets=True,
             compare=self.compare,
             intent=IntentOptions(self.intent, self.intent_boost, self.intent_threshold),
             client_id=self.client_id,
+            session_id=self.session_id,
         )
 
 

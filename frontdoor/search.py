@@ -33,12 +33,15 @@ from frontdoor.search_capture import QueryCapture as QueryCapture
 from frontdoor.search_capture import query_id
 from frontdoor.search_intent import query_intent, shaped_facets
 from frontdoor.search_interleave import interleaved_page
+from frontdoor.search_personal import history_key, session_history, with_vectors
+from frontdoor.session_events import SessionReader
 from frontdoor.window_cache import WindowCache
 from shoprank.schema import Product
 from shoprank.template import query_text
 from sidecar.client import RerankClient, RerankFailure, RerankOptions, RerankReply, first_stage_reply
 from sidecar.diversify import DiversityParamError, DiversityParams, Method
 from sidecar.domain import ScoredCandidate
+from sidecar.personalise import Interaction
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +80,12 @@ class SearchService:
         intent_defaults: IntentDefaults | None = None,
         capture: QueryCapture | None = None,
         interleave: tuple[Ranker, Ranker] | None = None,
+        sessions: SessionReader | None = None,
     ) -> None:
         """defaults: what the sidecar applies to options a request leaves out (from the settings);
         its diversity method says whether the candidates' vectors must travel (MMR and DPP).
-        intent: the query intent model of the live index (None: no intent on this server)."""
+        intent: the query intent model of the live index (None: no intent on this server).
+        sessions: reads a session's recent UBI events (None: searches are not personalised)."""
         self.engine = engine
         self.encoder = encoder
         self.client = client
@@ -92,6 +97,7 @@ class SearchService:
         self.intent_defaults = intent_defaults or IntentDefaults()
         self.capture = capture
         self.interleave = interleave
+        self.sessions = sessions
 
     def search(self, request: SearchRequest) -> SearchPage:
         """Run first stage → rerank (fail-open) → page, or cut the page from the cached ranked window;
@@ -114,11 +120,22 @@ class SearchService:
         text = query_text(request.query)
         options = replace(request.options, explain=False)  # explanations are always fetched, shown on request
         request = replace(request, intent=self.intent_defaults.resolve(request.intent))
-        key = (text, request.mode, request.filters, request.rerank, options, request.facets, request.intent)
+        history = session_history(self.sessions, request.session_id)
+        # A new event changes the ranking: the window is cached per history, not per session.
+        key = (
+            text,
+            request.mode,
+            request.filters,
+            request.rerank,
+            options,
+            request.facets,
+            request.intent,
+            history_key(history),
+        )
         ranked = self.cache.get(key)
         cached = ranked is not None
         if ranked is None:
-            ranked = self._rank(text, request)
+            ranked = self._rank(text, request, history)
             reply = ranked.reply
             ttl = self.cache_ttl_s if reply.reranked or not request.rerank else min(FAIL_OPEN_TTL_S, self.cache_ttl_s)
             self.cache.put(key, ranked, ttl)
@@ -158,6 +175,8 @@ class SearchService:
             window_timings=dict(ranked.timings),
             compare=compare,
             intent=ranked.intent,
+            personalised=reply.personalised,
+            personal_interactions=reply.personal_interactions,
         )
         page.timings["total_ms"] = round((time.perf_counter() - started) * 1e3, 3)
         return page
@@ -174,7 +193,7 @@ class SearchService:
             return True  # the sidecar refuses these options; sending the vectors loses nothing
         return params.needs_embeddings
 
-    def _rank(self, text: str, request: SearchRequest) -> RankedWindow:
+    def _rank(self, text: str, request: SearchRequest, history: Sequence[Interaction] = ()) -> RankedWindow:
         """First stage and one rerank of the whole window."""
         started = time.perf_counter()
         wants_intent = bool(request.intent.enabled) and self.intent is not None
@@ -184,7 +203,7 @@ class SearchService:
         outcome, filters = query_intent(self.intent, vector, request)
         intent_done = time.perf_counter()
         # Send the stored vectors when the sidecar will diversify on embeddings (else it embeds them itself).
-        needs_vectors = self._sidecar_reads_vectors(request.options)
+        needs_vectors = self._sidecar_reads_vectors(request.options) or bool(history)
         retrieved = self.engine.retrieve(
             RetrievalQuery(
                 text=text,
@@ -202,7 +221,7 @@ class SearchService:
             hits = boost_hits(hits, outcome.categories, outcome.boost, self.intent.depth if self.intent else "leaf")
         candidates = [_Candidate(h.product.id, h.score, h.product, h.vector) for h in hits]
         # Rank the whole window (not just up to this page): later pages are slices of this one order.
-        reply = self._rerank(text, candidates, request)
+        reply = self._rerank(text, candidates, request, with_vectors(self.engine, history, hits))
         reranked_done = time.perf_counter()
         timings = {
             "embed_ms": (embedded - started) * 1e3,
@@ -222,7 +241,9 @@ class SearchService:
             intent=outcome,
         )
 
-    def _rerank(self, text: str, candidates: Sequence[_Candidate], request: SearchRequest) -> RerankReply:
+    def _rerank(
+        self, text: str, candidates: Sequence[_Candidate], request: SearchRequest, history: Sequence[Interaction] = ()
+    ) -> RerankReply:
         top_k = len(candidates)
         if not candidates:
             return RerankReply(results=[], reranked=False)
@@ -233,7 +254,7 @@ class SearchService:
         # Explanations carry each result's rank before diversity: the "reranked" compare column.
         options = replace(request.options, explain=True)
         try:
-            return self.client.rerank(text, candidates, top_k, options)
+            return self.client.rerank(text, candidates, top_k, options, interactions=history)
         except Exception:  # the client fails open on RPC errors; anything else must not 5xx a search either
             log.exception("rerank client failed: serving first-stage order")
             failure = RerankFailure(None, "rerank client error (see the front door log)")

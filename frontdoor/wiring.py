@@ -9,12 +9,14 @@ from frontdoor.defaults import ServedDefaults
 from frontdoor.intent_policy import IntentDefaults, IntentProvider
 from frontdoor.interleave import Ranker
 from frontdoor.search import RankedWindow, SearchService
+from frontdoor.session_events import FileSessionEvents, OpenSearchSessionEvents, SessionReader
 from frontdoor.ubi_capture import capture_from_settings
 from frontdoor.window_cache import WindowCache
 from intent.store import models_dir
 from shoprank.bi_encoder import BiEncoder
 from shoprank.errors import UserInputError
 from shoprank.settings import Settings
+from shoprank.ubi_log import ubi_dir
 from sidecar.client import RerankClient
 
 
@@ -35,7 +37,17 @@ def build_search_service(settings: Settings, client: RerankClient | None = None)
         intent_defaults=IntentDefaults(settings.intent, settings.intent_boost, settings.intent_filter_threshold),
         capture=capture_from_settings(settings),
         interleave=interleave_from_settings(settings),
+        sessions=sessions_from_settings(settings),
     )
+
+
+def sessions_from_settings(settings: Settings) -> SessionReader:
+    """Where a session's UBI events are read from: the embedded tables, or OpenSearch's ubi_events index."""
+    if settings.engine == "opensearch":
+        from engines.opensearch_client import client_from_settings
+
+        return OpenSearchSessionEvents(client_from_settings(settings))
+    return FileSessionEvents(ubi_dir(settings.data_dir))
 
 
 def intent_provider(settings: Settings, live_version: Callable[[], str | None]) -> IntentProvider:

@@ -22,6 +22,10 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 # text; the tokenizer truncates to the model's max length, this bounds the tokenizing work).
 MAX_EMBED_TEXTS = 256
 MAX_EMBED_TEXT_BYTES = 8 * 1024
+# The shopper's recent interactions one request may carry (the front door reads at most this many
+# of a session's events), and how far in the future an interaction's timestamp may be (clock skew).
+MAX_INTERACTIONS = 200
+MAX_INTERACTION_FUTURE_MS = 5 * 60 * 1000
 
 
 def utf8_size(text: str) -> int:

@@ -135,6 +135,28 @@ class Settings(BaseSettings):
         min_length=1,
         description="sidecar default xQuAD aspects, for requests that name none: category, brand or category,brand",
     )
+    # Personalisation (sidecar/personalise.py): beta(n) * cos(user vector, product) added to the blended score
+    # Chosen by `shoprank eval-personal` on shoppers of seed 101 (brand+category, strength 0.5, noise 0.3), not the
+    # reported seed 7: weight 0.5 with 3 centres was best at histories 3 and 10 (docs/quality.md).
+    personal_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=10.0,
+        description="sidecar default cap of beta(n), the weight of the shopper's personal term (0: off; a request "
+        "may override it)",
+    )
+    personal_ramp: int = Field(
+        5, ge=1, le=1000, description="interactions at which beta(n) reaches its cap (it ramps linearly from 0 at none)"
+    )
+    personal_half_life_s: float = Field(
+        3 * 86400.0, gt=0.0, description="an interaction's weight halves every this many seconds"
+    )
+    personal_centres: int = Field(
+        3,
+        ge=1,
+        le=16,
+        description="interest centres of the user vector (1: the weighted centroid; more: PinnerSage-style)",
+    )
 
     # Front door (HTTP)
     http_listen: str = Field("127.0.0.1:8080", description="address `shoprank serve` binds")
@@ -365,6 +387,10 @@ SETTING_GROUPS: dict[SettingGroup, tuple[str, tuple[str, ...]]] = {
         (
             "blend_weight",
             "ltr",
+            "personal_weight",
+            "personal_ramp",
+            "personal_half_life_s",
+            "personal_centres",
             "diversity_method",
             "diversity_strength",
             "diversity_window",

@@ -21,3 +21,8 @@ DIVERSITY_FACETS: tuple[DiversityFacet, ...] = get_args(DiversityFacet)
 
 RetrievalMode = Literal["bm25", "knn", "hybrid"]
 RETRIEVAL_MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
+
+# What a shopper did with a product, weakest signal first (the sidecar's personalisation weighs them
+# in this order; the front door maps UBI's action names onto them).
+InteractionAction = Literal["view", "click", "add_to_cart", "purchase"]
+INTERACTION_ACTIONS: tuple[InteractionAction, ...] = get_args(InteractionAction)

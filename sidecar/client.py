@@ -32,6 +32,7 @@ from shoprank.v1 import rerank_pb2_grpc as pb_grpc
 from sidecar.domain import Candidate, CandidateProduct, RerankCall, ScoredCandidate, Timings
 from sidecar.domain import RerankOptions as RerankOptions  # the options callers pass to `rerank`
 from sidecar.errors import RETRY_AFTER_KEY
+from sidecar.personalise import Interaction
 from sidecar.tls import channel_credentials
 from sidecar.wire_request import RequestLimits, request_to_wire
 from sidecar.wire_response import response_from_wire
@@ -86,6 +87,8 @@ class RerankReply:
     failure: RerankFailure | None = None
     rpc_ms: float = 0.0
     cache_hits: int = 0
+    personalised: bool = False
+    personal_interactions: int = 0
 
     @property
     def error(self) -> str | None:
@@ -136,12 +139,26 @@ def _count(value: object) -> int | None:
     return min(value, 2**32 - 1) if isinstance(value, int) and value >= 0 else None
 
 
+def _interactions(interactions: Sequence[Interaction], limits: RequestLimits, now_ms: int) -> tuple[Interaction, ...]:
+    """The first `max_interactions` (callers pass the most recent first), ids as the candidates' wire ids,
+    timestamps clamped to now (a shopper's clock ahead of ours must not cost the request)."""
+    return tuple(
+        replace(
+            interaction,
+            product_id=wire_id(interaction.product_id, limits),
+            timestamp_ms=max(1, min(interaction.timestamp_ms, now_ms)),
+        )
+        for interaction in interactions[: limits.max_interactions]
+    )
+
+
 def build_request(
     query: str,
     items: Sequence[RerankInput],
     top_k: int,
     options: RerankOptions,
     limits: RequestLimits | None = None,
+    interactions: Sequence[Interaction] = (),
 ) -> pb.RerankRequest:
     """The wire request for a query and its first-stage hits, fitted to the sidecar's limits.
 
@@ -152,10 +169,11 @@ def build_request(
     """
     limits = limits or RequestLimits()
     field_bytes = limits.max_field_bytes
-    request = _build(query, items, top_k, options, limits, field_bytes)
+    fitted = _interactions(interactions, limits, int(time.time() * 1000))
+    request = _build(query, items, top_k, options, limits, field_bytes, fitted)
     while request.ByteSize() > limits.max_request_bytes and field_bytes > MIN_FIELD_BUDGET:
         field_bytes = max(MIN_FIELD_BUDGET, field_bytes // 4)
-        request = _build(query, items, top_k, options, limits, field_bytes)
+        request = _build(query, items, top_k, options, limits, field_bytes, fitted)
     return request
 
 
@@ -166,12 +184,14 @@ def _build(
     options: RerankOptions,
     limits: RequestLimits,
     field_bytes: int,
+    interactions: Sequence[Interaction] = (),
 ) -> pb.RerankRequest:
     call = RerankCall(
         query=truncate_utf8(query, limits.max_query_bytes),
         candidates=[_candidate(i, limits, field_bytes) for i in items],
         top_k=top_k,
         options=options,
+        interactions=tuple(interactions),
     )
     return request_to_wire(call)
 
@@ -254,15 +274,17 @@ class RerankClient:
         top_k: int,
         options: RerankOptions | None = None,
         deadline_ms: int | None = None,
+        interactions: Sequence[Interaction] = (),
     ) -> RerankReply:
-        """Rerank within the deadline, or fail open to the first-stage order."""
+        """Rerank within the deadline, or fail open to the first-stage order; `interactions` (most recent
+        first) personalise the ranking."""
         if not items:
             return RerankReply(results=[], reranked=False, failure=RerankFailure(None, "no candidates"))
         started = time.perf_counter()
         if time.monotonic() < self._backoff_until:
             backing_off = RerankFailure(grpc.StatusCode.RESOURCE_EXHAUSTED, "sidecar overloaded, backing off")
             return first_stage_reply(items, top_k, backing_off)
-        request = build_request(query, items, top_k, options or RerankOptions(), self.limits)
+        request = build_request(query, items, top_k, options or RerankOptions(), self.limits, interactions)
         timeout = (deadline_ms or self.deadline_ms) / 1000.0
         try:
             response: pb.RerankResponse = self._stub.Rerank(request, timeout=timeout, wait_for_ready=False)
@@ -281,6 +303,8 @@ class RerankClient:
             timings=outcome.timings,
             rpc_ms=(time.perf_counter() - started) * 1e3,
             cache_hits=outcome.cache_hits,
+            personalised=outcome.personalised,
+            personal_interactions=outcome.personal_interactions,
         )
 
     def _failure(self, error: grpc.RpcError) -> RerankFailure:

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from shoprank.arrays import FloatArray
 from sidecar.diversify import DiversityParams
+from sidecar.personalise import Interaction, PersonalParams
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class RerankOptions:
     facets: tuple[str, ...] = ()  # xQuAD's aspects: "category" and/or "brand" (empty: server default)
     attribute_weight: float | None = None  # MMR/DPP: share of attribute similarity vs embedding cosine
     explain: bool = False
+    personal_weight: float | None = None  # cap of beta(n) for this request (0: no personalisation)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class RerankCall:
     candidates: Sequence[Candidate]
     top_k: int = 0
     options: RerankOptions = field(default_factory=RerankOptions)
+    interactions: Sequence[Interaction] = ()  # the shopper's recent interactions (none: no personal term)
 
 
 class Admission(Protocol):
@@ -81,6 +84,9 @@ class RerankQuery:
     deadline: float | None = None  # time.monotonic() by which the answer is useless
     cancelled: threading.Event | None = None  # set when the caller has gone away
     admission: Admission | None = None  # the place in the queue it was admitted to before validation
+    interactions: Sequence[Interaction] = ()  # the shopper's recent interactions (none: no personal term)
+    personal: PersonalParams = field(default_factory=PersonalParams)
+    now_ms: int = 0  # the request's clock for interaction ages (Unix ms; 0: the service reads the clock)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,7 @@ class Explanation:
     final_rank: int
     reason: str
     contributions: tuple[FeatureContribution, ...] = ()
+    personal_term: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,7 @@ class Timings:
     diversify_ms: float = 0.0
     total_ms: float = 0.0
     usage: BatchUsage = field(default_factory=BatchUsage)
+    personal_ms: float = 0.0
 
     def stage_ms(self) -> dict[str, float]:
         """The per-stage wall times by name (the front door reports them as sidecar_<name>)."""
@@ -173,3 +181,5 @@ class RerankOutcome:
     cache_hits: int = 0
     diversity_notes: tuple[str, ...] = ()
     ltr_version: str = ""  # the learning-to-rank model that ranked; empty when the blend did
+    personalised: bool = False
+    personal_interactions: int = 0

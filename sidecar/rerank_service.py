@@ -5,10 +5,11 @@ Knows nothing of gRPC: takes a validated `RerankQuery`, returns a `RerankOutcome
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -30,6 +31,7 @@ from sidecar.domain import (
     Timings,
 )
 from sidecar.ltr_stage import LtrRanking, LtrStage
+from sidecar.personalise import PersonalTerms, check_interaction_dims, personal_terms
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,6 @@ class RerankService:
         Rows that stay zero (no bi-encoder, or one of another dimension than the sent vectors)
         get attribute similarity inside diversify(), which says so in its notes.
         """
-        if not query.diversity.needs_embeddings:
-            return None
         given = [c.embedding if c.embedding is not None and c.embedding.size else None for c in query.candidates]
         sent_dims = {e.size for e in given if e is not None}  # wire_request.py allows one dimension per request
         dim = sent_dims.pop() if sent_dims else (self.embedder.dim if self.embedder is not None else 0)
@@ -136,20 +136,25 @@ class RerankService:
         blended = (
             ltr.scores.astype(np.float32) if ltr is not None else blend(relevance, first_stage, query.blend_weight)
         )
+        vectors = functools.cache(lambda: self._embeddings(query))  # diversity and personalisation share them
+        personal_started = time.perf_counter()
+        personal = self._personal(query, vectors)
+        personal_ms = (time.perf_counter() - personal_started) * 1e3 if personal.applied else 0.0
+        ranked = blended + personal.terms if personal.applied else blended  # the score the page ranks by
 
         diversify_started = time.perf_counter()  # includes embedding candidates that came without one
         picked = diversify(
-            blended,
+            ranked,
             query.top_k,
             query.diversity,
-            embeddings=self._embeddings(query),
+            embeddings=vectors() if query.diversity.needs_embeddings else None,
             brands=[c.product.brand for c in query.candidates],
             categories=[tuple(c.product.category) for c in query.candidates],
             query=query.query,
         )
         diversify_ms = (time.perf_counter() - diversify_started) * 1e3
 
-        scored_rank = {int(i): rank for rank, i in enumerate(np.argsort(-blended, kind="stable"))}
+        scored_rank = {int(i): rank for rank, i in enumerate(np.argsort(-ranked, kind="stable"))}
         first_norm = min_max(first_stage)
         contributions: dict[int, tuple[FeatureContribution, ...]] = {}
         if ltr is not None and query.explain and self.ltr is not None:
@@ -171,6 +176,7 @@ class RerankService:
                     final_rank=final_rank,
                     reason=reason,
                     contributions=contributions.get(int(index), ()),
+                    personal_term=float(personal.terms[index]),
                 )
             results.append(
                 ScoredCandidate(
@@ -187,6 +193,7 @@ class RerankService:
             diversify_ms=diversify_ms,
             total_ms=(time.perf_counter() - started) * 1e3,
             usage=scored.usage,
+            personal_ms=personal_ms,
         )
         return RerankOutcome(
             results=results,
@@ -197,4 +204,13 @@ class RerankService:
             diversity_notes=picked.notes,
             cache_hits=scored.cache_hits,
             ltr_version=ltr.version if ltr is not None else "",
+            personalised=personal.applied,
+            personal_interactions=personal.used if personal.applied else 0,
         )
+
+    def _personal(self, query: RerankQuery, vectors: Callable[[], FloatArray | None]) -> PersonalTerms:
+        """beta(n) * cos(user, candidate) per candidate (sidecar/personalise.py); zeros for a new shopper."""
+        sent = [c.embedding for c in query.candidates if c.embedding is not None and c.embedding.size]
+        check_interaction_dims(query.interactions, sent[0].size if sent else self.embedder.dim if self.embedder else 0)
+        now_ms = query.now_ms or int(time.time() * 1000)
+        return personal_terms(query.interactions, [c.id for c in query.candidates], vectors, query.personal, now_ms)

@@ -29,6 +29,7 @@ from sidecar.embed_service import EmbedGate
 from sidecar.embed_servicer import EMBED_SERVICE_NAME, EmbedderServicer
 from sidecar.model_loading import load_service
 from sidecar.ops_http import OpsEndpoint
+from sidecar.personalise import PersonalParams
 from sidecar.ready_file import write_ready_file
 from sidecar.reload import ModelReloader, ReloadResult
 from sidecar.rerank_service import RerankService
@@ -60,6 +61,12 @@ def defaults_from(settings: Settings) -> RequestDefaults:
             window=settings.diversity_window,
             facets=settings.diversity_facets,
             attribute_weight=settings.diversity_attribute_weight,
+        ),
+        personal=PersonalParams(
+            weight=settings.personal_weight,
+            ramp=settings.personal_ramp,
+            half_life_s=settings.personal_half_life_s,
+            centres=settings.personal_centres,
         ),
     )
 

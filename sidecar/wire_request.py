@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -17,12 +19,15 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from shoprank import limits as product_limits
+from shoprank.arrays import FloatArray
 from shoprank.schema import TEXT_FIELDS
 from shoprank.settings import Settings
 from shoprank.v1 import rerank_pb2 as pb
+from shoprank.vocabulary import InteractionAction
 from sidecar.diversify import DiversityParamError, DiversityParams, Facet, Method
 from sidecar.domain import Admission, Candidate, CandidateProduct, RerankCall, RerankOptions, RerankQuery
 from sidecar.errors import InvalidRequestError
+from sidecar.personalise import Interaction, PersonalParamError, PersonalParams
 
 METHODS: dict[int, Method | None] = {
     pb.DIVERSITY_METHOD_UNSPECIFIED: None,
@@ -34,6 +39,13 @@ METHODS: dict[int, Method | None] = {
 METHOD_ENUMS: dict[str, int] = {name: number for number, name in METHODS.items() if name is not None}
 FACETS: dict[int, Facet] = {pb.DIVERSITY_FACET_CATEGORY: "category", pb.DIVERSITY_FACET_BRAND: "brand"}
 FACET_ENUMS: dict[str, int] = {name: number for number, name in FACETS.items()}
+ACTIONS: dict[int, InteractionAction] = {
+    pb.INTERACTION_ACTION_VIEW: "view",
+    pb.INTERACTION_ACTION_CLICK: "click",
+    pb.INTERACTION_ACTION_ADD_TO_CART: "add_to_cart",
+    pb.INTERACTION_ACTION_PURCHASE: "purchase",
+}
+ACTION_ENUMS: dict[InteractionAction, int] = {name: number for number, name in ACTIONS.items()}
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,8 @@ class RequestLimits:
     max_field_bytes: int = product_limits.MAX_FIELD_BYTES
     max_category_levels: int = product_limits.MAX_CATEGORY_LEVELS
     max_embedding_dim: int = product_limits.MAX_EMBEDDING_DIM
+    max_interactions: int = product_limits.MAX_INTERACTIONS
+    max_interaction_future_ms: int = product_limits.MAX_INTERACTION_FUTURE_MS
     max_request_bytes: int = product_limits.MAX_REQUEST_BYTES  # checked on the raw bytes by the servicer
     max_embed_texts: int = product_limits.MAX_EMBED_TEXTS
     max_embed_text_bytes: int = product_limits.MAX_EMBED_TEXT_BYTES
@@ -69,6 +83,7 @@ class RequestDefaults:
 
     blend_weight: float = 0.0
     diversity: DiversityParams = field(default_factory=DiversityParams)
+    personal: PersonalParams = field(default_factory=PersonalParams)
 
 
 def _unit_interval(value: float, field: str) -> float:
@@ -143,6 +158,7 @@ def _options(message: pb.RerankOptions) -> RerankOptions:
         page_size=int(d.page_size) if d.HasField("page_size") else None,
         facets=_facets(d),
         attribute_weight=float(d.attribute_weight) if d.HasField("attribute_weight") else None,
+        personal_weight=float(message.personal_weight) if message.HasField("personal_weight") else None,
         explain=message.explain,
     )
 
@@ -162,6 +178,66 @@ def _diversity(options: RerankOptions, defaults: DiversityParams) -> DiversityPa
         )
     except DiversityParamError as error:
         raise InvalidRequestError(f"options.diversity.{error.field}", error.problem) from error
+
+
+def _embedding(values: Sequence[float], path: str, limits: RequestLimits) -> FloatArray:
+    if len(values) > limits.max_embedding_dim:
+        raise InvalidRequestError(path, f"has more than {limits.max_embedding_dim} values")
+    embedding = np.asarray(values, dtype=np.float32)
+    if not np.isfinite(embedding).all():
+        raise InvalidRequestError(path, "must contain only finite numbers")
+    return embedding
+
+
+def _interactions(
+    request: pb.RerankRequest, limits: RequestLimits, dim: int | None, now_ms: int
+) -> tuple[Interaction, ...]:
+    """The shopper's interactions, validated: a known action, a bounded count, one vector dimension, no far future."""
+    count = len(request.interactions)
+    if count > limits.max_interactions:
+        raise InvalidRequestError(
+            "interactions",
+            f"has {count} entries, more than the limit of {limits.max_interactions}; send the most recent",
+        )
+    out = []
+    for index, message in enumerate(request.interactions):
+        path = f"interactions[{index}]"
+        if message.action not in ACTIONS:
+            raise InvalidRequestError(
+                f"{path}.action",
+                f"must be VIEW, CLICK, ADD_TO_CART or PURCHASE (INTERACTION_ACTION_*), got {message.action}",
+            )
+        if len(message.product_id.encode("utf-8")) > limits.max_id_bytes:
+            raise InvalidRequestError(f"{path}.product_id", f"is longer than {limits.max_id_bytes} bytes")
+        if not message.product_id.strip() and not len(message.embedding):
+            raise InvalidRequestError(path, "needs a product_id or an embedding")
+        if message.timestamp_ms <= 0:
+            raise InvalidRequestError(f"{path}.timestamp_ms", "is required: when it happened, Unix epoch milliseconds")
+        if message.timestamp_ms > now_ms + limits.max_interaction_future_ms:
+            raise InvalidRequestError(
+                f"{path}.timestamp_ms",
+                f"is {(message.timestamp_ms - now_ms) / 1000:.0f} s in the future (at most "
+                f"{limits.max_interaction_future_ms / 1000:.0f} s of clock skew); send Unix epoch milliseconds",
+            )
+        embedding = None
+        if len(message.embedding):
+            embedding = _embedding(message.embedding, f"{path}.embedding", limits)
+            dim = dim or embedding.size
+            if embedding.size != dim:
+                raise InvalidRequestError(
+                    f"{path}.embedding", f"has {embedding.size} values, the request's other vectors have {dim}"
+                )
+        out.append(Interaction(message.product_id, ACTIONS[message.action], int(message.timestamp_ms), embedding))
+    return tuple(out)
+
+
+def _personal(weight: float | None, defaults: PersonalParams) -> PersonalParams:
+    if weight is None:
+        return defaults
+    try:
+        return defaults.with_weight(weight)
+    except PersonalParamError as error:
+        raise InvalidRequestError("options.personal_weight", error.problem) from error
 
 
 def check_request_size(data: bytes, limits: RequestLimits) -> None:
@@ -219,9 +295,7 @@ def request_from_wire(request: pb.RerankRequest, limits: RequestLimits) -> Reran
                 raise InvalidRequestError(
                     f"{path}.embedding", f"has {len(message.embedding)} values, other candidates have {dim}"
                 )
-            embedding = np.asarray(message.embedding, dtype=np.float32)
-            if not np.isfinite(embedding).all():
-                raise InvalidRequestError(f"{path}.embedding", "must contain only finite numbers")
+            embedding = _embedding(message.embedding, f"{path}.embedding", limits)
         candidates.append(
             Candidate(
                 id=message.id,
@@ -231,7 +305,11 @@ def request_from_wire(request: pb.RerankRequest, limits: RequestLimits) -> Reran
             )
         )
     return RerankCall(
-        query=request.query, candidates=candidates, top_k=request.top_k, options=_options(request.options)
+        query=request.query,
+        candidates=candidates,
+        top_k=request.top_k,
+        options=_options(request.options),
+        interactions=_interactions(request, limits, dim, int(time.time() * 1000)),
     )
 
 
@@ -247,6 +325,7 @@ def request_to_domain(
     call = request_from_wire(request, limits)
     options = call.options
     count = len(call.candidates)
+    now_ms = int(time.time() * 1000)
     return RerankQuery(
         query=call.query.strip(),
         candidates=call.candidates,
@@ -257,6 +336,9 @@ def request_to_domain(
         deadline=deadline,
         cancelled=cancelled,
         admission=admission,
+        interactions=call.interactions,
+        personal=_personal(options.personal_weight, defaults.personal),
+        now_ms=now_ms,
     )
 
 
@@ -294,4 +376,14 @@ def request_to_wire(call: RerankCall) -> pb.RerankRequest:
         if value is not None:
             setattr(o.diversity, name, value)
     o.diversity.facets.extend(FACET_ENUMS[name] for name in options.facets)  # type: ignore[misc]
+    if options.personal_weight is not None:
+        o.personal_weight = options.personal_weight
+    for interaction in call.interactions:
+        sent = request.interactions.add(
+            product_id=interaction.product_id,
+            action=ACTION_ENUMS[interaction.action],
+            timestamp_ms=interaction.timestamp_ms,
+        )
+        if interaction.embedding is not None:
+            sent.embedding.extend(np.asarray(interaction.embedding, dtype=np.float32).tolist())
     return request

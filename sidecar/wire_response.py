@@ -22,6 +22,7 @@ def timings_to_wire(t: Timings) -> pb.StageTimings:
         batch_pairs=t.usage.batch_pairs,
         tokens=t.usage.tokens,
         padded_tokens=t.usage.padded_tokens,
+        personal_ms=t.personal_ms,
     )
 
 
@@ -34,6 +35,7 @@ def timings_from_wire(t: pb.StageTimings) -> Timings:
         diversify_ms=t.diversify_ms,
         total_ms=t.total_ms,
         usage=BatchUsage(batches=t.batches, batch_pairs=t.batch_pairs, tokens=t.tokens, padded_tokens=t.padded_tokens),
+        personal_ms=t.personal_ms,
     )
 
 
@@ -46,6 +48,8 @@ def response_to_wire(outcome: RerankOutcome) -> pb.RerankResponse:
         cache_hits=outcome.cache_hits,
         diversity_notes=list(outcome.diversity_notes),
         ltr_version=outcome.ltr_version,
+        personalised=outcome.personalised,
+        personal_interactions=outcome.personal_interactions,
     )
     response.timings.CopyFrom(timings_to_wire(outcome.timings))
     for result in outcome.results:
@@ -66,6 +70,7 @@ def response_to_wire(outcome: RerankOutcome) -> pb.RerankResponse:
                         pb.FeatureContribution(feature=c.feature, value=c.value, contribution=c.contribution)
                         for c in e.contributions
                     ],
+                    personal_term=e.personal_term,
                 )
             )
     return response
@@ -84,6 +89,7 @@ def _explanation(e: pb.Explanation) -> Explanation:
         contributions=tuple(
             FeatureContribution(feature=c.feature, value=c.value, contribution=c.contribution) for c in e.contributions
         ),
+        personal_term=e.personal_term,
     )
 
 
@@ -106,4 +112,6 @@ def response_from_wire(response: pb.RerankResponse) -> RerankOutcome:
         cache_hits=response.cache_hits,
         diversity_notes=tuple(response.diversity_notes),
         ltr_version=response.ltr_version,
+        personalised=response.personalised,
+        personal_interactions=response.personal_interactions,
     )

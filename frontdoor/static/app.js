@@ -4,6 +4,8 @@
 // Plain browser JavaScript, no build step. Every product field is set with textContent, never as HTML.
 // Like a shop front-end it reports UBI events to POST /api/events: an impression per shown result,
 // a click on a result's title, an add_to_cart from its button (pseudonymous ids, no personal data).
+// The shopper switch acts as shopper A or B (two sessions of this tab): their events personalise their
+// searches (session_id), and "side by side" shows the same query for both at once.
 "use strict";
 
 const FACETS = [["brand", "Brand"], ["category", "Category"], ["color", "Color"], ["price", "Price"]];
@@ -36,13 +38,18 @@ function storedId(storage, key) {
   if (!value) { value = randomId(); storage.setItem(key, value); }
   return value;
 }
-const ubi = { client: storedId(localStorage, "shoprank-client-id"), session: storedId(sessionStorage, "shoprank-session-id"), sent: 0 };
+const ubi = {
+  client: storedId(localStorage, "shoprank-client-id"), session: storedId(sessionStorage, "shoprank-session-id"), sent: 0,
+  shoppers: { a: storedId(sessionStorage, "shoprank-shopper-a"), b: storedId(sessionStorage, "shoprank-shopper-b") },
+};
+// The session a search and its events belong to: shopper A's, B's, or this tab's.
+function sessionOf(shopper) { return shopper ? ubi.shoppers[shopper] : ubi.session; }
 
-function sendEvents(actions) {
-  if (!actions.length || !ubi.queryId) return;
+function sendEvents(actions, shopper = $("shopper").value, queryId = ubi.queryId) {
+  if (!actions.length || !queryId) return;
   const now = new Date().toISOString();
   const events = actions.map(([action, id, ordinal]) => ({
-    action_name: action, timestamp: now, query_id: ubi.queryId, session_id: ubi.session, client_id: ubi.client,
+    action_name: action, timestamp: now, query_id: queryId, session_id: sessionOf(shopper), client_id: ubi.client,
     user_query: state.q, application: "demo-page",
     event_attributes: { object: { object_id: id, object_id_type: "product" }, position: { ordinal } },
   }));
@@ -77,6 +84,17 @@ function apiParams() {
   }
   if ($("compare").checked) params.set("compare", "true");
   params.set("client_id", ubi.client);
+  if ($("shopper").value) params.set("shopper", $("shopper").value);
+  if ($("shoppers").checked) params.set("shoppers", "true");
+  return params;
+}
+
+// What the API gets: the page's parameters with the shopper's session instead of the page-only switches.
+function searchParams(shopper) {
+  const params = apiParams();
+  params.delete("shopper");
+  params.delete("shoppers");
+  params.set("session_id", sessionOf(shopper));
   return params;
 }
 
@@ -93,6 +111,8 @@ function restoreFromUrl() {
   if (params.has("strength")) $("strength").value = params.get("strength");
   if (params.has("attribute_weight")) $("attribute-weight").value = params.get("attribute_weight");
   $("compare").checked = params.get("compare") === "true";
+  $("shopper").value = params.get("shopper") || "";
+  $("shoppers").checked = params.get("shoppers") === "true";
   $("q").value = state.q;
   showStrength();
 }
@@ -128,9 +148,10 @@ async function search() {
   history.replaceState(null, "", "/?" + params.toString());
   $("status").replaceChildren(el("span", { text: "searching…" }));
   document.body.dataset.state = "loading";
+  if ($("shoppers").checked) { await searchShoppers(); return; }
   let response, data;
   try {
-    response = await fetch("/api/search?" + params.toString());
+    response = await fetch("/api/search?" + searchParams($("shopper").value).toString());
     data = await response.json();
   } catch (error) {
     showError("the front door did not answer: " + error);
@@ -138,6 +159,43 @@ async function search() {
   }
   if (!response.ok) { showError(data.error || response.statusText); return; }
   render(data);
+  finished("done");
+}
+
+// The same query for shoppers A and B, one column each; each column's clicks and carts are that shopper's.
+async function searchShoppers() {
+  let answers;
+  try {
+    answers = await Promise.all(["a", "b"].map(async (shopper) => {
+      const response = await fetch("/api/search?" + searchParams(shopper).toString());
+      return [shopper, response, await response.json()];
+    }));
+  } catch (error) {
+    showError("the front door did not answer: " + error);
+    return;
+  }
+  const failed = answers.find(([, response]) => !response.ok);
+  if (failed) { showError(failed[2].error || failed[1].statusText); return; }
+  const first = answers[0][2];
+  renderStatus(first);
+  renderLatency(first);
+  renderFacets(first.facets);
+  $("results").hidden = true;
+  const view = $("compare-view");
+  view.hidden = false;
+  view.replaceChildren();
+  for (const [shopper, , data] of answers) {
+    const list = el("ol");
+    renderList(list, data.results, data, true, true, shopper, data.query_id);
+    const offset = (data.page - 1) * data.page_size;
+    sendEvents(data.results.map((r, i) => ["impression", r.id, offset + i]), shopper, data.query_id);
+    const detail = data.personalised ? `personalised on ${data.personal_interactions} interactions` : "not personalised (no history yet)";
+    view.append(el("div", { class: "column", "data-column": "shopper-" + shopper, "data-personalised": String(data.personalised) },
+      el("h2", { text: `Shopper ${shopper.toUpperCase()} ` }, el("small", { text: detail })), list));
+  }
+  $("page-info").textContent = first.pages ? `page ${first.page} of ${first.pages}` : "";
+  $("prev").disabled = first.page <= 1;
+  $("next").disabled = first.page >= first.pages;
   finished("done");
 }
 
@@ -181,6 +239,7 @@ function renderStatus(data) {
   } else {
     parts.push(el("span", { text: "first-stage order (reranking off)" }));
   }
+  if (data.personalised) parts.push(el("span", { id: "personalised", text: ` · personalised on ${data.personal_interactions} interactions` }));
   if (data.cached) parts.push(el("span", { text: " · page cut from the cached ranked window" }));
   $("status").replaceChildren(...parts);
 }
@@ -249,7 +308,7 @@ function movement(fromRank, toRank) {
   return el("span", { class: "move same", text: "=" });
 }
 
-function card(r, rank, showMove, shop = false) {
+function card(r, rank, showMove, shop = false, shopper = $("shopper").value, queryId = ubi.queryId) {
   const thumb = el("div", { class: "thumb" });
   if (r.image) {
     const img = el("img", { alt: "", loading: "lazy", referrerpolicy: "no-referrer" });
@@ -264,19 +323,19 @@ function card(r, rank, showMove, shop = false) {
   const body = el("div", {}, title, sub);
   if (shop) {
     title.classList.add("clickable");
-    title.addEventListener("click", () => sendEvents([["click", r.id, rank]]));
+    title.addEventListener("click", () => sendEvents([["click", r.id, rank]], shopper, queryId));
     const cart = el("button", { type: "button", class: "cart", text: "Add to cart" });
-    cart.addEventListener("click", () => sendEvents([["add_to_cart", r.id, rank]]));
+    cart.addEventListener("click", () => sendEvents([["add_to_cart", r.id, rank]], shopper, queryId));
     body.append(cart);
   }
   return el("li", { class: "card", "data-id": r.id }, thumb, body);
 }
 
-function renderList(list, results, data, showMove = true, shop = false) {
+function renderList(list, results, data, showMove = true, shop = false, shopper = $("shopper").value, queryId = ubi.queryId) {
   list.replaceChildren();
   if (!results.length) { list.append(el("li", { class: "empty", text: "No products match; try fewer words or filters." })); return; }
   const offset = (data.page - 1) * data.page_size;
-  results.forEach((r, i) => list.append(card(r, offset + i, showMove && data.reranked, shop)));
+  results.forEach((r, i) => list.append(card(r, offset + i, showMove && data.reranked, shop, shopper, queryId)));
 }
 
 function renderCompare(data) {
@@ -300,7 +359,7 @@ $("search").addEventListener("submit", (event) => {
   state.page = 1;
   search();
 });
-for (const id of ["mode", "rerank", "diversity", "compare"]) $(id).addEventListener("change", () => { state.page = 1; search(); });
+for (const id of ["mode", "rerank", "diversity", "compare", "shopper", "shoppers"]) $(id).addEventListener("change", () => { state.page = 1; search(); });
 for (const id of ["strength", "attribute-weight"]) {
   $(id).addEventListener("input", showStrength);
   $(id).addEventListener("change", () => { state.page = 1; search(); });

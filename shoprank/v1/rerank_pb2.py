@@ -24,45 +24,49 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18shoprank/v1/rerank.proto\x12\x0bshoprank.v1\"\xde\x01\n\x07Product\x12\r\n\x05title\x18\x01 \x01(\t\x12\r\n\x05\x62rand\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x03(\t\x12\r\n\x05\x63olor\x18\x04 \x01(\t\x12\x15\n\rbullet_points\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x12\n\x05price\x18\x07 \x01(\x02H\x00\x88\x01\x01\x12\x13\n\x06rating\x18\x08 \x01(\x02H\x01\x88\x01\x01\x12\x19\n\x0crating_count\x18\t \x01(\rH\x02\x88\x01\x01\x42\x08\n\x06_priceB\t\n\x07_ratingB\x0f\n\r_rating_count\"l\n\tCandidate\x12\n\n\x02id\x18\x01 \x01(\t\x12\x19\n\x11\x66irst_stage_score\x18\x02 \x01(\x02\x12%\n\x07product\x18\x03 \x01(\x0b\x32\x14.shoprank.v1.Product\x12\x11\n\tembedding\x18\x04 \x03(\x02\"\xed\x02\n\x10\x44iversityOptions\x12,\n\x06method\x18\x01 \x01(\x0e\x32\x1c.shoprank.v1.DiversityMethod\x12\x15\n\x08strength\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x1a\n\rmax_per_brand\x18\x03 \x01(\rH\x01\x88\x01\x01\x12\x1d\n\x10max_per_category\x18\x04 \x01(\rH\x02\x88\x01\x01\x12\x13\n\x06window\x18\x05 \x01(\rH\x03\x88\x01\x01\x12\x16\n\tpage_size\x18\x06 \x01(\rH\x04\x88\x01\x01\x12+\n\x06\x66\x61\x63\x65ts\x18\x07 \x03(\x0e\x32\x1b.shoprank.v1.DiversityFacet\x12\x1d\n\x10\x61ttribute_weight\x18\x08 \x01(\x02H\x05\x88\x01\x01\x42\x0b\n\t_strengthB\x10\n\x0e_max_per_brandB\x13\n\x11_max_per_categoryB\t\n\x07_windowB\x0c\n\n_page_sizeB\x13\n\x11_attribute_weight\"~\n\rRerankOptions\x12\x19\n\x0c\x62lend_weight\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x30\n\tdiversity\x18\x02 \x01(\x0b\x32\x1d.shoprank.v1.DiversityOptions\x12\x0f\n\x07\x65xplain\x18\x03 \x01(\x08\x42\x0f\n\r_blend_weight\"\x86\x01\n\rRerankRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12*\n\ncandidates\x18\x02 \x03(\x0b\x32\x16.shoprank.v1.Candidate\x12\r\n\x05top_k\x18\x03 \x01(\r\x12+\n\x07options\x18\x04 \x01(\x0b\x32\x1a.shoprank.v1.RerankOptions\"\xea\x01\n\x0b\x45xplanation\x12\x11\n\trelevance\x18\x01 \x01(\x02\x12\x13\n\x0b\x66irst_stage\x18\x02 \x01(\x02\x12\x0f\n\x07\x62lended\x18\x03 \x01(\x02\x12\x16\n\x0e\x64iversity_term\x18\x04 \x01(\x02\x12\x18\n\x10\x66irst_stage_rank\x18\x05 \x01(\r\x12\x13\n\x0bscored_rank\x18\x06 \x01(\r\x12\x12\n\nfinal_rank\x18\x07 \x01(\r\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x37\n\rcontributions\x18\t \x03(\x0b\x32 .shoprank.v1.FeatureContribution\"K\n\x13\x46\x65\x61tureContribution\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x02\"q\n\x0cScoredResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x17\n\x0frelevance_score\x18\x03 \x01(\x02\x12-\n\x0b\x65xplanation\x18\x04 \x01(\x0b\x32\x18.shoprank.v1.Explanation\"\xc0\x01\n\x0cStageTimings\x12\x13\n\x0btokenize_ms\x18\x01 \x01(\x02\x12\x10\n\x08queue_ms\x18\x02 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x03 \x01(\x02\x12\x14\n\x0c\x64iversify_ms\x18\x04 \x01(\x02\x12\x10\n\x08total_ms\x18\x05 \x01(\x02\x12\x0f\n\x07\x62\x61tches\x18\x06 \x01(\r\x12\x13\n\x0b\x62\x61tch_pairs\x18\x07 \x01(\r\x12\x0e\n\x06tokens\x18\x08 \x01(\r\x12\x15\n\rpadded_tokens\x18\t \x01(\r\"\xed\x01\n\x0eRerankResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.shoprank.v1.ScoredResult\x12\x10\n\x08reranked\x18\x02 \x01(\x08\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12*\n\x07timings\x18\x04 \x01(\x0b\x32\x19.shoprank.v1.StageTimings\x12\x18\n\x10\x64iversity_method\x18\x05 \x01(\t\x12\x12\n\ncache_hits\x18\x06 \x01(\r\x12\x17\n\x0f\x64iversity_notes\x18\x07 \x03(\t\x12\x13\n\x0bltr_version\x18\x08 \x01(\t\"]\n\x0c\x45mbedRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12#\n\x16\x65xpected_model_version\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x19\n\x17_expected_model_version\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\x8b\x01\n\rEmbedResponse\x12$\n\x07vectors\x18\x01 \x03(\x0b\x32\x13.shoprank.v1.Vector\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\r\x12*\n\x07timings\x18\x04 \x01(\x0b\x32\x19.shoprank.v1.StageTimings*\x9e\x01\n\x0f\x44iversityMethod\x12 \n\x1c\x44IVERSITY_METHOD_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44IVERSITY_METHOD_NONE\x10\x01\x12\x18\n\x14\x44IVERSITY_METHOD_MMR\x10\x02\x12\x1a\n\x16\x44IVERSITY_METHOD_XQUAD\x10\x03\x12\x18\n\x14\x44IVERSITY_METHOD_DPP\x10\x04*j\n\x0e\x44iversityFacet\x12\x1f\n\x1b\x44IVERSITY_FACET_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44IVERSITY_FACET_CATEGORY\x10\x01\x12\x19\n\x15\x44IVERSITY_FACET_BRAND\x10\x02\x32M\n\x08Reranker\x12\x41\n\x06Rerank\x12\x1a.shoprank.v1.RerankRequest\x1a\x1b.shoprank.v1.RerankResponse2J\n\x08\x45mbedder\x12>\n\x05\x45mbed\x12\x19.shoprank.v1.EmbedRequest\x1a\x1a.shoprank.v1.EmbedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18shoprank/v1/rerank.proto\x12\x0bshoprank.v1\"\xde\x01\n\x07Product\x12\r\n\x05title\x18\x01 \x01(\t\x12\r\n\x05\x62rand\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x03(\t\x12\r\n\x05\x63olor\x18\x04 \x01(\t\x12\x15\n\rbullet_points\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x12\n\x05price\x18\x07 \x01(\x02H\x00\x88\x01\x01\x12\x13\n\x06rating\x18\x08 \x01(\x02H\x01\x88\x01\x01\x12\x19\n\x0crating_count\x18\t \x01(\rH\x02\x88\x01\x01\x42\x08\n\x06_priceB\t\n\x07_ratingB\x0f\n\r_rating_count\"l\n\tCandidate\x12\n\n\x02id\x18\x01 \x01(\t\x12\x19\n\x11\x66irst_stage_score\x18\x02 \x01(\x02\x12%\n\x07product\x18\x03 \x01(\x0b\x32\x14.shoprank.v1.Product\x12\x11\n\tembedding\x18\x04 \x03(\x02\"\xed\x02\n\x10\x44iversityOptions\x12,\n\x06method\x18\x01 \x01(\x0e\x32\x1c.shoprank.v1.DiversityMethod\x12\x15\n\x08strength\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x1a\n\rmax_per_brand\x18\x03 \x01(\rH\x01\x88\x01\x01\x12\x1d\n\x10max_per_category\x18\x04 \x01(\rH\x02\x88\x01\x01\x12\x13\n\x06window\x18\x05 \x01(\rH\x03\x88\x01\x01\x12\x16\n\tpage_size\x18\x06 \x01(\rH\x04\x88\x01\x01\x12+\n\x06\x66\x61\x63\x65ts\x18\x07 \x03(\x0e\x32\x1b.shoprank.v1.DiversityFacet\x12\x1d\n\x10\x61ttribute_weight\x18\x08 \x01(\x02H\x05\x88\x01\x01\x42\x0b\n\t_strengthB\x10\n\x0e_max_per_brandB\x13\n\x11_max_per_categoryB\t\n\x07_windowB\x0c\n\n_page_sizeB\x13\n\x11_attribute_weight\"\xb0\x01\n\rRerankOptions\x12\x19\n\x0c\x62lend_weight\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x30\n\tdiversity\x18\x02 \x01(\x0b\x32\x1d.shoprank.v1.DiversityOptions\x12\x0f\n\x07\x65xplain\x18\x03 \x01(\x08\x12\x1c\n\x0fpersonal_weight\x18\x04 \x01(\x02H\x01\x88\x01\x01\x42\x0f\n\r_blend_weightB\x12\n\x10_personal_weight\"z\n\x0bInteraction\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x11\n\tembedding\x18\x02 \x03(\x02\x12.\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32\x1e.shoprank.v1.InteractionAction\x12\x14\n\x0ctimestamp_ms\x18\x04 \x01(\x03\"\xb6\x01\n\rRerankRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12*\n\ncandidates\x18\x02 \x03(\x0b\x32\x16.shoprank.v1.Candidate\x12\r\n\x05top_k\x18\x03 \x01(\r\x12+\n\x07options\x18\x04 \x01(\x0b\x32\x1a.shoprank.v1.RerankOptions\x12.\n\x0cinteractions\x18\x05 \x03(\x0b\x32\x18.shoprank.v1.Interaction\"\x81\x02\n\x0b\x45xplanation\x12\x11\n\trelevance\x18\x01 \x01(\x02\x12\x13\n\x0b\x66irst_stage\x18\x02 \x01(\x02\x12\x0f\n\x07\x62lended\x18\x03 \x01(\x02\x12\x16\n\x0e\x64iversity_term\x18\x04 \x01(\x02\x12\x18\n\x10\x66irst_stage_rank\x18\x05 \x01(\r\x12\x13\n\x0bscored_rank\x18\x06 \x01(\r\x12\x12\n\nfinal_rank\x18\x07 \x01(\r\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x37\n\rcontributions\x18\t \x03(\x0b\x32 .shoprank.v1.FeatureContribution\x12\x15\n\rpersonal_term\x18\n \x01(\x02\"K\n\x13\x46\x65\x61tureContribution\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x02\"q\n\x0cScoredResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x17\n\x0frelevance_score\x18\x03 \x01(\x02\x12-\n\x0b\x65xplanation\x18\x04 \x01(\x0b\x32\x18.shoprank.v1.Explanation\"\xd5\x01\n\x0cStageTimings\x12\x13\n\x0btokenize_ms\x18\x01 \x01(\x02\x12\x10\n\x08queue_ms\x18\x02 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x03 \x01(\x02\x12\x14\n\x0c\x64iversify_ms\x18\x04 \x01(\x02\x12\x10\n\x08total_ms\x18\x05 \x01(\x02\x12\x0f\n\x07\x62\x61tches\x18\x06 \x01(\r\x12\x13\n\x0b\x62\x61tch_pairs\x18\x07 \x01(\r\x12\x0e\n\x06tokens\x18\x08 \x01(\r\x12\x15\n\rpadded_tokens\x18\t \x01(\r\x12\x13\n\x0bpersonal_ms\x18\n \x01(\x02\"\xa2\x02\n\x0eRerankResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.shoprank.v1.ScoredResult\x12\x10\n\x08reranked\x18\x02 \x01(\x08\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12*\n\x07timings\x18\x04 \x01(\x0b\x32\x19.shoprank.v1.StageTimings\x12\x18\n\x10\x64iversity_method\x18\x05 \x01(\t\x12\x12\n\ncache_hits\x18\x06 \x01(\r\x12\x17\n\x0f\x64iversity_notes\x18\x07 \x03(\t\x12\x13\n\x0bltr_version\x18\x08 \x01(\t\x12\x14\n\x0cpersonalised\x18\t \x01(\x08\x12\x1d\n\x15personal_interactions\x18\n \x01(\r\"]\n\x0c\x45mbedRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12#\n\x16\x65xpected_model_version\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x19\n\x17_expected_model_version\"\x18\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\"\x8b\x01\n\rEmbedResponse\x12$\n\x07vectors\x18\x01 \x03(\x0b\x32\x13.shoprank.v1.Vector\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\r\x12*\n\x07timings\x18\x04 \x01(\x0b\x32\x19.shoprank.v1.StageTimings*\x9e\x01\n\x0f\x44iversityMethod\x12 \n\x1c\x44IVERSITY_METHOD_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44IVERSITY_METHOD_NONE\x10\x01\x12\x18\n\x14\x44IVERSITY_METHOD_MMR\x10\x02\x12\x1a\n\x16\x44IVERSITY_METHOD_XQUAD\x10\x03\x12\x18\n\x14\x44IVERSITY_METHOD_DPP\x10\x04*j\n\x0e\x44iversityFacet\x12\x1f\n\x1b\x44IVERSITY_FACET_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44IVERSITY_FACET_CATEGORY\x10\x01\x12\x19\n\x15\x44IVERSITY_FACET_BRAND\x10\x02*\xb7\x01\n\x11InteractionAction\x12\"\n\x1eINTERACTION_ACTION_UNSPECIFIED\x10\x00\x12\x1b\n\x17INTERACTION_ACTION_VIEW\x10\x01\x12\x1c\n\x18INTERACTION_ACTION_CLICK\x10\x02\x12\"\n\x1eINTERACTION_ACTION_ADD_TO_CART\x10\x03\x12\x1f\n\x1bINTERACTION_ACTION_PURCHASE\x10\x04\x32M\n\x08Reranker\x12\x41\n\x06Rerank\x12\x1a.shoprank.v1.RerankRequest\x1a\x1b.shoprank.v1.RerankResponse2J\n\x08\x45mbedder\x12>\n\x05\x45mbed\x12\x19.shoprank.v1.EmbedRequest\x1a\x1a.shoprank.v1.EmbedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shoprank.v1.rerank_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DIVERSITYMETHOD']._serialized_start=2137
-  _globals['_DIVERSITYMETHOD']._serialized_end=2295
-  _globals['_DIVERSITYFACET']._serialized_start=2297
-  _globals['_DIVERSITYFACET']._serialized_end=2403
+  _globals['_DIVERSITYMETHOD']._serialized_start=2457
+  _globals['_DIVERSITYMETHOD']._serialized_end=2615
+  _globals['_DIVERSITYFACET']._serialized_start=2617
+  _globals['_DIVERSITYFACET']._serialized_end=2723
+  _globals['_INTERACTIONACTION']._serialized_start=2726
+  _globals['_INTERACTIONACTION']._serialized_end=2909
   _globals['_PRODUCT']._serialized_start=42
   _globals['_PRODUCT']._serialized_end=264
   _globals['_CANDIDATE']._serialized_start=266
   _globals['_CANDIDATE']._serialized_end=374
   _globals['_DIVERSITYOPTIONS']._serialized_start=377
   _globals['_DIVERSITYOPTIONS']._serialized_end=742
-  _globals['_RERANKOPTIONS']._serialized_start=744
-  _globals['_RERANKOPTIONS']._serialized_end=870
-  _globals['_RERANKREQUEST']._serialized_start=873
-  _globals['_RERANKREQUEST']._serialized_end=1007
-  _globals['_EXPLANATION']._serialized_start=1010
-  _globals['_EXPLANATION']._serialized_end=1244
-  _globals['_FEATURECONTRIBUTION']._serialized_start=1246
-  _globals['_FEATURECONTRIBUTION']._serialized_end=1321
-  _globals['_SCOREDRESULT']._serialized_start=1323
-  _globals['_SCOREDRESULT']._serialized_end=1436
-  _globals['_STAGETIMINGS']._serialized_start=1439
-  _globals['_STAGETIMINGS']._serialized_end=1631
-  _globals['_RERANKRESPONSE']._serialized_start=1634
-  _globals['_RERANKRESPONSE']._serialized_end=1871
-  _globals['_EMBEDREQUEST']._serialized_start=1873
-  _globals['_EMBEDREQUEST']._serialized_end=1966
-  _globals['_VECTOR']._serialized_start=1968
-  _globals['_VECTOR']._serialized_end=1992
-  _globals['_EMBEDRESPONSE']._serialized_start=1995
-  _globals['_EMBEDRESPONSE']._serialized_end=2134
-  _globals['_RERANKER']._serialized_start=2405
-  _globals['_RERANKER']._serialized_end=2482
-  _globals['_EMBEDDER']._serialized_start=2484
-  _globals['_EMBEDDER']._serialized_end=2558
+  _globals['_RERANKOPTIONS']._serialized_start=745
+  _globals['_RERANKOPTIONS']._serialized_end=921
+  _globals['_INTERACTION']._serialized_start=923
+  _globals['_INTERACTION']._serialized_end=1045
+  _globals['_RERANKREQUEST']._serialized_start=1048
+  _globals['_RERANKREQUEST']._serialized_end=1230
+  _globals['_EXPLANATION']._serialized_start=1233
+  _globals['_EXPLANATION']._serialized_end=1490
+  _globals['_FEATURECONTRIBUTION']._serialized_start=1492
+  _globals['_FEATURECONTRIBUTION']._serialized_end=1567
+  _globals['_SCOREDRESULT']._serialized_start=1569
+  _globals['_SCOREDRESULT']._serialized_end=1682
+  _globals['_STAGETIMINGS']._serialized_start=1685
+  _globals['_STAGETIMINGS']._serialized_end=1898
+  _globals['_RERANKRESPONSE']._serialized_start=1901
+  _globals['_RERANKRESPONSE']._serialized_end=2191
+  _globals['_EMBEDREQUEST']._serialized_start=2193
+  _globals['_EMBEDREQUEST']._serialized_end=2286
+  _globals['_VECTOR']._serialized_start=2288
+  _globals['_VECTOR']._serialized_end=2312
+  _globals['_EMBEDRESPONSE']._serialized_start=2315
+  _globals['_EMBEDRESPONSE']._serialized_end=2454
+  _globals['_RERANKER']._serialized_start=2911
+  _globals['_RERANKER']._serialized_end=2988
+  _globals['_EMBEDDER']._serialized_start=2990
+  _globals['_EMBEDDER']._serialized_end=3064
 # @@protoc_insertion_point(module_scope)

@@ -66,6 +66,30 @@ DIVERSITY_FACET_BRAND: DiversityFacet.ValueType  # 2
 """brand (case- and space-insensitive)"""
 Global___DiversityFacet: _TypeAlias = DiversityFacet  # noqa: Y015
 
+class _InteractionAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _InteractionActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_InteractionAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INTERACTION_ACTION_UNSPECIFIED: _InteractionAction.ValueType  # 0
+    """not an action: rejected"""
+    INTERACTION_ACTION_VIEW: _InteractionAction.ValueType  # 1
+    INTERACTION_ACTION_CLICK: _InteractionAction.ValueType  # 2
+    INTERACTION_ACTION_ADD_TO_CART: _InteractionAction.ValueType  # 3
+    INTERACTION_ACTION_PURCHASE: _InteractionAction.ValueType  # 4
+
+class InteractionAction(_InteractionAction, metaclass=_InteractionActionEnumTypeWrapper):
+    """What a shopper did with a product; weighted purchase > add_to_cart > click > view."""
+
+INTERACTION_ACTION_UNSPECIFIED: InteractionAction.ValueType  # 0
+"""not an action: rejected"""
+INTERACTION_ACTION_VIEW: InteractionAction.ValueType  # 1
+INTERACTION_ACTION_CLICK: InteractionAction.ValueType  # 2
+INTERACTION_ACTION_ADD_TO_CART: InteractionAction.ValueType  # 3
+INTERACTION_ACTION_PURCHASE: InteractionAction.ValueType  # 4
+Global___InteractionAction: _TypeAlias = InteractionAction  # noqa: Y015
+
 @_typing.final
 class Product(_message.Message):
     """The product fields the text template needs; every field is optional text."""
@@ -244,10 +268,16 @@ class RerankOptions(_message.Message):
     BLEND_WEIGHT_FIELD_NUMBER: _builtins.int
     DIVERSITY_FIELD_NUMBER: _builtins.int
     EXPLAIN_FIELD_NUMBER: _builtins.int
+    PERSONAL_WEIGHT_FIELD_NUMBER: _builtins.int
     blend_weight: _builtins.float
     """Weight of the normalised first-stage score in the blended score, in [0, 1]. Unset = server default."""
     explain: _builtins.bool
     """Return per-result explanations (relevance, redundancy, why it moved)."""
+    personal_weight: _builtins.float
+    """Personalisation: the cap of beta(n), the weight of cos(user, product) added to the blended score
+    once the shopper's history is long enough (beta ramps with the history's length), >= 0.
+    Unset = server default; 0 turns personalisation off for this request.
+    """
     @_builtins.property
     def diversity(self) -> Global___DiversityOptions: ...
     def __init__(
@@ -256,16 +286,58 @@ class RerankOptions(_message.Message):
         blend_weight: _builtins.float | None = ...,
         diversity: Global___DiversityOptions | None = ...,
         explain: _builtins.bool = ...,
+        personal_weight: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_blend_weight", b"_blend_weight", "blend_weight", b"blend_weight", "diversity", b"diversity"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_blend_weight", b"_blend_weight", "_personal_weight", b"_personal_weight", "blend_weight", b"blend_weight", "diversity", b"diversity", "personal_weight", b"personal_weight"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_blend_weight", b"_blend_weight", "blend_weight", b"blend_weight", "diversity", b"diversity", "explain", b"explain"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_blend_weight", b"_blend_weight", "_personal_weight", b"_personal_weight", "blend_weight", b"blend_weight", "diversity", b"diversity", "explain", b"explain", "personal_weight", b"personal_weight"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__blend_weight: _TypeAlias = _typing.Literal["blend_weight"]  # noqa: Y015
     _WhichOneofArgType__blend_weight: _TypeAlias = _typing.Literal["_blend_weight", b"_blend_weight"]  # noqa: Y015
+    _WhichOneofReturnType__personal_weight: _TypeAlias = _typing.Literal["personal_weight"]  # noqa: Y015
+    _WhichOneofArgType__personal_weight: _TypeAlias = _typing.Literal["_personal_weight", b"_personal_weight"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__blend_weight) -> _WhichOneofReturnType__blend_weight | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__personal_weight) -> _WhichOneofReturnType__personal_weight | None: ...
 
 Global___RerankOptions: _TypeAlias = RerankOptions  # noqa: Y015
+
+@_typing.final
+class Interaction(_message.Message):
+    """One of the shopper's recent interactions. Its vector is `embedding` when sent, else the vector of the
+    candidate with this product_id, else it is not used (the response counts the interactions used).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    EMBEDDING_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_MS_FIELD_NUMBER: _builtins.int
+    product_id: _builtins.str
+    action: Global___InteractionAction.ValueType
+    timestamp_ms: _builtins.int
+    """When it happened, Unix epoch milliseconds; older interactions weigh less (half-life decay)."""
+    @_builtins.property
+    def embedding(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """Bi-encoder embedding of the product, of the candidates' dimension; empty = look it up by product_id."""
+
+    def __init__(
+        self,
+        *,
+        product_id: _builtins.str = ...,
+        embedding: _abc.Iterable[_builtins.float] | None = ...,
+        action: Global___InteractionAction.ValueType = ...,
+        timestamp_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "embedding", b"embedding", "product_id", b"product_id", "timestamp_ms", b"timestamp_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Interaction: _TypeAlias = Interaction  # noqa: Y015
 
 @_typing.final
 class RerankRequest(_message.Message):
@@ -275,6 +347,7 @@ class RerankRequest(_message.Message):
     CANDIDATES_FIELD_NUMBER: _builtins.int
     TOP_K_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
+    INTERACTIONS_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     top_k: _builtins.int
     """Page size: how many results to return, at most the server's candidate limit (INVALID_ARGUMENT beyond).
@@ -286,6 +359,10 @@ class RerankRequest(_message.Message):
 
     @_builtins.property
     def options(self) -> Global___RerankOptions: ...
+    @_builtins.property
+    def interactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Interaction]:
+        """The shopper's recent interactions, any order (empty: no personalisation, the answer of a request without them)."""
+
     def __init__(
         self,
         *,
@@ -293,10 +370,11 @@ class RerankRequest(_message.Message):
         candidates: _abc.Iterable[Global___Candidate] | None = ...,
         top_k: _builtins.int = ...,
         options: Global___RerankOptions | None = ...,
+        interactions: _abc.Iterable[Global___Interaction] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "options", b"options", "query", b"query", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "interactions", b"interactions", "options", b"options", "query", b"query", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -315,12 +393,13 @@ class Explanation(_message.Message):
     FINAL_RANK_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     CONTRIBUTIONS_FIELD_NUMBER: _builtins.int
+    PERSONAL_TERM_FIELD_NUMBER: _builtins.int
     relevance: _builtins.float
     """Cross-encoder score (logit) of the query-product pair."""
     first_stage: _builtins.float
     """Normalised first-stage score in [0, 1]."""
     blended: _builtins.float
-    """Score after blending, before diversity."""
+    """Score after blending, before the personal term and diversity."""
     diversity_term: _builtins.float
     """Diversity term that was traded against relevance (redundancy or aspect gain); 0 without diversity."""
     first_stage_rank: _builtins.int
@@ -329,6 +408,8 @@ class Explanation(_message.Message):
     final_rank: _builtins.int
     reason: _builtins.str
     """Human-readable reason for the final position."""
+    personal_term: _builtins.float
+    """Personal term beta(n) * cos(user, product) added to the blended score; 0 without personalisation."""
     @_builtins.property
     def contributions(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeatureContribution]:
         """With the learning-to-rank stage: the features that moved this result's score most (LightGBM
@@ -347,10 +428,11 @@ class Explanation(_message.Message):
         final_rank: _builtins.int = ...,
         reason: _builtins.str = ...,
         contributions: _abc.Iterable[Global___FeatureContribution] | None = ...,
+        personal_term: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blended", b"blended", "contributions", b"contributions", "diversity_term", b"diversity_term", "final_rank", b"final_rank", "first_stage", b"first_stage", "first_stage_rank", b"first_stage_rank", "reason", b"reason", "relevance", b"relevance", "scored_rank", b"scored_rank"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blended", b"blended", "contributions", b"contributions", "diversity_term", b"diversity_term", "final_rank", b"final_rank", "first_stage", b"first_stage", "first_stage_rank", b"first_stage_rank", "personal_term", b"personal_term", "reason", b"reason", "relevance", b"relevance", "scored_rank", b"scored_rank"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -395,8 +477,8 @@ class ScoredResult(_message.Message):
     EXPLANATION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     score: _builtins.float
-    """Score of the result on the page: the blended score without diversity; with a diversity method, the
-    method's objective when the result was picked ((1 - strength) * normalised blended score -/+ strength * term).
+    """Score of the result on the page: the blended score plus the personal term without diversity; with a diversity method, the
+    method's objective when the result was picked ((1 - strength) * normalised (blended + personal) score -/+ strength * term).
     """
     relevance_score: _builtins.float
     """Cross-encoder score (logit); equals the first-stage score when not reranked."""
@@ -433,6 +515,7 @@ class StageTimings(_message.Message):
     BATCH_PAIRS_FIELD_NUMBER: _builtins.int
     TOKENS_FIELD_NUMBER: _builtins.int
     PADDED_TOKENS_FIELD_NUMBER: _builtins.int
+    PERSONAL_MS_FIELD_NUMBER: _builtins.int
     tokenize_ms: _builtins.float
     queue_ms: _builtins.float
     inference_ms: _builtins.float
@@ -446,6 +529,8 @@ class StageTimings(_message.Message):
     batch_pairs: _builtins.int
     tokens: _builtins.int
     padded_tokens: _builtins.int
+    personal_ms: _builtins.float
+    """Building the user vector and the personal term (0 without personalisation)."""
     def __init__(
         self,
         *,
@@ -458,10 +543,11 @@ class StageTimings(_message.Message):
         batch_pairs: _builtins.int = ...,
         tokens: _builtins.int = ...,
         padded_tokens: _builtins.int = ...,
+        personal_ms: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_pairs", b"batch_pairs", "batches", b"batches", "diversify_ms", b"diversify_ms", "inference_ms", b"inference_ms", "padded_tokens", b"padded_tokens", "queue_ms", b"queue_ms", "tokenize_ms", b"tokenize_ms", "tokens", b"tokens", "total_ms", b"total_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_pairs", b"batch_pairs", "batches", b"batches", "diversify_ms", b"diversify_ms", "inference_ms", b"inference_ms", "padded_tokens", b"padded_tokens", "personal_ms", b"personal_ms", "queue_ms", b"queue_ms", "tokenize_ms", b"tokenize_ms", "tokens", b"tokens", "total_ms", b"total_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -479,6 +565,8 @@ class RerankResponse(_message.Message):
     CACHE_HITS_FIELD_NUMBER: _builtins.int
     DIVERSITY_NOTES_FIELD_NUMBER: _builtins.int
     LTR_VERSION_FIELD_NUMBER: _builtins.int
+    PERSONALISED_FIELD_NUMBER: _builtins.int
+    PERSONAL_INTERACTIONS_FIELD_NUMBER: _builtins.int
     reranked: _builtins.bool
     """False when the sidecar answered in first-stage order (fail-open)."""
     model_version: _builtins.str
@@ -492,6 +580,9 @@ class RerankResponse(_message.Message):
     """Version of the learning-to-rank model that ranked the results; empty when the blend ranked
     (the stage is off, or no LTR model matches the serving cross-encoder).
     """
+    personalised: _builtins.bool
+    """Whether the personal term was added, and how many interactions the user vector was built from."""
+    personal_interactions: _builtins.int
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScoredResult]: ...
     @_builtins.property
@@ -513,10 +604,12 @@ class RerankResponse(_message.Message):
         cache_hits: _builtins.int = ...,
         diversity_notes: _abc.Iterable[_builtins.str] | None = ...,
         ltr_version: _builtins.str = ...,
+        personalised: _builtins.bool = ...,
+        personal_interactions: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_hits", b"cache_hits", "diversity_method", b"diversity_method", "diversity_notes", b"diversity_notes", "ltr_version", b"ltr_version", "model_version", b"model_version", "reranked", b"reranked", "results", b"results", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_hits", b"cache_hits", "diversity_method", b"diversity_method", "diversity_notes", b"diversity_notes", "ltr_version", b"ltr_version", "model_version", b"model_version", "personal_interactions", b"personal_interactions", "personalised", b"personalised", "reranked", b"reranked", "results", b"results", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
