@@ -88,10 +88,16 @@ class Settings(BaseSettings):
     )
     # int8 costs the 600-step release about 0.01 NDCG@10 against fp32 (docs/benchmarks.md); fp32
     # on CPU buys it back at about 1.5x the CPU time per pair.
-    cross_encoder_precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
+    cross_encoder_precision: Literal["auto", "fp32", "fp16", "int8", "int8-static"] = Field(
         "auto", description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA, int8 on CPU"
     )
     max_pair_tokens: int = Field(128, ge=16, le=512, description="token budget of one query-product pair")
+    cascade_top_k: int = Field(
+        0,
+        ge=0,
+        description="score the window with the cheap cascade scorer and only its top K with the full cross-encoder "
+        "(0: the full model scores every candidate)",
+    )
     max_candidates: int = Field(MAX_CANDIDATES, ge=1, description="most candidates one Rerank request may carry")
     # Chosen on the dev queries for the released cross-encoder (models/cross-encoder/MODEL_CARD.md):
     # it alone loses to hybrid end to end (it lifts unjudged look-alikes); blended at 0.5 it wins.
