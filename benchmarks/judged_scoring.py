@@ -23,6 +23,9 @@ from shoprank.model_meta import TRAINING_RECORD_FILE
 from shoprank.template import ProductText
 from sidecar.rerank_service import PairScorer
 
+# More products than ESCI judges for any one query (at most 100 in the shared sample).
+JUDGED_WINDOW = 1000
+
 # A scorer of one window: (query, products) -> logits in input order.
 Score = Callable[[str, Sequence[ProductText]], FloatArray]
 
@@ -68,8 +71,10 @@ def held_out_windows(esci: Path, model_directory: Path, candidates: int, seed: i
     return [item for item in every if item.query in wanted]
 
 
-def judged_only(lists: Sequence[RerankList]) -> list[RerankList]:
-    """The windows cut to their judged products (NDCG reads only those; no padding to pay for)."""
+def held_out_judged(esci: Path, model_directory: Path) -> list[RerankList]:
+    """The test queries' judged products alone (NDCG reads only those; no padding to pay for)."""
+    # A window wider than any query's judged list keeps every judged product; the padding is cut.
+    lists = held_out_windows(esci, model_directory, JUDGED_WINDOW)
     return [RerankList(i.query, [p for p in i.products if p.id in i.gains], i.gains) for i in lists]
 
 

@@ -86,10 +86,12 @@ class Settings(BaseSettings):
         "fp32",
         description="bi-encoder ONNX precision for products AND queries (reindex after changing it)",
     )
-    # int8 costs the 600-step release about 0.01 NDCG@10 against fp32 (docs/benchmarks.md); fp32
-    # on CPU buys it back at about 1.5x the CPU time per pair.
+    # Dynamic int8 costs the 600-step release 0.005-0.009 NDCG@10 against fp32, calibrated static int8
+    # none, at ~0.6x and ~0.8x fp32's CPU time per pair (docs/benchmarks.md).
     cross_encoder_precision: Literal["auto", "fp32", "fp16", "int8", "int8-static"] = Field(
-        "auto", description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA, int8 on CPU"
+        "auto",
+        description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA and on CPU the "
+        "calibrated int8-static when the model has one, else int8",
     )
     max_pair_tokens: int = Field(128, ge=16, le=512, description="token budget of one query-product pair")
     cascade_top_k: int = Field(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,9 +61,12 @@ class TokenizedPairs:
         return [len(i) for i in self.ids]
 
 
-def default_precision(device: str) -> Precision:
-    """int8 on CPU (about 2x PyTorch fp32 at near-equal ranking), fp16 on CUDA."""
-    return "fp16" if device == "cuda" else "int8"
+def default_precision(device: str, built: Collection[str] = ()) -> Precision:
+    """fp16 on CUDA; on CPU the calibrated static int8 when the model has one (it ranks as fp32 does,
+    at ~0.8x its CPU time), else dynamic int8 (~0.6x, about 0.005-0.009 NDCG@10 below fp32)."""
+    if device == "cuda":
+        return "fp16"
+    return "int8-static" if "int8-static" in built else "int8"
 
 
 class CrossEncoder:
@@ -87,7 +90,7 @@ class CrossEncoder:
         if self.meta.kind != CROSS_ENCODER:
             raise ModelNotBuiltError(f"{self.directory} holds a {self.meta.kind}, not a cross-encoder")
         self.device = device
-        self.precision: Precision = precision or default_precision(device)
+        self.precision: Precision = precision or default_precision(device, self.meta.files)
         self.max_length = min(max_length or self.meta.max_length, BERT_MAX_POSITIONS)
         self.version = f"{self.meta.version}:{self.precision}"
         try:
@@ -182,10 +185,14 @@ class CrossEncoder:
         admission: Admission | None = None,
     ) -> PairScores:
         """Logits in input order for one request on its own (no cross-request batching, no cache, no queue)."""
+        return self.score_texts(query, [cross_encoder_text(p) for p in products])
+
+    def score_texts(self, query: str, product_texts: Sequence[str]) -> PairScores:
+        """Logits in input order of (query, product template text) pairs, scored on this thread."""
         started = time.perf_counter()
-        pairs = self.tokenize(query, products)
+        pairs = self.tokenize_texts(query, product_texts)
         tokenized = time.perf_counter()
-        out = np.zeros(len(products), dtype=np.float32)
+        out = np.zeros(len(product_texts), dtype=np.float32)
         lengths = pairs.lengths()
         calls = plan_padded_batches(lengths, self.token_budget, self.max_batch, self.call_overhead_tokens)
         for call in calls:
@@ -197,7 +204,7 @@ class CrossEncoder:
             inference_ms=(done - tokenized) * 1e3,
             usage=BatchUsage(
                 batches=len(calls),
-                batch_pairs=len(products),
+                batch_pairs=len(product_texts),
                 tokens=sum(lengths),
                 padded_tokens=padded_tokens(lengths, calls),
             ),

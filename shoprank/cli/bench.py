@@ -19,7 +19,10 @@ from shoprank.settings import Settings, add_settings_flags
 
 # name -> one-line help; the code lives in benchmarks/<name>.py.
 BENCHMARKS = {
+    "cascade": "NDCG@10 retained vs CPU per search: full cross-encoder, cheap scorer, cheap-then-full per K",
     "diversify": "latency of the diversity step per method for a rerank window, beside the relevance-only sort",
+    "pair-length": "NDCG@10 and CPU per search against the pair token budget and the product text's details",
+    "precision": "NDCG@10 and CPU per search of the cross-encoder at fp32, dynamic int8 and calibrated static int8",
     "index": "indexing docs/s end to end beside raw bi-encoder embedding, peak RSS, on ESCI and a generated catalogue",
     "frontdoor": "loopback load test of the front door: p50/p99 and req/s per concurrency, first stage vs reranked",
     "rerank": "sidecar over gRPC vs a PyTorch fp32 baseline on ESCI windows: p50/p95/p99, pairs/s, NDCG@10",

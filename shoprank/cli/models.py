@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from shoprank.cli.common import add_command, print_json
-from shoprank.settings import Settings
+from shoprank.errors import UserInputError
+from shoprank.settings import REPO_ROOT, Settings
+
+ESCI = REPO_ROOT.parent / "shared" / "data" / "esci"
 
 
 def register(subparsers: Any) -> None:
@@ -15,7 +18,27 @@ def register(subparsers: Any) -> None:
     parser = add_command(subparsers, "models", "build the ONNX models shoprank serves")
     sub = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     build = add_command(sub, "build", "export bi-encoder and cross-encoder to ONNX with a PyTorch parity check")
-    build.add_argument("--only", choices=["bi-encoder", "cross-encoder"], help="build one model only")
+    build.add_argument(
+        "--only",
+        choices=["bi-encoder", "cross-encoder", "cascade"],
+        help="build one model only (cascade: the cascade's cheap scorer, from the released weights)",
+    )
+    build.add_argument(
+        "--cascade-layers", type=int, default=2, help="encoder layers the cascade's cheap scorer keeps (of 6)"
+    )
+    build.add_argument(
+        "--calibration-catalogue",
+        type=Path,
+        default=ESCI / "products.ndjson" if (ESCI / "products.ndjson").is_file() else None,
+        help="catalogue whose pseudo queries calibrate the static int8 cross-encoder (default: the ESCI sample "
+        "when present; none: no static int8)",
+    )
+    build.add_argument(
+        "--calibration-exclude",
+        type=Path,
+        default=ESCI / "judgments.csv" if (ESCI / "judgments.csv").is_file() else None,
+        help="judgments whose queries the calibration set must not contain (the queries figures are measured on)",
+    )
     build.add_argument(
         "--cross-encoder-weights",
         type=Path,
@@ -28,17 +51,29 @@ def register(subparsers: Any) -> None:
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
     """Build the models into <data-dir>/models."""
+    from relevance.judgments import load_judgments
+    from training.cascade_export import build_cascade_scorer
     from training.export import build_bi_encoder, build_cross_encoder
+    from training.pipeline import load_products
     from training.release import released_weights
 
     built = {}
     models_dir = settings.models_dir()
+    if args.only == "cascade":
+        weights = args.cross_encoder_weights or released_weights()
+        if weights is None:
+            raise UserInputError("the cascade scorer is cut from fine-tuned weights: pass --cross-encoder-weights")
+        built["cascade"] = build_cascade_scorer(
+            models_dir, weights, args.cascade_layers, settings.max_pair_tokens
+        ).model_dump()
     if args.only in (None, "bi-encoder"):
         built["bi-encoder"] = build_bi_encoder(models_dir).model_dump()
     if args.only in (None, "cross-encoder"):
         weights = args.cross_encoder_weights or released_weights()
+        catalogue = list(load_products(args.calibration_catalogue).values()) if args.calibration_catalogue else []
+        exclude = load_judgments(args.calibration_exclude).queries if args.calibration_exclude else []
         built["cross-encoder"] = build_cross_encoder(
-            models_dir, weights, max_length=settings.max_pair_tokens
+            models_dir, weights, settings.max_pair_tokens, catalogue, exclude
         ).model_dump()
     if args.json:
         print_json(built)
