@@ -25,6 +25,7 @@ import numpy as np
 import onnx
 
 from shoprank.schema import Product
+from shoprank.settings import REPO_ROOT
 from shoprank.template import cross_encoder_text, query_text
 from training.pseudo_queries import pseudo_queries
 
@@ -36,6 +37,11 @@ CALIBRATION_SEED = 7
 # Ranges cover 99.99% of the calibration activations: min-max ranges, stretched by a few outliers,
 # cost the release 0.0056 NDCG@10 where this costs none (docs/benchmarks.md).
 CALIBRATION_PERCENTILE = 99.99
+# Where a source checkout finds the shared ESCI sample: the default calibration catalogue, and the
+# judged queries the calibration set must leave out.
+ESCI_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "esci"
+SAMPLE_CATALOGUE = ESCI_SAMPLE / "products.ndjson"
+SAMPLE_JUDGMENTS = ESCI_SAMPLE / "judgments.csv"
 # Activations whose producer is one of these keep their matmul in float (see the module docstring).
 _LONG_TAILED = ("BiasGelu", "Gelu", "FastGelu")
 
@@ -59,6 +65,16 @@ def calibration_pairs(
     if not groups:
         raise ValueError("the catalogue gave no pseudo queries to calibrate with (titles too short?)")
     return groups
+
+
+def calibration_source(catalogue: Path | None, judgments: Path | None) -> tuple[list[Product], list[str]]:
+    """The calibration catalogue's products and the judged queries to leave out (empty: no static int8)."""
+    from relevance.judgments import load_judgments
+    from training.pipeline import load_products
+
+    products = list(load_products(catalogue).values()) if catalogue is not None and catalogue.is_file() else []
+    exclude = load_judgments(judgments).queries if judgments is not None and judgments.is_file() else []
+    return products, exclude
 
 
 def calibration_feeds(tokenizer: Any, groups: Sequence[tuple[str, list[str]]], max_length: int) -> list[dict[str, Any]]:

@@ -8,9 +8,11 @@ from typing import Any
 
 from shoprank.cli.common import add_command, print_json
 from shoprank.errors import UserInputError
-from shoprank.settings import REPO_ROOT, Settings
+from shoprank.settings import Settings
 
-ESCI = REPO_ROOT.parent / "shared" / "data" / "esci"
+# The shared ESCI sample of a source checkout (training.static_int8 names the same files; that module
+# imports onnx, which `shoprank models --help` must not need).
+_CATALOGUE = "../shared/data/esci/products.ndjson"
 
 
 def register(subparsers: Any) -> None:
@@ -29,15 +31,14 @@ def register(subparsers: Any) -> None:
     build.add_argument(
         "--calibration-catalogue",
         type=Path,
-        default=ESCI / "products.ndjson" if (ESCI / "products.ndjson").is_file() else None,
-        help="catalogue whose pseudo queries calibrate the static int8 cross-encoder (default: the ESCI sample "
-        "when present; none: no static int8)",
+        help="catalogue whose pseudo queries calibrate the static int8 cross-encoder (default: the shared ESCI "
+        f"sample, {_CATALOGUE} from the repo root, when present; without one no static int8 is built)",
     )
     build.add_argument(
         "--calibration-exclude",
         type=Path,
-        default=ESCI / "judgments.csv" if (ESCI / "judgments.csv").is_file() else None,
-        help="judgments whose queries the calibration set must not contain (the queries figures are measured on)",
+        help="judgments whose queries the calibration set must not contain, the queries figures are measured on "
+        "(default: the shared ESCI sample's)",
     )
     build.add_argument(
         "--cross-encoder-weights",
@@ -51,11 +52,10 @@ def register(subparsers: Any) -> None:
 
 def run_build(args: argparse.Namespace, settings: Settings) -> int:
     """Build the models into <data-dir>/models."""
-    from relevance.judgments import load_judgments
     from training.cascade_export import build_cascade_scorer
     from training.export import build_bi_encoder, build_cross_encoder
-    from training.pipeline import load_products
     from training.release import released_weights
+    from training.static_int8 import SAMPLE_CATALOGUE, SAMPLE_JUDGMENTS, calibration_source
 
     built = {}
     models_dir = settings.models_dir()
@@ -70,8 +70,11 @@ def run_build(args: argparse.Namespace, settings: Settings) -> int:
         built["bi-encoder"] = build_bi_encoder(models_dir).model_dump()
     if args.only in (None, "cross-encoder"):
         weights = args.cross_encoder_weights or released_weights()
-        catalogue = list(load_products(args.calibration_catalogue).values()) if args.calibration_catalogue else []
-        exclude = load_judgments(args.calibration_exclude).queries if args.calibration_exclude else []
+        if args.calibration_catalogue is not None and not args.calibration_catalogue.is_file():
+            raise UserInputError(f"--calibration-catalogue {args.calibration_catalogue} is not a file")
+        catalogue, exclude = calibration_source(
+            args.calibration_catalogue or SAMPLE_CATALOGUE, args.calibration_exclude or SAMPLE_JUDGMENTS
+        )
         built["cross-encoder"] = build_cross_encoder(
             models_dir, weights, settings.max_pair_tokens, catalogue, exclude
         ).model_dump()
