@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.esci_lists import RerankList
 from benchmarks.hardware import hardware
 from benchmarks.judged_scoring import held_out_judged, held_out_windows, logits_of, ndcg, score_windows
 from benchmarks.rerank import ESCI
 from shoprank.model_meta import CROSS_ENCODER, Precision, load_metadata, model_dir
 from shoprank.onnx_session import available_cores
 from shoprank.settings import Settings
-from sidecar.cross_encoder import CrossEncoder
+from shoprank.template import cross_encoder_text
+from sidecar.cross_encoder import DEFAULT_PRODUCT_TOKEN_CACHE, CrossEncoder
 
 CPU_PRECISIONS: tuple[Precision, ...] = ("fp32", "int8", "int8-static")
 
@@ -59,6 +63,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for row in rows:
         row["ndcg_delta_vs_fp32"] = row["ndcg@10"] - reference["ndcg@10"]
         row["cpu_vs_fp32"] = row["cpu_ms_per_search"] / reference["cpu_ms_per_search"]
+    tokenize = tokenize_ms_per_search(settings, lists)
     report: dict[str, Any] = {
         "benchmark": "precision",
         "inputs": {
@@ -71,6 +76,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         },
         "hardware": hardware(),
         "rows": rows,
+        "tokenize_ms_per_search": tokenize,
     }
     if args.out is not None:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
@@ -84,4 +90,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"{row['precision']:12} {row['ndcg@10']:8.4f} {row['ndcg_delta_vs_fp32']:+8.4f} "
             f"{row['cpu_ms_per_search']:8.0f} {row['cpu_vs_fp32']:8.2f}"
         )
+    print(
+        "tokenize ms per search: "
+        + ", ".join(f"{name} {value:.1f}" for name, value in tokenize.items())
+        + " (product-side token cache)"
+    )
     return 0
+
+
+def tokenize_ms_per_search(settings: Settings, lists: Sequence[RerankList]) -> dict[str, float]:
+    """Mean CPU ms to tokenize a window: no product token cache, the cache's first pass, a warm cache."""
+    out: dict[str, float] = {}
+    for name, entries in (("uncached", 0), ("cold cache", DEFAULT_PRODUCT_TOKEN_CACHE), ("warm cache", -1)):
+        if entries >= 0:
+            encoder = CrossEncoder(
+                settings.models_dir(), max_length=settings.max_pair_tokens, product_token_cache=entries
+            )
+        texts = [[cross_encoder_text(p) for p in item.products] for item in lists]
+        started = time.process_time()
+        for item, window in zip(lists, texts, strict=True):
+            encoder.tokenize_texts(item.query, window)
+        out[name] = (time.process_time() - started) * 1e3 / len(lists)
+    return out

@@ -201,6 +201,9 @@ class Settings(BaseSettings):
     queue_max_pairs: int = Field(
         2000, ge=1, description="most pairs waiting for the model; beyond it requests get RESOURCE_EXHAUSTED"
     )
+    product_token_cache_entries: int = Field(
+        20_000, ge=0, description="LRU of tokenized product texts per model, so a request tokenizes only its query"
+    )
     score_cache_entries: int = Field(
         50_000, ge=0, description="LRU cache of (model, template, query, product) scores; 0 turns it off"
     )

@@ -52,6 +52,7 @@ def open_cross_encoder(settings: Settings, directory: Path | None = None) -> Cro
             max_batch=settings.batch_max_pairs,
             directory=directory,
             spinning=settings.inference_spinning,
+            product_token_cache=settings.product_token_cache_entries,
         )
 
     if device == "cuda":
