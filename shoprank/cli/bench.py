@@ -17,7 +17,7 @@ from shoprank.cli.common import add_command
 from shoprank.errors import NotSetUpError
 from shoprank.settings import Settings, add_settings_flags
 
-# name -> one-line help; the code lives in benchmarks/<name>.py.
+# name -> one-line help; the code lives in benchmarks/<name>.py (dashes as underscores).
 BENCHMARKS = {
     "cascade": "NDCG@10 retained vs CPU per search: full cross-encoder, cheap scorer, cheap-then-full per K",
     "diversify": "latency of the diversity step per method for a rerank window, beside the relevance-only sort",
@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
 
 def _benchmark_module(name: str) -> ModuleType:
     try:
-        return importlib.import_module(f"benchmarks.{name}")
+        return importlib.import_module(f"benchmarks.{name.replace('-', '_')}")  # pair-length: pair_length.py
     except ModuleNotFoundError as exc:
         raise NotSetUpError(
             f"benchmark {name!r} needs {exc.name!r}, which is not installed here: run benchmarks from a source "
