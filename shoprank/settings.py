@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         description="score the window with the cheap cascade scorer and only its top K with the full cross-encoder "
         "(0: the full model scores every candidate)",
     )
+    cascade_scorer: Literal["first_stage", "model"] = Field(
+        "first_stage",
+        description="the cascade's cheap scorer: first_stage (the order candidates arrive in, free) or model (the "
+        "layer-truncated cross-encoder `shoprank models build --only cascade` makes)",
+    )
     max_candidates: int = Field(MAX_CANDIDATES, ge=1, description="most candidates one Rerank request may carry")
     # Chosen on the dev queries for the released cross-encoder (models/cross-encoder/MODEL_CARD.md):
     # it alone loses to hybrid end to end (it lifts unjudged look-alikes); blended at 0.5 it wins.

@@ -1,8 +1,9 @@
 """A two-stage scorer: a cheap cross-encoder over the whole window, the full one over its top K only.
 
-The cheap scorer is a layer-truncated copy of the released cross-encoder (`shoprank models build
---only cascade`): the same tokens through its first few layers, about a third of the full
-model's work per pair. It orders the window; the full model rescores the first `top_k` of that
+The cheap scorer is either the first stage's own order (`FirstStageOrder`, free) or a
+layer-truncated copy of the released cross-encoder (`shoprank models build --only cascade`):
+the same tokens through its first few layers, a third of the full model's work per pair or
+less. It orders the window; the full model rescores the first `top_k` of that
 order. Those K come first, by their full-model logits; the rest keep the cheap order below them
 (their values are mapped under the lowest full logit, so min-max blending still sees one scale).
 
@@ -59,6 +60,26 @@ def _add(a: BatchUsage, b: BatchUsage) -> BatchUsage:
     return BatchUsage(
         a.batches + b.batches, a.batch_pairs + b.batch_pairs, a.tokens + b.tokens, a.padded_tokens + b.padded_tokens
     )
+
+
+class FirstStageOrder:
+    """The free cheap scorer: the order the candidates came in, which is first-stage order from the
+    front door and the OpenSearch plugin (both send their hits ranked). A caller that sends another
+    order gets that order's top K rescored."""
+
+    version = "first-stage"
+
+    def score(
+        self,
+        query: str,
+        products: Sequence[ProductText],
+        deadline: float | None = None,
+        ids: Sequence[str] | None = None,
+        cancelled: threading.Event | None = None,
+        admission: Admission | None = None,
+    ) -> PairScores:
+        """Descending logits by input position."""
+        return PairScores(logits=-np.arange(len(products), dtype=np.float32))
 
 
 class CascadeScorer:

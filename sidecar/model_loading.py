@@ -17,7 +17,7 @@ from shoprank.settings import Settings
 from sidecar import metrics
 from sidecar.batched_scorer import BatchedScorer
 from sidecar.batching import BatchingConfig, DynamicBatcher
-from sidecar.cascade import CascadeScorer
+from sidecar.cascade import CascadeScorer, FirstStageOrder
 from sidecar.cross_encoder import CrossEncoder
 from sidecar.rerank_service import PairScorer, RerankService
 from sidecar.score_cache import ScoreCache
@@ -81,11 +81,14 @@ def load_service(settings: Settings) -> RerankService:
         log.warning("no bi-encoder built: MMR/DPP fall back to attribute redundancy for candidates without embeddings")
     except Exception:  # optional: a broken bi-encoder must not take reranking down with it
         log.exception("the bi-encoder does not load; MMR/DPP fall back to attribute redundancy")
-    cheap = _open_cascade_scorer(settings) if settings.cascade_top_k else None
+    cascade_model = settings.cascade_top_k > 0 and settings.cascade_scorer == "model"
+    cheap = _open_cascade_scorer(settings) if cascade_model else None
     cheap_rate = cheap.warm_up() if cheap is not None else 0.0
     cache = ScoreCache(settings.score_cache_entries) if settings.score_cache_entries else None
     # Last, once nothing else can fail: the batchers start the inference threads.
     scorer: PairScorer = BatchedScorer(encoder, _batcher(settings, encoder, tokens_per_s), cache)
+    if settings.cascade_top_k and cheap is None:
+        scorer = CascadeScorer(scorer, FirstStageOrder(), settings.cascade_top_k)
     if cheap is not None:
         # The cache keys carry each model's version, so one cache holds both models' scores apart.
         scorer = CascadeScorer(
@@ -99,10 +102,8 @@ def load_service(settings: Settings) -> RerankService:
         tokens_per_s,
     )
     metrics.set_serving_model(encoder.version, encoder.device, encoder.precision)
-    if cheap is not None:
-        log.info(
-            "cascade: %s over the window, %s over its top %d", cheap.version, encoder.version, settings.cascade_top_k
-        )
+    if settings.cascade_top_k:
+        log.info("cascade %s: the full model over the cheap scorer's top %d", scorer.version, settings.cascade_top_k)
     return RerankService(scorer, embedder)
 
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from shoprank.model_meta import ModelNotBuiltError
 from shoprank.template import ProductText
-from sidecar.cascade import CascadeScorer, compose, plan
+from sidecar.cascade import CascadeScorer, FirstStageOrder, compose, plan
 from sidecar.diversify import DiversityParams
 from sidecar.domain import Admission, Candidate, CandidateProduct, PairScores, RerankQuery
+from sidecar.model_loading import load_service
 from sidecar.rerank_service import RerankService
 
 
@@ -91,3 +95,30 @@ def test_rerank_service_orders_by_the_cascade() -> None:
 def test_top_k_zero_is_refused() -> None:
     with pytest.raises(ValueError, match="top_k"):
         CascadeScorer(TableScorer({}, "f"), TableScorer({}, "c"), 0)
+
+
+def test_first_stage_order_keeps_the_input_order_below_the_head() -> None:
+    full = TableScorer({"p0": 0.0, "p1": 3.0, "p2": 9.0, "p3": 9.0}, "full")
+    scorer = CascadeScorer(full, FirstStageOrder(), top_k=2)
+    logits = scorer.score("q", _products(4)).logits
+    assert full.calls == [["p0", "p1"]]  # only the first two as sent
+    assert [int(i) for i in np.argsort(-logits, kind="stable")] == [1, 0, 2, 3]
+
+
+@pytest.mark.service
+def test_the_sidecar_serves_the_configured_cascade(tiny_models: Path, settings_for: Any) -> None:
+    service = load_service(settings_for(tiny_models, cascade_top_k=2, score_cache_entries=0))
+    try:
+        assert service.model_version.endswith("+cascade2:first-stage")
+        candidates = [Candidate(f"id{i}", float(4 - i), p) for i, p in enumerate(_products(4))]
+        outcome = service.rerank(RerankQuery("q", candidates, 4, 0.0, DiversityParams(method="none")))
+        assert [r.id for r in outcome.results][2:] == ["id2", "id3"]  # the tail in first-stage order
+        assert {r.id for r in outcome.results[:2]} == {"id0", "id1"}
+    finally:
+        service.close()
+
+
+@pytest.mark.service
+def test_a_model_cascade_without_its_model_says_how_to_build_it(tiny_models: Path, settings_for: Any) -> None:
+    with pytest.raises(ModelNotBuiltError, match="models build --only cascade"):
+        load_service(settings_for(tiny_models, cascade_top_k=2, cascade_scorer="model"))
