@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         "fp32",
         description="bi-encoder ONNX precision for products AND queries (reindex after changing it)",
     )
-    # Dynamic int8 costs the 600-step release 0.005-0.009 NDCG@10 against fp32, calibrated static int8
+    # Dynamic int8 costs the 600-step release 0.005-0.018 NDCG@10 against fp32, calibrated static int8
     # none, at ~0.6x and ~0.8x fp32's CPU time per pair (docs/benchmarks.md).
     cross_encoder_precision: Literal["auto", "fp32", "fp16", "int8", "int8-static"] = Field(
         "auto",

@@ -65,7 +65,7 @@ class TokenizedPairs:
 
 def default_precision(device: str, built: Collection[str] = ()) -> Precision:
     """fp16 on CUDA; on CPU the calibrated static int8 when the model has one (it ranks as fp32 does,
-    at ~0.8x its CPU time), else dynamic int8 (~0.6x, about 0.005-0.009 NDCG@10 below fp32)."""
+    at ~0.8x its CPU time), else dynamic int8 (~0.6x, 0.005-0.018 NDCG@10 below fp32)."""
     if device == "cuda":
         return "fp16"
     return "int8-static" if "int8-static" in built else "int8"
