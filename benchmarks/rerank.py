@@ -12,6 +12,10 @@ with other catalogue products to --candidates (100), shuffled. One run measures:
   to its longest pair, torch using every core. With 8 clients, 8 threads share one model and
   its forward passes run one at a time (running them at once only oversubscribes the cores).
   It runs after the sidecar has stopped, so the two never share the CPU.
+- today's configuration: when the settings serve something else (the calibrated static int8 that
+  `auto` picks on a CPU once it is built, or a cascade), the sidecar runs a second time as it was
+  configured before them (dynamic int8, every candidate through the full model), so one run
+  prints today's configuration beside the new default and beside the baseline.
 - quality: NDCG@10 (ESCI gains E=1, S=0.1, C=0.01, I=0) of each query's judged products, ranked
   by the served model (int8 on CPU) and by the fp32 baseline.
 """
@@ -35,7 +39,7 @@ from benchmarks.esci_lists import RerankList, mean_ndcg, rerank_lists
 from benchmarks.hardware import hardware
 from benchmarks.torch_baseline import TorchCrossEncoder
 from shoprank.errors import NotSetUpError, UserInputError
-from shoprank.model_meta import CROSS_ENCODER, model_dir
+from shoprank.model_meta import CROSS_ENCODER, load_metadata, model_dir
 from shoprank.onnx_session import available_cores
 from shoprank.schema import Product
 from shoprank.settings import REPO_ROOT, Settings
@@ -46,6 +50,8 @@ from sidecar.process import SidecarProcess
 
 ESCI = REPO_ROOT.parent / "shared" / "data" / "esci"
 REQUEST_DEADLINE_S = 600.0
+# The sidecar's configuration before calibrated static int8 and the cascade, printed beside the new default.
+TODAY: dict[str, Any] = {"cross_encoder_precision": "int8", "cascade_top_k": 0}
 TARGETS = {"p50_ratio_max": 1 / 3, "pairs_per_s_ratio_min": 3.0, "ndcg_delta_max": 0.005}
 
 
@@ -232,6 +238,22 @@ def bench_baseline(
     return results, first_scores, facts
 
 
+def todays_configuration(settings: Settings) -> Settings | None:
+    """The sidecar as configured before calibrated int8 and the cascade (dynamic int8 on the CPU, every
+    candidate through the full model), or None when `settings` already serve exactly that (or CUDA)."""
+    from shoprank.onnx_session import resolve_device
+    from sidecar.cross_encoder import default_precision
+
+    if resolve_device(settings.device) == "cuda":
+        return None
+    files = load_metadata(model_dir(settings.models_dir(), CROSS_ENCODER)).files
+    chosen = settings.cross_encoder_precision
+    precision = default_precision("cpu", files) if chosen == "auto" else chosen
+    if precision == TODAY["cross_encoder_precision"] and settings.cascade_top_k == TODAY["cascade_top_k"]:
+        return None
+    return settings.model_copy(update=TODAY)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `shoprank bench rerank`."""
     parser.add_argument("--queries", type=int, default=100, help="judged ESCI queries (all 100 by default)")
@@ -251,9 +273,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise UserInputError(f"no judged queries found under {args.esci}")
     machine = hardware()
     sidecar, sidecar_scores, served = bench_sidecar(settings, lists, levels)
+    today = todays_configuration(settings)
+    today_run = bench_sidecar(today, lists, levels) if today is not None else None
     baseline, baseline_scores, baseline_facts = bench_baseline(settings, lists, levels)
     machine["load_average_1m_end"] = hardware()["load_average_1m"]
     report = build_report(args, settings, lists, machine, sidecar, baseline, served, baseline_facts)
+    if today_run is not None:
+        today_levels, today_scores, today_served = today_run
+        report["sidecar_today"] = {str(c): asdict(level) for c, level in today_levels.items()} | {
+            "served": today_served,
+            "ndcg@10": mean_ndcg(today_scores, lists),
+            "configuration": TODAY,
+        }
+        first = min(today_levels)
+        report["ratios"][f"p50_today_over_baseline_c{first}"] = today_levels[first].p50_ms / baseline[first].p50_ms
     report["ndcg@10"] = {
         "served": mean_ndcg(sidecar_scores, lists),
         "pytorch_fp32": mean_ndcg(baseline_scores, lists),
@@ -323,12 +356,15 @@ def print_table(report: dict[str, Any]) -> None:
         f"torch {machine['torch']}, load average {machine['load_average_1m']} -> {machine['load_average_1m_end']}"
     )
     print(f"sidecar: {served['model_version']} over gRPC; baseline: {facts['how']}")
-    print(f"{'side':10} {'clients':>7} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'pairs/s':>9} {'CPU s/100':>9}")
-    for side in ("sidecar", "baseline"):
-        for key, level in report[side].items():
+    if "sidecar_today" in report:
+        today = report["sidecar_today"]
+        print(f"sidecar_today: {today['served']['model_version']} ({today['configuration']}), the configuration before")
+    print(f"{'side':13} {'clients':>7} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'pairs/s':>9} {'CPU s/100':>9}")
+    for side in ("sidecar", "sidecar_today", "baseline"):
+        for key, level in report.get(side, {}).items():
             if key.isdigit():
                 print(
-                    f"{side:10} {level['concurrency']:7d} {level['p50_ms']:9.1f} {level['p95_ms']:9.1f} "
+                    f"{side:13} {level['concurrency']:7d} {level['p50_ms']:9.1f} {level['p95_ms']:9.1f} "
                     f"{level['p99_ms']:9.1f} {level['pairs_per_s']:9.1f} {level['cpu_s_per_100_pairs']:9.2f}"
                 )
     padding = served["padded_tokens"] / max(1, served["tokens"])
@@ -342,5 +378,6 @@ def print_table(report: dict[str, Any]) -> None:
     print(
         f"NDCG@10 on judged lists: served {ndcg['served']:.4f}, PyTorch fp32 {ndcg['pytorch_fp32']:.4f} "
         f"(delta {ndcg['delta']:+.4f})"
+        + (f"; today's configuration {report['sidecar_today']['ndcg@10']:.4f}" if "sidecar_today" in report else "")
     )
     print("targets: " + ", ".join(f"{name} {'met' if met else 'MISSED'}" for name, met in report["targets"].items()))

@@ -35,6 +35,7 @@ from shoprank.onnx_session import resolve_device
 from shoprank.schema import Product
 from shoprank.settings import Settings
 from shoprank.template import bi_encoder_text
+from sidecar.cascade import CascadeScorer, FirstStageOrder
 from sidecar.cross_encoder import CrossEncoder
 from sidecar.diversify import DiversityParams
 from sidecar.model_loading import open_ltr, served_precision
@@ -192,9 +193,12 @@ def _rerankers(
         if stage == "diversified":
             diversity, note = _diversity(settings)
             notes += [note] if note else []
+        scorer = (
+            CascadeScorer(encoder, FirstStageOrder(), settings.cascade_top_k) if settings.cascade_top_k else encoder
+        )
         # The served ranking: with --ltr the release's LTR stage ranks after the fine-tuned model, as in the sidecar.
         ltr = open_ltr(settings, encoder.version, embedder) if stage in ("rerank", "diversified") else None
-        out[stage] = Reranker(RerankService(encoder, embedder, ltr), diversity, settings.blend_weight)
+        out[stage] = Reranker(RerankService(scorer, embedder, ltr), diversity, settings.blend_weight)
     if "rerank" in out and not out["rerank"].service.scorer.version.startswith("minilm-l6-ce-zeroshot"):
         return out, notes
     if "rerank" in out:

@@ -17,13 +17,15 @@ from shoprank.template import TEMPLATE_VERSION
 
 BI_ENCODER = "bi-encoder"
 CROSS_ENCODER = "cross-encoder"
+# The cascade's cheap first scorer: a layer-truncated copy of the cross-encoder (its own directory).
+CASCADE_SCORER = "cross-encoder-cheap"
 METADATA_FILE = "model.json"
 TOKENIZER_FILE = "tokenizer.json"
 # A fine-tuned cross-encoder's training record (config, split, dev figures, the queries it was
 # trained on) travels with its weights and its built model; the eval reads it to hold those out.
 TRAINING_RECORD_FILE = "training.json"
 
-Precision = Literal["fp32", "fp16", "int8"]
+Precision = Literal["fp32", "fp16", "int8", "int8-static"]
 
 
 class ModelNotBuiltError(NotSetUpError):

@@ -90,12 +90,25 @@ class Settings(BaseSettings):
         "fp32",
         description="bi-encoder ONNX precision for products AND queries (reindex after changing it)",
     )
-    # int8 on CPU trades a little NDCG@10 for CPU time; fp32 buys it back (figures: docs/benchmarks.md,
-    # "Measurements behind constants").
-    cross_encoder_precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
-        "auto", description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA, int8 on CPU"
+    # Dynamic int8 trades NDCG@10 for CPU time, calibrated static int8 much less of it (figures:
+    # docs/benchmarks.md, "Measurements behind constants").
+    cross_encoder_precision: Literal["auto", "fp32", "fp16", "int8", "int8-static"] = Field(
+        "auto",
+        description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA and on CPU the "
+        "calibrated int8-static when the model has one, else int8",
     )
     max_pair_tokens: int = Field(128, ge=16, le=512, description="token budget of one query-product pair")
+    cascade_top_k: int = Field(
+        0,
+        ge=0,
+        description="score the window with the cheap cascade scorer and only its top K with the full cross-encoder "
+        "(0: the full model scores every candidate)",
+    )
+    cascade_scorer: Literal["first_stage", "model"] = Field(
+        "first_stage",
+        description="the cascade's cheap scorer: first_stage (the order candidates arrive in, free) or model (the "
+        "layer-truncated cross-encoder `shoprank models build --only cascade` makes)",
+    )
     max_candidates: int = Field(MAX_CANDIDATES, ge=1, description="most candidates one Rerank request may carry")
     # Chosen on the dev queries for the released cross-encoder (models/cross-encoder/MODEL_CARD.md):
     # it alone loses to hybrid end to end (it lifts unjudged look-alikes); blended at 0.5 it wins.
@@ -230,6 +243,9 @@ class Settings(BaseSettings):
         512,
         ge=1,
         description="most texts waiting for the bi-encoder (Embed); beyond it requests get RESOURCE_EXHAUSTED",
+    )
+    product_token_cache_entries: int = Field(
+        20_000, ge=0, description="LRU of tokenized product texts per model, so a request tokenizes only its query"
     )
     score_cache_entries: int = Field(
         50_000, ge=0, description="LRU cache of (model, template, query, product) scores; 0 turns it off"
@@ -391,6 +407,8 @@ SETTING_GROUPS: dict[SettingGroup, tuple[str, tuple[str, ...]]] = {
             "personal_ramp",
             "personal_half_life_s",
             "personal_centres",
+            "cascade_top_k",
+            "cascade_scorer",
             "diversity_method",
             "diversity_strength",
             "diversity_window",
@@ -425,6 +443,7 @@ SETTING_GROUPS: dict[SettingGroup, tuple[str, tuple[str, ...]]] = {
             "batch_wait_ms",
             "queue_max_pairs",
             "embed_queue_max_texts",
+            "product_token_cache_entries",
             "score_cache_entries",
             "drain_seconds",
             "exit_with_parent",

@@ -64,8 +64,12 @@ def query_text(query: str) -> str:
     return _cap(" ".join(query.split()), MAX_QUERY_CHARS)
 
 
-def cross_encoder_text(product: ProductText) -> str:
-    """Product side of a (query, product) cross-encoder pair: labelled fields, explicit separators."""
+def cross_encoder_text(product: ProductText, details_chars: int = MAX_DETAILS_CHARS) -> str:
+    """Product side of a (query, product) cross-encoder pair: labelled fields, explicit separators.
+
+    `details_chars` other than the default is for studies (`shoprank bench pair-length`): a served
+    model is always fed the text it was trained with.
+    """
     fields = [_cap(product.title, MAX_TITLE_CHARS)]
     if product.brand:
         fields.append(f"brand: {product.brand}")
@@ -74,8 +78,8 @@ def cross_encoder_text(product: ProductText) -> str:
     if product.category:
         fields.append("category: " + " > ".join(product.category[-CATEGORY_LEVELS:]))
     details = product.bullet_points.replace("\n", "; ") if product.bullet_points.strip() else product.description
-    if details.strip():
-        fields.append(_snippet(details, MAX_DETAILS_CHARS))
+    if details.strip() and details_chars > 0:
+        fields.append(_snippet(details, details_chars))
     return FIELD_SEPARATOR.join(fields)
 
 

@@ -11,16 +11,17 @@ import logging
 from pathlib import Path
 
 from shoprank.bi_encoder import BiEncoder
-from shoprank.model_meta import ModelNotBuiltError, Precision
+from shoprank.model_meta import CASCADE_SCORER, ModelNotBuiltError, Precision, model_dir
 from shoprank.onnx_session import CudaUnavailableError, intra_op_threads, resolve_device
 from shoprank.settings import Settings
 from sidecar import metrics
 from sidecar.batched_scorer import BatchedScorer
 from sidecar.batching import BatchingConfig, DynamicBatcher
+from sidecar.cascade import CascadeScorer, FirstStageOrder
 from sidecar.cross_encoder import CrossEncoder
 from sidecar.ltr_model import LtrNotUsableError, load_ltr, ltr_dir
 from sidecar.ltr_stage import LtrStage
-from sidecar.rerank_service import RerankService
+from sidecar.rerank_service import PairScorer, RerankService
 from sidecar.score_cache import ScoreCache
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def open_cross_encoder(settings: Settings, directory: Path | None = None) -> Cro
             max_batch=settings.batch_max_pairs,
             directory=directory,
             spinning=settings.inference_spinning,
+            product_token_cache=settings.product_token_cache_entries,
         )
 
     if device == "cuda":
@@ -101,8 +103,36 @@ def load_service(settings: Settings) -> RerankService:
         log.warning("no bi-encoder built: MMR/DPP fall back to attribute redundancy for candidates without embeddings")
     except Exception:  # optional: a broken bi-encoder must not take reranking down with it
         log.exception("the bi-encoder does not load; MMR/DPP fall back to attribute redundancy")
-    # Last, once nothing else can fail: the batcher starts the inference thread.
-    batcher = DynamicBatcher(
+    cascade_model = settings.cascade_top_k > 0 and settings.cascade_scorer == "model"
+    cheap = _open_cascade_scorer(settings) if cascade_model else None
+    cheap_rate = cheap.warm_up() if cheap is not None else 0.0
+    cache = ScoreCache(settings.score_cache_entries) if settings.score_cache_entries else None
+    # Last, once nothing else can fail: the batchers start the inference threads.
+    scorer: PairScorer = BatchedScorer(encoder, _batcher(settings, encoder, tokens_per_s), cache)
+    if settings.cascade_top_k and cheap is None:
+        scorer = CascadeScorer(scorer, FirstStageOrder(), settings.cascade_top_k)
+    if cheap is not None:
+        # The cache keys carry each model's version, so one cache holds both models' scores apart.
+        scorer = CascadeScorer(
+            scorer, BatchedScorer(cheap, _batcher(settings, cheap, cheap_rate), cache), settings.cascade_top_k
+        )
+    log.info(
+        "cross-encoder %s ready on %s (max %d tokens a pair, ~%.0f tokens/s at warm-up)",
+        encoder.version,
+        encoder.device,
+        encoder.max_length,
+        tokens_per_s,
+    )
+    metrics.set_serving_model(encoder.version, encoder.device, encoder.precision)
+    if settings.cascade_top_k:
+        log.info("cascade %s: the full model over the cheap scorer's top %d", scorer.version, settings.cascade_top_k)
+    ltr = open_ltr(settings, encoder.version, embedder)
+    return RerankService(scorer, embedder, ltr)
+
+
+def _batcher(settings: Settings, encoder: CrossEncoder, tokens_per_s: float) -> DynamicBatcher:
+    """The dynamic batcher (and its inference thread) in front of one model."""
+    return DynamicBatcher(
         encoder,
         BatchingConfig(
             token_budget=settings.batch_token_budget,
@@ -114,14 +144,15 @@ def load_service(settings: Settings) -> RerankService:
         tokens_per_s,
         name=encoder.meta.version,
     )
-    cache = ScoreCache(settings.score_cache_entries) if settings.score_cache_entries else None
-    log.info(
-        "cross-encoder %s ready on %s (max %d tokens a pair, ~%.0f tokens/s at warm-up)",
-        encoder.version,
-        encoder.device,
-        encoder.max_length,
-        tokens_per_s,
-    )
-    metrics.set_serving_model(encoder.version, encoder.device, encoder.precision)
-    ltr = open_ltr(settings, encoder.version, embedder)
-    return RerankService(BatchedScorer(encoder, batcher, cache), embedder, ltr)
+
+
+def _open_cascade_scorer(settings: Settings) -> CrossEncoder:
+    """The cascade's cheap scorer, on the device and precision the full model uses."""
+    directory = model_dir(settings.models_dir(), CASCADE_SCORER)
+    try:
+        return open_cross_encoder(settings, directory)
+    except ModelNotBuiltError as error:
+        raise ModelNotBuiltError(
+            f"cascade_top_k is {settings.cascade_top_k} but the cascade scorer does not load ({error}); "
+            "build it with `shoprank models build --only cascade` or set SHOPRANK_CASCADE_TOP_K=0"
+        ) from error

@@ -33,6 +33,7 @@ def ensure_models(settings: Settings) -> Path:
         # torch lives in the train extra: import the exporter only when something must be built.
         from training.export import build_bi_encoder, build_cross_encoder
         from training.release import released_weights
+        from training.static_int8 import SAMPLE_CATALOGUE, SAMPLE_JUDGMENTS, calibration_source
     except ImportError as exc:
         raise NotSetUpError(
             f"no built {', '.join(missing)} under {models_dir}; run `shoprank models build` (needs the train extra)"
@@ -41,6 +42,8 @@ def ensure_models(settings: Settings) -> Path:
     if BI_ENCODER in missing:
         build_bi_encoder(models_dir)
     if CROSS_ENCODER in missing:
-        build_cross_encoder(models_dir, released_weights(), max_length=settings.max_pair_tokens)
+        # As `shoprank models build` does: a static int8 calibrated on the shared sample where there is one.
+        catalogue, exclude = calibration_source(SAMPLE_CATALOGUE, SAMPLE_JUDGMENTS)
+        build_cross_encoder(models_dir, released_weights(), settings.max_pair_tokens, catalogue, exclude)
         install_released_ltr(models_dir, replace=True)  # the LTR release goes with the released cross-encoder
     return models_dir

@@ -35,7 +35,15 @@ from shoprank.model_meta import (
     model_dir,
     write_metadata,
 )
+from shoprank.schema import Product
 from training.base_model import BASE_MODEL_NAME, base_model_dir
+from training.static_int8 import (
+    STATIC_INT8,
+    STATIC_INT8_FILE,
+    calibration_feeds,
+    calibration_pairs,
+    quantize_static_int8,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +170,11 @@ def _onnx_outputs(path: Path, feed: dict[str, np.ndarray]) -> np.ndarray:
     return result
 
 
-def _derive_precisions(fp32: Path, directory: Path, num_heads: int, hidden: int) -> dict[str, str]:
-    """Write int8 (CPU) and fp16 (GPU) variants beside the fp32 model; return precision -> file."""
+def _derive_precisions(
+    fp32: Path, directory: Path, num_heads: int, hidden: int, calibration: Sequence[dict[str, Any]] = ()
+) -> dict[str, str]:
+    """Write int8 (CPU) and fp16 (GPU) variants beside the fp32 model, and a calibrated static int8
+    when `calibration` feeds are given; return precision -> file."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
 
@@ -188,6 +199,9 @@ def _derive_precisions(fp32: Path, directory: Path, num_heads: int, hidden: int)
             op_types_to_quantize=INT8_OP_TYPES,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
+        if calibration:
+            quantize_static_int8(opt_path, directory / STATIC_INT8_FILE, calibration)
+            files[STATIC_INT8] = STATIC_INT8_FILE
     files["int8"] = "model.int8.onnx"
     optimized.convert_float_to_float16(keep_io_types=True)
     optimized.save_model_to_file(str(directory / "model.fp16.onnx"))
@@ -286,16 +300,19 @@ def export_cross_encoder(
     max_length: int = 128,
     notes: str = "",
     extra_files: Sequence[Path] = (),
+    directory: Path | None = None,
+    calibration: Sequence[tuple[str, list[str]]] = (),
 ) -> ModelMetadata:
-    """Export a one-logit cross-encoder to ONNX under models_dir/cross-encoder, with parity checks.
+    """Export a one-logit cross-encoder to ONNX under models_dir/cross-encoder (or `directory`), with parity checks.
 
     The exported graph computes the last layer for [CLS] only; parity is checked against the
     unmodified PyTorch model. `extra_files` (e.g. the training record) are copied into the model
-    directory.
+    directory. `calibration` ((query, product texts) groups, `training.static_int8.calibration_pairs`)
+    adds the calibrated static int8 variant.
     """
     _eager_attention(model)
     module = _LogitHead(model).eval()
-    directory = model_dir(models_dir, CROSS_ENCODER)
+    directory = directory or model_dir(models_dir, CROSS_ENCODER)
     staging = _fresh_dir(directory)
     sample = tokenizer(
         PARITY_QUERIES,
@@ -306,8 +323,9 @@ def export_cross_encoder(
         return_tensors="pt",
     )
     _export(_LogitHead(_cls_only_serving_copy(model)), sample, "logit", staging / "model.onnx")
+    feeds = calibration_feeds(tokenizer, calibration, max_length) if calibration else []
     files = _derive_precisions(
-        staging / "model.onnx", staging, model.config.num_attention_heads, model.config.hidden_size
+        staging / "model.onnx", staging, model.config.num_attention_heads, model.config.hidden_size, feeds
     )
     with torch.no_grad():
         reference = module(**sample).numpy()
@@ -331,8 +349,19 @@ def export_cross_encoder(
     return meta
 
 
-def build_cross_encoder(models_dir: Path, weights: Path | None = None, max_length: int = 128) -> ModelMetadata:
-    """Export the cross-encoder: fine-tuned `weights` (a Hugging Face dir), or zero-shot from the base."""
+def build_cross_encoder(
+    models_dir: Path,
+    weights: Path | None = None,
+    max_length: int = 128,
+    calibration_catalogue: Sequence[Product] = (),
+    exclude_queries: Sequence[str] = (),
+) -> ModelMetadata:
+    """Export the cross-encoder: fine-tuned `weights` (a Hugging Face dir), or zero-shot from the base.
+
+    With a `calibration_catalogue` the export adds a static int8 calibrated on pseudo queries of
+    those products (none equal to `exclude_queries`, the judged queries figures are measured on).
+    """
+    calibration = calibration_pairs(calibration_catalogue, exclude_queries) if calibration_catalogue else []
     if weights is not None:
         tokenizer = AutoTokenizer.from_pretrained(str(weights))
         # Released weights are stored in fp16; export (and the version digest) work in fp32.
@@ -348,6 +377,7 @@ def build_cross_encoder(models_dir: Path, weights: Path | None = None, max_lengt
             max_length,
             notes="Fine-tuned on graded shop relevance labels; see the model card beside the weights.",
             extra_files=[record] if record.is_file() else [],
+            calibration=calibration,
         )
     tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir()))
     model = zero_shot_cross_encoder()
@@ -360,4 +390,5 @@ def build_cross_encoder(models_dir: Path, weights: Path | None = None, max_lengt
         False,
         max_length,
         notes="Initialised from the bi-encoder's weights with an untrained head; not fine-tuned.",
+        calibration=calibration,
     )

@@ -17,9 +17,12 @@ from shoprank.cli.common import add_command
 from shoprank.errors import NotSetUpError
 from shoprank.settings import Settings, add_settings_flags
 
-# name -> one-line help; the code lives in benchmarks/<name>.py.
+# name -> one-line help; the code lives in benchmarks/<name>.py (dashes as underscores).
 BENCHMARKS = {
+    "cascade": "NDCG@10 retained vs CPU per search: full cross-encoder, cheap scorer, cheap-then-full per K",
     "diversify": "latency of the diversity step per method for a rerank window, beside the relevance-only sort",
+    "pair-length": "NDCG@10 and CPU per search against the pair token budget and the product text's details",
+    "precision": "NDCG@10 and CPU per search of the cross-encoder at fp32, dynamic int8 and calibrated static int8",
     "index": "indexing docs/s end to end beside raw bi-encoder embedding, peak RSS, on ESCI and a generated catalogue",
     "frontdoor": "loopback load test of the front door: p50/p99 and req/s per concurrency, first stage vs reranked",
     "pipeline": "OpenSearch _search p50/p99, req/s without and with the plugin (window 100, 30) beside the front door",
@@ -40,7 +43,7 @@ def register(subparsers: Any) -> None:
 
 def _benchmark_module(name: str) -> ModuleType:
     try:
-        return importlib.import_module(f"benchmarks.{name}")
+        return importlib.import_module(f"benchmarks.{name.replace('-', '_')}")  # pair-length: pair_length.py
     except ModuleNotFoundError as exc:
         raise NotSetUpError(
             f"benchmark {name!r} needs {exc.name!r}, which is not installed here: run benchmarks from a source "
