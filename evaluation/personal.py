@@ -14,7 +14,6 @@ history, measured in the same run.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -26,6 +25,7 @@ import numpy as np
 from engines.base import RetrievalQuery
 from evaluation.bootstrap import bootstrap_ci, paired_difference
 from evaluation.evaluate import EvalConfig, QuerySelection, hardware, select_queries
+from evaluation.memo_scorer import MemoScorer
 from evaluation.shoppers import ShopperConfig, Simulator, personal_gains
 from evaluation.stages import candidate_product
 from evaluation.workspace import trained_queries
@@ -40,9 +40,9 @@ from shoprank.model_meta import CROSS_ENCODER, model_dir
 from shoprank.onnx_session import resolve_device
 from shoprank.schema import Product
 from shoprank.settings import Settings
-from shoprank.template import ProductText, query_text
+from shoprank.template import query_text
 from sidecar.cross_encoder import CrossEncoder
-from sidecar.domain import Admission, Candidate, PairScores, RerankQuery
+from sidecar.domain import Candidate, RerankQuery
 from sidecar.model_loading import served_precision
 from sidecar.personalise import Interaction, PersonalParams
 from sidecar.rerank_service import RerankService
@@ -68,32 +68,6 @@ class PersonalEvalConfig:
     weights: tuple[float, ...] = ()  # empty: the served default (settings.personal_weight)
     queries: QuerySelection = "unseen"
     max_queries: int | None = None
-
-
-class MemoScorer:
-    """The cross-encoder behind a (query, product id) memo: each pair is scored once per run."""
-
-    def __init__(self, encoder: CrossEncoder) -> None:
-        self.encoder = encoder
-        self.version = encoder.version
-        self._memo: dict[tuple[str, str], float] = {}
-
-    def score(
-        self,
-        query: str,
-        products: Sequence[ProductText],
-        deadline: float | None = None,
-        ids: Sequence[str] | None = None,
-        cancelled: threading.Event | None = None,
-        admission: Admission | None = None,
-    ) -> PairScores:
-        """Logits in input order; pairs not seen before go to the cross-encoder in one call."""
-        assert ids is not None
-        missing = [i for i, pid in enumerate(ids) if (query, pid) not in self._memo]
-        if missing:
-            logits = self.encoder.score(query, [products[i] for i in missing]).logits
-            self._memo.update({(query, ids[i]): float(v) for i, v in zip(missing, logits, strict=True)})
-        return PairScores(np.array([self._memo[(query, pid)] for pid in ids], dtype=np.float32))
 
 
 def _catalogue(path: Path) -> list[Product]:
