@@ -90,12 +90,12 @@ class Settings(BaseSettings):
         "fp32",
         description="bi-encoder ONNX precision for products AND queries (reindex after changing it)",
     )
-    # Dynamic int8 trades NDCG@10 for CPU time, calibrated static int8 much less of it (figures:
-    # docs/benchmarks.md, "Measurements behind constants").
+    # Dynamic int8 trades NDCG@10 for CPU time; whether calibrated static int8 trades less is not settled
+    # (figures: docs/benchmarks.md).
     cross_encoder_precision: Literal["auto", "fp32", "fp16", "int8", "int8-static"] = Field(
         "auto",
-        description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA and on CPU the "
-        "calibrated int8-static when the model has one, else int8",
+        description="cross-encoder ONNX precision the sidecar serves: auto is fp16 on CUDA and dynamic int8 on CPU; "
+        "int8-static serves the calibrated static int8 `shoprank models build` makes beside it",
     )
     max_pair_tokens: int = Field(128, ge=16, le=512, description="token budget of one query-product pair")
     cascade_top_k: int = Field(

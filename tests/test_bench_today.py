@@ -18,9 +18,9 @@ def _data_dir(tmp_path: Path, files: dict[str, str]) -> Path:
     return tmp_path
 
 
-def test_a_model_with_static_int8_is_benched_beside_dynamic_int8(tmp_path: Path) -> None:
+def test_static_int8_is_benched_beside_dynamic_int8(tmp_path: Path) -> None:
     data = _data_dir(tmp_path, {"fp32": "a", "int8": "b", "int8-static": "c"})
-    today = todays_configuration(Settings(data_dir=data, device="cpu"))
+    today = todays_configuration(Settings(data_dir=data, device="cpu", cross_encoder_precision="int8-static"))
     assert today is not None
     assert today.cross_encoder_precision == TODAY["cross_encoder_precision"] == "int8"
     assert today.cascade_top_k == 0
