@@ -56,6 +56,10 @@ MAX_DETAIL_CHARS = 120
 OPENSEARCH_PY_LOGGER = "opensearch"
 
 
+# Kept connections to the cluster: one per concurrent request the front door (or an indexer) makes.
+POOL_CONNECTIONS = 32
+
+
 def _client_kwargs(settings: Settings) -> dict[str, Any]:
     url = settings.opensearch_url.strip()
     if not url:
@@ -77,6 +81,9 @@ def _client_kwargs(settings: Settings) -> dict[str, Any]:
         "timeout": settings.opensearch_timeout_s,
         "max_retries": TRANSPORT_RETRIES,
         "retry_on_timeout": False,
+        # The front door's handler threads share one client: urllib3's default of one kept connection
+        # per host made concurrent searches open and discard a connection each (bench frontdoor, 4 clients).
+        "pool_maxsize": POOL_CONNECTIONS,
     }
     if password:
         kwargs["http_auth"] = (settings.opensearch_user, password)

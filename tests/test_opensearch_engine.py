@@ -413,3 +413,13 @@ def test_category_boosts_wrap_each_list_and_deepen_the_knn_cut(cluster: FakeClus
     engine = make_engine(cluster)
     full_index(engine, products(4))
     engine.retrieve(replace(query, boosts=boosts))  # the spec accepts the body (checked at teardown)
+
+
+def test_the_cluster_client_keeps_a_connection_per_concurrent_search() -> None:
+    from engines.opensearch_client import POOL_CONNECTIONS, search_client_from_settings
+    from shoprank.settings import Settings
+
+    client = search_client_from_settings(Settings(opensearch_url="http://127.0.0.1:9"))
+    (connection,) = client.transport.connection_pool.connections
+    # urllib3's default keeps one: four concurrent searches opened and discarded a connection each.
+    assert connection.pool.pool.maxsize == POOL_CONNECTIONS >= 8
