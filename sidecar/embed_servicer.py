@@ -9,7 +9,6 @@ reload swaps both together and a request keeps the one it started with.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import grpc
@@ -18,13 +17,12 @@ from shoprank.v1 import rerank_pb2 as pb
 from sidecar import metrics
 from sidecar.embed_service import EmbedGate, TextEmbedder, embed
 from sidecar.errors import (
-    RETRY_AFTER_KEY,
     DeadlineExceededError,
     NotReadyError,
-    OverloadedError,
     SidecarError,
     status_code,
 )
+from sidecar.in_flight import InFlight, abort_rpc
 from sidecar.servicer import ModelSlot
 from sidecar.wire_embed import embed_outcome_to_response, embed_request_to_domain, parse_embed_request
 from sidecar.wire_request import RequestLimits
@@ -41,25 +39,18 @@ class EmbedderServicer:
         self.slot = slot
         self.limits = limits
         self.gate = gate
-        self._in_flight = 0
-        self._draining = False
-        self._idle = threading.Condition()
+        self.requests = InFlight()
 
     def drain(self, timeout: float) -> int:
         """Refuse new requests (UNAVAILABLE), wait up to `timeout` s for in-flight ones; return those left."""
-        with self._idle:
-            self._draining = True
-            self._idle.wait_for(lambda: self._in_flight == 0, timeout=max(timeout, 0.0))
-            return self._in_flight
+        return self.requests.drain(timeout)
 
     def embed(self, data: bytes, context: grpc.ServicerContext) -> pb.EmbedResponse:
         """Admit, validate, embed the texts with the serving bi-encoder."""
         started = time.perf_counter()
         status = grpc.StatusCode.OK
         admitted = 0
-        with self._idle:
-            draining = self._draining
-            self._in_flight += 1
+        draining = self.requests.enter()
         try:
             if draining:
                 raise NotReadyError("the sidecar is shutting down; use another replica")
@@ -84,9 +75,7 @@ class EmbedderServicer:
             return embed_outcome_to_response(outcome)
         except SidecarError as error:
             status = status_code(error)
-            if isinstance(error, OverloadedError) and error.retry_after_ms is not None:
-                context.set_trailing_metadata(((RETRY_AFTER_KEY, str(error.retry_after_ms)),))
-            context.abort(status, str(error))
+            abort_rpc(context, status, error)
         except Exception:
             status = grpc.StatusCode.INTERNAL
             log.exception("embed failed")
@@ -94,9 +83,7 @@ class EmbedderServicer:
         finally:
             if admitted:
                 self.gate.release(admitted)
-            with self._idle:
-                self._in_flight -= 1
-                self._idle.notify_all()
+            self.requests.leave()
             elapsed = time.perf_counter() - started
             metrics.EMBED_REQUESTS.labels(status=status.name).inc()
             metrics.EMBED_SECONDS.labels(status=status.name).observe(elapsed)

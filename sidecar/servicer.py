@@ -25,13 +25,13 @@ import grpc
 from shoprank.v1 import rerank_pb2 as pb
 from sidecar import metrics
 from sidecar.errors import (
-    RETRY_AFTER_KEY,
     DeadlineExceededError,
     NotReadyError,
     OverloadedError,
     SidecarError,
     status_code,
 )
+from sidecar.in_flight import InFlight, abort_rpc
 from sidecar.memory import TRIM_AFTER_BYTES, MemoryTrimmer
 from sidecar.rerank_service import RerankService
 from sidecar.wire_request import RequestDefaults, RequestLimits, check_request_size, parse_request, request_to_domain
@@ -129,29 +129,24 @@ class RerankerServicer:
         self.slot = slot
         self.limits = limits
         self.defaults = defaults
-        self._in_flight = 0
+        self.requests = InFlight()
         self._in_flight_bytes = 0
         self.max_in_flight_bytes = INFLIGHT_REQUESTS_OF_MAX_SIZE * limits.max_request_bytes
-        self._draining = False
-        self._idle = threading.Condition()
         self.trimmer = MemoryTrimmer.shared()
 
     @property
     def in_flight(self) -> int:
         """Requests being handled now."""
-        with self._idle:
-            return self._in_flight
+        with self.requests.lock:
+            return self.requests.count
 
     def drain(self, timeout: float) -> int:
         """Refuse new requests (UNAVAILABLE), wait up to `timeout` s for in-flight ones; return those left."""
-        with self._idle:
-            self._draining = True
-            self._idle.wait_for(lambda: self._in_flight == 0, timeout=max(timeout, 0.0))
-            return self._in_flight
+        return self.requests.drain(timeout)
 
     def _hold_bytes(self, size: int) -> None:
         """Count a request's bytes as held, or refuse it (OverloadedError) past the in-flight budget."""
-        with self._idle:
+        with self.requests.lock:
             if self._in_flight_bytes and self._in_flight_bytes + size > self.max_in_flight_bytes:
                 metrics.SHED.labels(reason="in_flight_bytes").inc()
                 raise OverloadedError(
@@ -166,9 +161,7 @@ class RerankerServicer:
         started = time.perf_counter()
         status = grpc.StatusCode.OK
         held = 0
-        with self._idle:
-            draining = self._draining
-            self._in_flight += 1
+        draining = self.requests.enter()
         try:
             if draining:
                 raise NotReadyError("the sidecar is shutting down; fail open or use another replica")
@@ -194,19 +187,16 @@ class RerankerServicer:
             return response_to_wire(outcome)
         except SidecarError as error:
             status = status_code(error)
-            if isinstance(error, OverloadedError) and error.retry_after_ms is not None:
-                context.set_trailing_metadata(((RETRY_AFTER_KEY, str(error.retry_after_ms)),))
-            context.abort(status, str(error))
+            abort_rpc(context, status, error)
         except Exception:
             status = grpc.StatusCode.INTERNAL
             log.exception("rerank failed")
             context.abort(status, "internal error while reranking; see the sidecar log")
         finally:
-            with self._idle:
-                self._in_flight -= 1
+            with self.requests.lock:
                 self._in_flight_bytes -= held
                 last_large = len(data) >= TRIM_AFTER_BYTES and self._in_flight_bytes < TRIM_AFTER_BYTES
-                self._idle.notify_all()
+            self.requests.leave()
             if last_large:
                 self.trimmer.request()  # freed request memory back to the OS (glibc keeps it otherwise)
             elapsed = time.perf_counter() - started
